@@ -1,0 +1,93 @@
+"""judgeguard: check that an LLM judge's rationale supports its verdict, and gate the reward.
+
+Importing the package is cheap: pydantic, litellm, LangChain and OpenTelemetry are only
+imported when the names that need them are first used (``jg.parse``, ``jg.MetaJudge`` …).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from judgeguard._version import __version__
+from judgeguard.errors import (
+    AmbiguousVerdict,
+    InvalidVerdictSpec,
+    JudgeguardError,
+    ParseError,
+    ScoreOutOfRange,
+    UnsupportedOutput,
+    VerdictNotFound,
+)
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge.metrics import RationaleScores, rationale_metrics
+    from judgeguard.parsing import (
+        FormatMatch,
+        find_markup,
+        parse,
+        register_format,
+        registered_formats,
+        unregister_format,
+    )
+    from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Redaction, Usage
+    from judgeguard.verdicts import Verdict, VerdictSpec
+
+_LAZY: dict[str, str] = {
+    "parse": "judgeguard.parsing",
+    "find_markup": "judgeguard.parsing",
+    "register_format": "judgeguard.parsing",
+    "unregister_format": "judgeguard.parsing",
+    "registered_formats": "judgeguard.parsing",
+    "FormatMatch": "judgeguard.parsing",
+    "Judgment": "judgeguard.schema",
+    "Check": "judgeguard.schema",
+    "RationaleMatch": "judgeguard.schema",
+    "MatchPair": "judgeguard.schema",
+    "Redaction": "judgeguard.schema",
+    "Usage": "judgeguard.schema",
+    "Verdict": "judgeguard.verdicts",
+    "VerdictSpec": "judgeguard.verdicts",
+    "rationale_metrics": "judgeguard.metajudge.metrics",
+    "RationaleScores": "judgeguard.metajudge.metrics",
+}
+
+__all__ = [
+    "AmbiguousVerdict",
+    "Check",
+    "FormatMatch",
+    "InvalidVerdictSpec",
+    "JudgeguardError",
+    "Judgment",
+    "MatchPair",
+    "ParseError",
+    "RationaleMatch",
+    "RationaleScores",
+    "Redaction",
+    "ScoreOutOfRange",
+    "UnsupportedOutput",
+    "Usage",
+    "Verdict",
+    "VerdictNotFound",
+    "VerdictSpec",
+    "__version__",
+    "find_markup",
+    "parse",
+    "rationale_metrics",
+    "register_format",
+    "registered_formats",
+    "unregister_format",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'judgeguard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,1 @@
+"""The MetaJudge stage: a second LLM that judges the judge's reasoning."""

@@ -1,0 +1,294 @@
+"""``parse``: from a judge's output to a Judgment with a redacted rationale."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from judgeguard.errors import AmbiguousVerdict, VerdictNotFound, excerpt
+from judgeguard.parsing.inputs import JudgeOutput, read_output, split_thinking
+from judgeguard.parsing.redact import Redactor, conclusion_spans, heading_span, statement_span
+from judgeguard.parsing.registry import registered_formats
+from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
+from judgeguard.parsing.textformats import BUILTIN_FORMATS, Candidate, find_candidates
+from judgeguard.schema import Judgment
+from judgeguard.verdicts import Verdict, VerdictSpec
+
+__all__ = ["find_markup", "parse"]
+
+#: Below this many non-space characters a visible answer holds no reasoning of its own,
+#: and a reasoning model's thinking becomes the rationale.
+MIN_RATIONALE_CHARS = 40
+_AUTO = VerdictSpec()
+
+
+def parse(output: Any, verdict: VerdictSpec | str | None = "auto") -> Judgment:
+    """Split a judge's output into its rationale and its verdict.
+
+    ``output`` may be a string, a dict, a pydantic model, a dataclass, a litellm/OpenAI
+    chat completion, a LangChain message or evaluator result, or an openevals result.
+    ``verdict`` narrows what to look for: ``"auto"``, ``"pairwise"``, ``"score:1-10"``,
+    ``"label:pass,fail"`` … The explicit final verdict wins over verdicts quoted in the
+    reasoning; several different final verdicts raise :class:`AmbiguousVerdict`; no
+    verdict raises :class:`VerdictNotFound`; a score outside its scale raises
+    :class:`ScoreOutOfRange` (all :class:`ParseError`). The returned judgment's
+    ``rationale`` has the verdict and the sentences stating it removed.
+    """
+    spec = VerdictSpec.coerce(verdict)
+    out = read_output(output)
+    found = _from_structured(out, spec)
+    if found is None:
+        visible, thinking = split_thinking(out.text)
+        thinking = out.thinking or thinking
+        found = _from_text(visible, spec, thinking)
+    verdict_, fmt, source, redactor, origin, items, thinking_ = found
+    return Judgment(
+        raw=out.raw,
+        rationale=redactor.text(),
+        verdict=verdict_,
+        format=fmt,
+        rationale_source=source,
+        redactions=redactor.redactions(),
+        thinking=thinking_,
+        rationale_origin=origin,
+        atomic_reasons=items,
+        judge_model=out.model,
+        response_id=out.response_id,
+    )
+
+
+_Found = tuple[
+    Verdict,
+    str,
+    str,
+    Redactor,
+    Literal["output", "thinking", "field"],
+    "tuple[str, ...] | None",
+    "str | None",
+]
+
+
+def _from_structured(out: JudgeOutput, spec: VerdictSpec) -> _Found | None:
+    """A verdict held in data: a returned mapping or tool-call arguments."""
+    hits = [fv for m in out.structured if (fv := verdict_from_mapping(m, spec)) is not None]
+    if not hits:
+        return None
+    _check_agree([fv.verdict for fv in hits], out.raw)
+    fv = hits[-1]
+    fmt = out.structured_kind
+    source = fv.reasoning or ""
+    thinking = out.thinking
+    if not source and out.text:
+        visible, thinking_in_text = split_thinking(out.text)
+        thinking = thinking or thinking_in_text
+        source = visible
+    redactor = _redact(source, fv.verdict, [], field=True)
+    return fv.verdict, fmt, source, redactor, "field", fv.reasoning_list, thinking
+
+
+def _from_text(text: str, spec: VerdictSpec, thinking: str | None) -> _Found:
+    for user_fmt in registered_formats():
+        cands = user_fmt.candidates(text, spec)
+        if cands:
+            chosen = _select(cands, text)
+            return _finish(text, chosen, user_fmt.name, cands, thinking, spec)
+
+    tagged = tag_verdict(text, spec)
+    if tagged is not None:
+        verdict, (ts, te), body = tagged
+        if body is not None:
+            source = text[body[0] : body[1]]
+            red = _redact(source, verdict, [], field=True)
+            return verdict, "xml_tags", source, red, "field", None, thinking
+        red = Redactor(text)
+        red.remove(ts, te, "verdict")
+        _redact_into(red, text, verdict, find_candidates(text, _AUTO))
+        return verdict, "xml_tags", text, red, "output", None, thinking
+
+    objects = []
+    for start, end, obj in find_json_objects(text):
+        fv = verdict_from_mapping(obj, spec)
+        if fv is not None:
+            objects.append((start, end, fv))
+    if objects:
+        _check_agree([fv.verdict for _, _, fv in objects], text)
+        start, end, fv = objects[-1]
+        if fv.reasoning:
+            source = fv.reasoning
+            red = _redact(source, fv.verdict, [], field=True)
+            return fv.verdict, "json", source, red, "field", fv.reasoning_list, thinking
+        red = Redactor(text)
+        for s, e, _ in objects:
+            s, e = _with_fence(text, s, e)
+            red.remove(s, e, "verdict")
+        _redact_into(red, text, fv.verdict, find_candidates(text, _AUTO))
+        return fv.verdict, "json", text, red, "output", None, thinking
+
+    cands = find_candidates(text, spec)
+    if not cands:
+        hint = ""
+        if thinking and find_candidates(thinking, spec):
+            hint = " (the thinking block has verdict-like text, but the answer does not)"
+        raise VerdictNotFound(
+            "no verdict found in the judge output" + hint + "; pass verdict='…' to say what "
+            "to look for, or register the judge's format with judgeguard.register_format",
+            excerpt=excerpt(text or (thinking or "")),
+        )
+    chosen = _select(cands, text)
+    return _finish(text, chosen, chosen.format, cands, thinking, spec)
+
+
+def _finish(
+    text: str,
+    chosen: Candidate,
+    fmt: str,
+    cands: list[Candidate],
+    thinking: str | None,
+    spec: VerdictSpec,
+) -> _Found:
+    assert chosen.verdict is not None
+    verdict = chosen.verdict
+    red = Redactor(text)
+    extra = [c for c in cands if c.format not in {f.name for f in BUILTIN_FORMATS}]
+    _redact_into(red, text, verdict, find_candidates(text, _AUTO) + extra, chosen=chosen)
+    if thinking and len("".join(red.text().split())) < MIN_RATIONALE_CHARS:
+        tred = Redactor(thinking)
+        _redact_into(tred, thinking, verdict, find_candidates(thinking, _AUTO))
+        if len("".join(tred.text().split())) >= MIN_RATIONALE_CHARS:
+            return verdict, fmt, thinking, tred, "thinking", None, thinking
+    return verdict, fmt, text, red, "output", None, thinking
+
+
+def _compatible(a: Verdict, b: Verdict) -> bool:
+    """Same verdict, or the same pairwise winner said with and without a strength level."""
+    if a == b or a.render() == b.render():
+        return True
+    return (
+        a.kind == b.kind == "pairwise"
+        and a.winner == b.winner
+        and (a.strength is None or b.strength is None)
+    )
+
+
+def _check_agree(verdicts: list[Verdict], text: str) -> None:
+    for v in verdicts[1:]:
+        if not _compatible(v, verdicts[0]):
+            distinct = tuple(sorted({x.render() for x in verdicts}))
+            raise AmbiguousVerdict(
+                f"the judge gave several different verdicts {list(distinct)}; judgeguard "
+                "will not guess which one is final",
+                excerpt=excerpt(text),
+                candidates=distinct,
+            )
+
+
+def _select(cands: list[Candidate], text: str) -> Candidate:
+    """The final verdict among the candidates (explicit final statements first)."""
+    unquoted = [c for c in cands if not c.quoted] or cands
+    finals = [c for c in unquoted if c.final]
+    pool = finals or [unquoted[-1]] + [
+        c for c in unquoted[:-1] if _same_line(text, c, unquoted[-1])
+    ]
+    valid = [c for c in pool if c.verdict is not None]
+    chosen = pool[-1]
+    if chosen.error is not None:
+        raise chosen.error
+    _check_agree_candidates(valid, text)
+    # the most specific of compatible verdicts (a strength beats none), latest first
+    best = max(
+        reversed(valid), key=lambda c: c.verdict is not None and c.verdict.strength is not None
+    )
+    return best
+
+
+def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
+    for c in valid[1:]:
+        assert c.verdict is not None and valid[0].verdict is not None
+        if not _compatible(c.verdict, valid[0].verdict):
+            distinct = tuple(sorted({x.verdict.render() for x in valid if x.verdict}))
+            raise AmbiguousVerdict(
+                f"the judge stated several different final verdicts {list(distinct)}; "
+                "judgeguard will not guess which one is meant",
+                excerpt=excerpt(text, valid[0].start, c.end),
+                candidates=distinct,
+            )
+
+
+def _same_line(text: str, a: Candidate, b: Candidate) -> bool:
+    lo, hi = min(a.start, b.start), max(a.end, b.end)
+    return "\n" not in text[lo:hi]
+
+
+_FENCE_OPEN = re.compile(r"```[\w-]*[ \t]*\r?\n?[ \t]*$")
+_FENCE_CLOSE = re.compile(r"[ \t]*\r?\n?[ \t]*```")
+
+
+def _with_fence(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a JSON object's span over the code fence around it, if any."""
+    m = _FENCE_OPEN.search(text, 0, start)
+    n = _FENCE_CLOSE.match(text, end)
+    if m and n:
+        return m.start(), n.end()
+    return start, end
+
+
+def _redact(source: str, verdict: Verdict, cands: list[Candidate], *, field: bool) -> Redactor:
+    red = Redactor(source)
+    _redact_into(red, source, verdict, cands + find_candidates(source, _AUTO), field=field)
+    return red
+
+
+def _redact_into(
+    red: Redactor,
+    text: str,
+    verdict: Verdict,
+    cands: list[Candidate],
+    *,
+    chosen: Candidate | None = None,
+    field: bool = False,
+) -> None:
+    """Remove verdict markup and final statements from ``text``, then rescan until clean."""
+    for c in cands:
+        stating = (
+            c.verdict is not None
+            and _compatible(c.verdict, verdict)
+            and (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
+        )
+        if stating:
+            _remove_statement(red, text, verdict, c.start, c.end)
+        else:
+            red.remove(c.start, c.end, "quoted_verdict" if c.quoted else "verdict")
+    if field:
+        # a reasoning field often ends by restating the verdict: "So I give it a 4."
+        for s, e in conclusion_spans(text, len(text.rstrip()), verdict, standalone=True):
+            red.remove(s, e, "verdict_statement")
+    red.absorb_whitespace()
+    for _ in range(8):
+        current = red.text()
+        leftovers = find_markup(current)
+        if not leftovers:
+            break
+        for c in reversed(leftovers):
+            red.remove_current(c.start, c.end, "verdict")
+        red.absorb_whitespace()
+
+
+def _remove_statement(red: Redactor, text: str, verdict: Verdict, start: int, end: int) -> None:
+    s, e, standalone = statement_span(text, start, end)
+    red.remove(s, e, "verdict_statement")
+    red.remove(start, end, "verdict")
+    for cs, ce in conclusion_spans(text, s, verdict, standalone):
+        red.remove(cs, ce, "verdict_statement")
+        s = cs
+    heading = heading_span(text, s)
+    if heading is not None:
+        red.remove(heading[0], heading[1], "verdict_heading")
+
+
+def find_markup(text: str) -> list[Candidate]:
+    """Verdict markup of any built-in or registered format left in ``text``."""
+    found = find_candidates(text, _AUTO)
+    for fmt in registered_formats():
+        if fmt.pattern is not None:
+            found.extend(fmt.candidates(text, _AUTO))
+    return found

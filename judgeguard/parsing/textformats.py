@@ -1,0 +1,320 @@
+"""Free-text verdict formats of real judges (Arena-Hard, MT-Bench, Prometheus, Inspect, …)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from judgeguard.errors import ParseError
+from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
+
+__all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One verdict found in a text: where, by which format, and how final it reads."""
+
+    verdict: Verdict | None
+    start: int
+    end: int
+    format: str
+    final: bool = False
+    quoted: bool = False
+    error: ParseError | None = None
+
+
+Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """A verdict format: a pattern, the kind it yields and how to read a match.
+
+    ``inherently_final`` marks formats whose last occurrence is the final verdict by
+    construction (``[RESULT] 4``, ``GRADE: C``); ``last_line`` formats only count on the
+    last non-empty line of the text.
+    """
+
+    name: str
+    kind: VerdictKind
+    pattern: re.Pattern[str]
+    convert: Converter
+    inherently_final: bool = False
+    last_line: bool = False
+
+
+def _pair_op(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+    a, op, b = m.group("a").upper(), m.group("op"), m.group("b").upper()
+    if a == b:
+        return None
+    if op == "=":
+        return Verdict.pairwise("tie")
+    strength = 2 if op in (">>", "<<") else 1
+    winner = a if op.startswith(">") else b
+    return Verdict.pairwise("A" if winner == "A" else "B", 2 if strength == 2 else 1)
+
+
+def _abc(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+    side = m.group("side").upper()
+    return Verdict.pairwise("tie" if side == "C" else ("A" if side == "A" else "B"))
+
+
+def _side(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+    side = m.group("side").lower()
+    if side in ("tie", "draw"):
+        return Verdict.pairwise("tie")
+    return Verdict.pairwise("A" if side in ("a", "1") else "B")
+
+
+def _score(scale: tuple[float, float] | None) -> Converter:
+    def convert(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+        implied = scale
+        if "of" in m.groupdict() and m.group("of"):
+            implied = (0.0, float(m.group("of")))
+        return spec.make_score(float(m.group("value")), implied, m.group(0))
+
+    return convert
+
+
+def _trulens_score(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+    return _score((0.0, 10.0))(m, spec, text)
+
+
+def _two_score(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+    scale = spec.scale or (1.0, 10.0)
+    a = spec.make_score(float(m.group("a")), scale, m.group(0))
+    b = spec.make_score(float(m.group("b")), scale, m.group(0))
+    assert a.value is not None and b.value is not None
+    winner = "A" if a.value > b.value else "B" if b.value > a.value else "tie"
+    return Verdict.pairwise(winner, scores=(a.value, b.value))  # type: ignore[arg-type]
+
+
+def _label(
+    options: tuple[str, ...] | None = None, values: dict[str, float] | None = None
+) -> Converter:
+    def convert(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
+        return spec.make_label(m.group("label"), options, values, m.group(0))
+
+    return convert
+
+
+_NUM = r"(?P<value>-?\d+(?:\.\d+)?)"
+_I = re.IGNORECASE
+_IM = re.IGNORECASE | re.MULTILINE
+
+BUILTIN_FORMATS: tuple[TextFormat, ...] = (
+    TextFormat(
+        "arena_hard",
+        "pairwise",
+        re.compile(r"\[\[\s*(?P<a>[AB])\s*(?P<op>>>|>|=|<<|<)\s*(?P<b>[AB])\s*\]\]"),
+        _pair_op,
+    ),
+    TextFormat(
+        "mtbench_two_score",
+        "pairwise",
+        re.compile(r"\[\[\s*(?P<a>-?\d+(?:\.\d+)?)\s*,\s*(?P<b>-?\d+(?:\.\d+)?)\s*\]\]"),
+        _two_score,
+    ),
+    TextFormat("mtbench_pairwise", "pairwise", re.compile(r"\[\[\s*(?P<side>[ABC])\s*\]\]"), _abc),
+    TextFormat(
+        "mtbench_single",
+        "score",
+        re.compile(r"(?:\brating\s*:?\s*)?\[\[\s*" + _NUM + r"\s*\]\]", _I),
+        _score((1.0, 10.0)),
+    ),
+    TextFormat(
+        "prometheus_relative",
+        "pairwise",
+        re.compile(r"\[RESULT\]\s*:?\s*\(?\s*(?P<side>[AB])\b\)?"),
+        _side,
+        inherently_final=True,
+    ),
+    TextFormat(
+        "prometheus_absolute",
+        "score",
+        re.compile(r"\[RESULT\]\s*:?\s*\(?\s*" + _NUM + r"\)?", _I),
+        _score((1.0, 5.0)),
+        inherently_final=True,
+    ),
+    TextFormat(
+        "inspect_grade",
+        "label",
+        re.compile(r"\bGRADE\s*:\s*\**\s*(?P<label>[CPI])\b", _I),
+        _label(("c", "p", "i"), {"c": 1.0, "p": 0.5, "i": 0.0}),
+        inherently_final=True,
+    ),
+    TextFormat(
+        "phoenix_label",
+        "label",
+        re.compile(
+            r"^[ \t*#>-]*LABEL\s*:\**\s*[\"'`]?(?P<label>[A-Za-z][\w -]{0,38}?)[\"'`]?[ \t*.]*$",
+            _IM,
+        ),
+        _label(),
+        inherently_final=True,
+    ),
+    TextFormat(
+        "autoj",
+        "pairwise",
+        re.compile(
+            r"final\s+decision\s+is\s*:?\s*[\"'*]*\s*(?:Response\s*(?P<side>[12])|(?P<tie>tie))\b",
+            _I,
+        ),
+        lambda m, s, t: Verdict.pairwise(
+            "tie" if m.group("tie") else ("A" if m.group("side") == "1" else "B")
+        ),
+        inherently_final=True,
+    ),
+    TextFormat(
+        "trulens_score",
+        "score",
+        re.compile(
+            r"^[ \t*#>-]*(?:final\s+|overall\s+|total\s+)?score\**\s*:\**\s*"
+            + _NUM
+            + r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+(?:\.\d+)?))?\b",
+            _IM,
+        ),
+        _score(None),
+    ),
+    TextFormat(
+        "score_line",
+        "score",
+        re.compile(
+            r"^[ \t*#>-]*(?:final\s+|overall\s+|total\s+)?(?:rating|grade)\**\s*:\**\s*"
+            + _NUM
+            + r"(?:\s*(?:/|out\s+of)\s*(?P<of>\d+(?:\.\d+)?))?\b",
+            _IM,
+        ),
+        _score(None),
+    ),
+    TextFormat(
+        "output_ab",
+        "pairwise",
+        re.compile(
+            r"^[ \t*#>\"'`]*(?:(?:the\s+)?(?:better|best|preferred)\s+output\s+is\s*:?\s*)?"
+            r"Output\s*\((?P<side>[ab])\)[ \t*.\"'`]*$",
+            _IM,
+        ),
+        _side,
+        last_line=True,
+    ),
+    TextFormat(
+        "yes_no_last_line",
+        "label",
+        re.compile(r"^[ \t*#>\"'`]*(?P<label>Y|N|Yes|No)[ \t*.\"'`]*$", _IM),
+        _label(("y", "n"), {"y": 1.0, "n": 0.0, "yes": 1.0, "no": 0.0}),
+        last_line=True,
+    ),
+    TextFormat(
+        "final_statement",
+        "pairwise",
+        re.compile(
+            r"final\s+(?:verdict|decision|answer|choice|judgment|judgement)\s*(?:is|:)\s*:?\s*"
+            r"(?:that\s+)?[\"'*]*\s*(?:(?:Assistant|Response|Output|Answer|Model)\s*\(?"
+            r"(?P<side>[AB12])\)?|(?P<tie>tie|a\s+tie))\b",
+            _I,
+        ),
+        lambda m, s, t: Verdict.pairwise(
+            "tie" if m.group("tie") else ("A" if m.group("side") in ("A", "1") else "B")
+        ),
+        inherently_final=True,
+    ),
+)
+
+# "final verdict is …", "my verdict:", "overall score …" in the same sentence, before a token
+_FINAL_PHRASE = re.compile(
+    r"(?:\bfinal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
+    r"evaluation|assessment|result)|\bmy\s+(?:overall\s+)?(?:verdict|decision|rating|score|"
+    r"grade|judge?ment)|\bverdict\s*(?:is|:)|\bin\s+conclusion|\boverall\s+(?:score|rating|"
+    r"verdict|grade))",
+    re.IGNORECASE,
+)
+_QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
+
+
+def _sentence_before(text: str, start: int) -> str:
+    lo = max(
+        text.rfind("\n", 0, start),
+        text.rfind(". ", 0, start),
+        text.rfind("! ", 0, start),
+        text.rfind("? ", 0, start),
+    )
+    return text[lo + 1 : start]
+
+
+def _is_quoted(text: str, start: int, end: int) -> bool:
+    """Whether a token sits inside quotes or inline code on its line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end == -1 else line_end
+    before, after = text[line_start:start], text[end:line_end]
+    for open_q, close_q in _QUOTES.items():
+        if open_q == close_q:
+            if open_q == "'":
+                # apostrophes in words ("Assistant A's") are not quotes
+                n = len(re.findall(r"(?<![\w])'|'(?![\w])", before))
+                if n % 2 == 1 and re.search(r"(?<![\w])'|'(?![\w])", after):
+                    return True
+                continue
+            if before.count(open_q) % 2 == 1 and close_q in after:
+                return True
+        elif before.rfind(open_q) > before.rfind(close_q) and close_q in after:
+            return True
+    return False
+
+
+def _last_line_span(text: str) -> tuple[int, int]:
+    """Start and end of the last non-empty line (trailing whitespace excluded)."""
+    stripped_end = len(text.rstrip())
+    start = text.rfind("\n", 0, stripped_end) + 1
+    return start, stripped_end
+
+
+def find_candidates(
+    text: str,
+    spec: VerdictSpec,
+    formats: tuple[TextFormat, ...] = BUILTIN_FORMATS,
+) -> list[Candidate]:
+    """Every verdict the given formats find in ``text``, in text order.
+
+    Overlapping matches keep the earlier-listed format. A token that cannot be read
+    (a score outside its scale) becomes a candidate carrying the error, raised only if
+    that token turns out to be the final verdict.
+    """
+    found: list[Candidate] = []
+    taken: list[tuple[int, int]] = []
+    last_start, last_end = _last_line_span(text)
+    for fmt in formats:
+        if not spec.allows(fmt.kind):
+            continue
+        per_format: list[Candidate] = []
+        matches = (
+            fmt.pattern.finditer(text, last_start, last_end)
+            if fmt.last_line
+            else fmt.pattern.finditer(text)
+        )
+        for m in matches:
+            start, end = m.span()
+            if any(s < end and start < e for s, e in taken):
+                continue
+            error: ParseError | None = None
+            try:
+                verdict = fmt.convert(m, spec, text)
+            except ParseError as exc:
+                verdict, error = None, exc
+            if verdict is None and error is None:
+                continue
+            quoted = _is_quoted(text, start, end)
+            final = bool(_FINAL_PHRASE.search(_sentence_before(text, start)))
+            per_format.append(Candidate(verdict, start, end, fmt.name, final, quoted, error))
+        if fmt.inherently_final:
+            unquoted = [c for c in per_format if not c.quoted]
+            if unquoted:
+                i = per_format.index(unquoted[-1])
+                per_format[i] = replace(per_format[i], final=True)
+        taken.extend((c.start, c.end) for c in per_format)
+        found.extend(per_format)
+    found.sort(key=lambda c: c.start)
+    return found

@@ -21,6 +21,9 @@ from judgeguard.errors import (
 )
 
 if TYPE_CHECKING:
+    from judgeguard.gating import Gate, outcome_reward
+    from judgeguard.metajudge import CheckFailed, InvalidCheckInput, MetaJudge, SelfGradingWarning
+    from judgeguard.metajudge.agreement import fleiss_kappa
     from judgeguard.metajudge.metrics import RationaleScores, rationale_metrics
     from judgeguard.parsing import (
         FormatMatch,
@@ -49,22 +52,34 @@ _LAZY: dict[str, str] = {
     "Verdict": "judgeguard.verdicts",
     "VerdictSpec": "judgeguard.verdicts",
     "rationale_metrics": "judgeguard.metajudge.metrics",
+    "MetaJudge": "judgeguard.metajudge",
+    "CheckFailed": "judgeguard.metajudge",
+    "InvalidCheckInput": "judgeguard.metajudge",
+    "SelfGradingWarning": "judgeguard.metajudge",
+    "Gate": "judgeguard.gating",
+    "fleiss_kappa": "judgeguard.metajudge.agreement",
+    "outcome_reward": "judgeguard.gating",
     "RationaleScores": "judgeguard.metajudge.metrics",
 }
 
 __all__ = [
     "AmbiguousVerdict",
     "Check",
+    "CheckFailed",
     "FormatMatch",
+    "Gate",
+    "InvalidCheckInput",
     "InvalidVerdictSpec",
     "JudgeguardError",
     "Judgment",
     "MatchPair",
+    "MetaJudge",
     "ParseError",
     "RationaleMatch",
     "RationaleScores",
     "Redaction",
     "ScoreOutOfRange",
+    "SelfGradingWarning",
     "UnsupportedOutput",
     "Usage",
     "Verdict",
@@ -72,6 +87,8 @@ __all__ = [
     "VerdictSpec",
     "__version__",
     "find_markup",
+    "fleiss_kappa",
+    "outcome_reward",
     "parse",
     "rationale_metrics",
     "register_format",

@@ -151,6 +151,7 @@ class RationaleMatch(BaseModel):
     reason: str | None = None
     error: str | None = None
     agreement: float | None = None
+    members: list[RationaleMatch] = Field(default_factory=list)
 
     @property
     def rc(self) -> float | None:

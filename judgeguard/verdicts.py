@@ -268,7 +268,8 @@ class Verdict(BaseModel):
         """The rendered verdicts a judge of this kind could have returned.
 
         Pairwise: five options with strength levels, three without. Score: every
-        integer step of an integer scale of at most 101 steps, else ``()``. Label: the
+        integer step of an integer scale of 3 to 101 steps, else eleven evenly spaced
+        points (``()`` when the scale is unknown). Label: the
         declared options, else the label and its usual opposite.
         """
         if self.kind == "pairwise":
@@ -279,9 +280,9 @@ class Verdict(BaseModel):
             if self.scale is None:
                 return ()
             lo, hi = self.scale
-            if lo.is_integer() and hi.is_integer() and hi - lo <= 100:
+            if lo.is_integer() and hi.is_integer() and 2 <= hi - lo <= 100:
                 return tuple(str(v) for v in range(int(lo), int(hi) + 1))
-            return ()
+            return tuple(_fmt_num(round(lo + (hi - lo) * i / 10, 6)) for i in range(11))
         if self.options:
             return self.options
         assert self.label is not None

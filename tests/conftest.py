@@ -10,3 +10,5 @@ from hypothesis import settings
 settings.register_profile("standard", max_examples=400, deadline=None)
 settings.register_profile("deep", max_examples=20000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "standard"))
+
+from loopback import loopback_llm  # noqa: E402,F401  (fixture: a loopback OpenAI server)

@@ -1,0 +1,253 @@
+"""One MetaJudge LLM call through litellm: retries, timeouts, usage, cost, error codes.
+
+litellm is imported on first use. Unless the environment already says otherwise,
+judgeguard sets ``LITELLM_LOCAL_MODEL_COST_MAP=True`` before that import, so litellm
+uses the cost map bundled with the installed version instead of fetching one over the
+network at import (which, without network, stalls every process for seconds). Costs are
+then as current as the installed litellm; set the variable to ``False`` yourself to fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from judgeguard.errors import JudgeguardError
+
+__all__ = [
+    "CallFailed",
+    "CallResult",
+    "RetryPolicy",
+    "acall",
+    "import_litellm",
+    "supports_structured_output",
+]
+
+
+def import_litellm() -> Any:
+    """Import litellm with the bundled cost map (see the module docstring)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of transient failures (timeouts, 429, 5xx, connection errors).
+
+    Waits ``base_delay × 2**attempt`` seconds, capped at ``max_delay``, times a random
+    jitter in [0.5, 1.5); a ``Retry-After`` header, when the provider sends one, is
+    honoured up to ``max_delay``.
+    """
+
+    retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        if retry_after is not None and retry_after >= 0:
+            return min(self.max_delay, retry_after)
+        return float(min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5))
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The text of one answer with what it cost."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    latency_s: float = 0.0
+    attempts: int = 1
+
+
+@dataclass(eq=False)
+class CallFailed(JudgeguardError):
+    """A MetaJudge call that failed for good; ``reason`` is a stable code.
+
+    Codes: ``timeout``, ``rate_limited``, ``server_error``, ``connection_error``,
+    ``bad_request``, ``auth_error``, ``not_found``, ``provider_error``.
+    """
+
+    reason: str
+    message: str
+    transient: bool = False
+    status_code: int | None = None
+    attempts: int = 1
+    spent: list[CallResult] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+def classify(exc: BaseException) -> tuple[str, bool, int | None]:
+    """(reason code, transient?, HTTP status) of an exception raised by a litellm call."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout", True, None
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout", True, status
+    if "RateLimit" in name or status == 429:
+        return "rate_limited", True, status
+    if "Connection" in name or _caused_by_connection(exc):
+        return "connection_error", True, status
+    if "Authentication" in name or "PermissionDenied" in name or status in (401, 403):
+        return "auth_error", False, status
+    if "NotFound" in name or status == 404:
+        return "not_found", False, status
+    if (
+        "BadRequest" in name
+        or "ContextWindow" in name
+        or "ContentPolicy" in name
+        or "UnprocessableEntity" in name
+        or status in (400, 413, 422)
+    ):
+        return "bad_request", False, status
+    if (
+        "ServiceUnavailable" in name
+        or "InternalServer" in name
+        or (status is not None and status >= 500)
+    ):
+        return "server_error", True, status
+    return "provider_error", False, status
+
+
+def _caused_by_connection(exc: BaseException) -> bool:
+    """litellm reports a refused connection as a 500; the cause chain tells the truth."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if "Connect" in type(seen).__name__ or isinstance(seen, ConnectionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "connection error" in str(exc).lower()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        return None
+    try:
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def supports_structured_output(model: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether litellm says ``model`` accepts a JSON-schema ``response_format``."""
+    litellm = import_litellm()
+    try:
+        return bool(
+            litellm.supports_response_schema(
+                model=model, custom_llm_provider=kwargs.get("custom_llm_provider")
+            )
+        )
+    except Exception:
+        return False
+
+
+def _usage(resp: Any) -> tuple[int, int]:
+    usage = getattr(resp, "usage", None)
+    if usage is None:
+        return 0, 0
+    return int(getattr(usage, "prompt_tokens", 0) or 0), int(
+        getattr(usage, "completion_tokens", 0) or 0
+    )
+
+
+def _cost(litellm: Any, resp: Any) -> float | None:
+    hidden = getattr(resp, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
+    if isinstance(cost, (int, float)):
+        return float(cost)
+    try:
+        cost = litellm.completion_cost(completion_response=resp)
+    except Exception:
+        return None
+    return float(cost) if isinstance(cost, (int, float)) else None
+
+
+def _text(resp: Any) -> str:
+    try:
+        message = resp.choices[0].message
+    except (AttributeError, IndexError, TypeError):
+        return ""
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) else ""
+
+
+async def acall(
+    model: str,
+    messages: Sequence[Mapping[str, str]],
+    kwargs: Mapping[str, Any],
+    *,
+    policy: RetryPolicy,
+    timeout: float | None,
+    response_format: Any = None,
+    parent_span: Any = None,
+) -> CallResult:
+    """Call ``litellm.acompletion`` once, retrying transient failures per ``policy``.
+
+    ``kwargs`` are the user's litellm keyword arguments, passed through unchanged. When
+    the user set litellm's own ``num_retries``/``max_retries``, judgeguard does not retry
+    on top. Raises :class:`CallFailed` with the spent usage of failed attempts.
+    """
+    litellm = import_litellm()
+    params: dict[str, Any] = {"model": model, "messages": list(messages), **kwargs}
+    own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
+    if own_retries:
+        params["num_retries"] = 0
+    if timeout is not None:
+        params.setdefault("timeout", timeout)
+    if response_format is not None and "response_format" not in kwargs:
+        params["response_format"] = response_format
+    if parent_span is not None:
+        metadata = dict(params.get("metadata") or {})
+        metadata["litellm_parent_otel_span"] = parent_span
+        params["metadata"] = metadata
+    retries = policy.retries if own_retries else 0
+    guard = None if timeout is None else timeout + 5.0
+    attempt = 0
+    while True:
+        started = time.perf_counter()
+        try:
+            resp = await asyncio.wait_for(litellm.acompletion(**params), guard)
+        except Exception as exc:
+            reason, transient, status = classify(exc)
+            if transient and attempt < retries:
+                await asyncio.sleep(policy.delay(attempt, _retry_after(exc)))
+                attempt += 1
+                continue
+            raise CallFailed(
+                reason, f"{type(exc).__name__}: {exc}"[:500], transient, status, attempt + 1
+            ) from exc
+        tokens_in, tokens_out = _usage(resp)
+        rid = getattr(resp, "id", None)
+        rmodel = getattr(resp, "model", None)
+        return CallResult(
+            text=_text(resp),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=_cost(litellm, resp),
+            response_model=rmodel if isinstance(rmodel, str) else None,
+            response_id=rid if isinstance(rid, str) else None,
+            latency_s=time.perf_counter() - started,
+            attempts=attempt + 1,
+        )

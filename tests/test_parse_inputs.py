@@ -159,8 +159,11 @@ def test_openai_style_dicts():
 def test_langchain_messages():
     from langchain_core.messages import AIMessage
 
+    # a bare token's preceding sentence naming a side is its conclusion, and is redacted
     msg = AIMessage(
-        content=REASONING + "\n\n[[B]]", id="run-1", response_metadata={"model_name": "gpt-4o-mini"}
+        content=REASONING + "\n\nResponse B is the safer one.\n\n[[B]]",
+        id="run-1",
+        response_metadata={"model_name": "gpt-4o-mini"},
     )
     j = jg.parse(msg)
     assert j.verdict.render() == "B>A" and j.rationale == REASONING

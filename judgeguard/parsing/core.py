@@ -277,7 +277,8 @@ def _remove_statement(red: Redactor, text: str, verdict: Verdict, start: int, en
     s, e, standalone = statement_span(text, start, end)
     red.remove(s, e, "verdict_statement")
     red.remove(start, end, "verdict")
-    for cs, ce in conclusion_spans(text, s, verdict, standalone):
+    bare = text[s:e].strip(" \t*_.:;!\"'`") == text[start:end]
+    for cs, ce in conclusion_spans(text, s, verdict, standalone, closing=bare):
         red.remove(cs, ce, "verdict_statement")
         s = cs
     heading = heading_span(text, s)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from judgeguard.schema import Redaction
 from judgeguard.verdicts import Verdict
@@ -23,65 +24,96 @@ class Redactor:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._reasons: dict[int, _Reason] = {}
+        # removed runs, sorted and disjoint: (start, end, reason)
+        self._runs: list[tuple[int, int, _Reason]] = []
+
+    def _is_removed(self, i: int) -> bool:
+        k = bisect.bisect_right(self._runs, (i, len(self.source) + 1)) - 1
+        return k >= 0 and self._runs[k][0] <= i < self._runs[k][1]
 
     def remove(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``source[start:end]`` (chars already removed keep their reason)."""
-        for i in range(max(0, start), min(end, len(self.source))):
-            self._reasons.setdefault(i, reason)
+        start, end = max(0, start), min(end, len(self.source))
+        if start >= end:
+            return
+        gaps: list[tuple[int, int, _Reason]] = []
+        pos = start
+        for s, e, _ in self._runs:
+            if e <= pos:
+                continue
+            if s >= end:
+                break
+            if s > pos:
+                gaps.append((pos, s, reason))
+            pos = max(pos, e)
+        if pos < end:
+            gaps.append((pos, end, reason))
+        if gaps:
+            self._runs = sorted(self._runs + gaps)
 
-    def kept(self) -> list[int]:
-        """Source offsets of the characters still in the text."""
-        return [i for i in range(len(self.source)) if i not in self._reasons]
+    def _kept_segments(self) -> list[tuple[int, int]]:
+        segments, pos = [], 0
+        for s, e, _ in self._runs:
+            if s > pos:
+                segments.append((pos, s))
+            pos = max(pos, e)
+        if pos < len(self.source):
+            segments.append((pos, len(self.source)))
+        return segments
 
     def text(self) -> str:
         """The source with every removed span cut out."""
-        if not self._reasons:
+        if not self._runs:
             return self.source
-        return "".join(c for i, c in enumerate(self.source) if i not in self._reasons)
+        return "".join(self.source[s:e] for s, e in self._kept_segments())
 
     def remove_current(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``text()[start:end]``, mapping it back to source offsets."""
-        kept = self.kept()
-        for i in kept[start:end]:
-            self._reasons.setdefault(i, reason)
+        offset = 0
+        for s, e in self._kept_segments():
+            length = e - s
+            lo, hi = max(start - offset, 0), min(end - offset, length)
+            if lo < hi:
+                self.remove(s + lo, s + hi, reason)
+            offset += length
+            if offset >= end:
+                break
 
     def redactions(self) -> tuple[Redaction, ...]:
-        """The removed runs, in source order, each with its reason."""
-        out: list[Redaction] = []
-        for i in sorted(self._reasons):
-            reason = self._reasons[i]
-            if out and out[-1].end == i and out[-1].reason == reason:
-                last = out[-1]
-                out[-1] = Redaction(
-                    start=last.start,
-                    end=i + 1,
-                    text=self.source[last.start : i + 1],
-                    reason=last.reason,
-                )
+        """The removed runs, in source order, adjacent runs of one reason merged."""
+        merged: list[list[Any]] = []
+        for s, e, reason in self._runs:
+            if merged and merged[-1][1] == s and merged[-1][2] == reason:
+                merged[-1][1] = e
             else:
-                out.append(Redaction(start=i, end=i + 1, text=self.source[i], reason=reason))
-        return tuple(out)
+                merged.append([s, e, reason])
+        return tuple(
+            Redaction(start=s, end=e, text=self.source[s:e], reason=r) for s, e, r in merged
+        )
 
     def absorb_whitespace(self) -> None:
         """Widen each cut over the blanks it leaves: spaces before it, the line breaks
         before a cut that removes whole lines, and whitespace left at the very end."""
-        src, removed = self.source, self._reasons
+        src = self.source
         for r in self.redactions():
             i = r.start
-            while i > 0 and src[i - 1] in " \t" and (i - 1) not in removed:
+            while i > 0 and src[i - 1] in " \t" and not self._is_removed(i - 1):
                 i -= 1
             whole_line = (i == 0 or src[i - 1] == "\n") and (
                 r.end >= len(src) or src[r.end] in "\r\n"
             )
             if whole_line:
-                while i > 0 and src[i - 1] in "\r\n" and (i - 1) not in removed:
+                while i > 0 and src[i - 1] in "\r\n" and not self._is_removed(i - 1):
                     i -= 1
             self.remove(i, r.start, r.reason)
-        last_kept = max(
-            (i for i in range(len(src)) if i not in removed and not src[i].isspace()), default=-1
-        )
-        if any(i > last_kept for i in removed):
+        segments = self._kept_segments()
+        last_kept = -1
+        for s, e in reversed(segments):
+            stripped = src[s:e].rstrip()
+            if stripped:
+                last_kept = s + len(stripped) - 1
+                break
+        if self._runs and self._runs[-1][1] > last_kept + 1:
             self.remove(last_kept + 1, len(src), "verdict_statement")
 
 
@@ -137,7 +169,7 @@ _PAIR_STATEMENT = re.compile(
     r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?"
     r"(?:['’]s\s+(?:answer|response|output))?\s+(?:is|was|seems|appears|performs|does|"
     r"provides\s+a)\s+(?:\w+\s+){0,3}?(?:better|superior|stronger|preferable|preferred|worse|"
-    r"weaker|inferior|the\s+winner|the\s+better)|\b(?:it['’]?s|it\s+is|this\s+is|a|result\s+"
+    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)|\b(?:it['’]?s|it\s+is|this\s+is|a|result\s+"
     r"is\s+a)\s+tie\b|\bequally\s+(?:good|bad|strong|weak|helpful|matched)|\brelatively\s+the"
     r"\s+same\b|\bI\s+(?:prefer|choose|pick|select)\b",
     re.IGNORECASE,
@@ -160,24 +192,42 @@ def _states_verdict(sentence: str, verdict: Verdict) -> bool:
             or re.search(rf"(?<![\d.]){v}(?:\.0)?\s*(?:/|out\s+of)\s*\d", sentence, re.IGNORECASE)
         )
     label = verdict.render()
-    return bool(_MARKER.search(sentence)) and bool(
+    return bool(_CONCLUDING_WORD.search(sentence)) and bool(
         re.search(rf"(?<![\w]){re.escape(label)}(?![\w])", sentence, re.IGNORECASE)
-        or re.search(
-            r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|"
-            r"correct|incorrect|relevant|irrelevant)\b",
-            sentence,
-            re.IGNORECASE,
-        )
+        or _CRITERIA_WORDS.search(sentence)
     )
 
 
+_CONCLUDING_WORD = re.compile(
+    r"\b(?:therefore|thus|hence|so|overall|consequently|accordingly|in\s+conclusion|"
+    r"in\s+summary|ultimately)\b",
+    re.IGNORECASE,
+)
+_CRITERIA_WORDS = re.compile(
+    r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
+    r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",
+    re.IGNORECASE,
+)
+_SIDE = re.compile(
+    r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?(?![\w])", re.IGNORECASE
+)
+
+
 def conclusion_spans(
-    text: str, start: int, verdict: Verdict, standalone: bool, limit: int = 3
+    text: str,
+    start: int,
+    verdict: Verdict,
+    standalone: bool,
+    limit: int = 3,
+    closing: bool = False,
 ) -> list[tuple[int, int]]:
     """Sentences just before ``start`` that conclude the verdict ("Therefore A is better.").
 
     Walks back over at most ``limit`` sentences, stopping at the first one that is not
     a conclusion; crosses one blank line only when the statement stands on its own line.
+    ``closing`` says the statement is a bare token (``[[A]]``) that states nothing in
+    words: then the sentence right before it counts as its conclusion when it names a
+    side ("Assistant A handled both requests well.").
     """
     spans: list[tuple[int, int]] = []
     pos = start
@@ -192,7 +242,11 @@ def conclusion_spans(
                 break
             crossed_once = True
         sentence = text[s:e]
-        if not (
+        # the sentence right before a bare verdict token that names a side is its conclusion
+        is_closing = (
+            closing and not spans and verdict.kind == "pairwise" and bool(_SIDE.search(sentence))
+        )
+        if not is_closing and not (
             _states_verdict(sentence, verdict)
             or (
                 _MARKER.search(sentence)

@@ -43,6 +43,11 @@ class TextFormat:
     convert: Converter
     inherently_final: bool = False
     last_line: bool = False
+    hints: tuple[str, ...] = ()
+
+    def may_match(self, lowered: str) -> bool:
+        """A cheap pre-check: one of the format's lower-case ``hints`` is in the text."""
+        return not self.hints or any(h in lowered for h in self.hints)
 
 
 def _pair_op(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
@@ -104,7 +109,7 @@ _NUM = r"(?P<value>-?\d+(?:\.\d+)?)"
 _I = re.IGNORECASE
 _IM = re.IGNORECASE | re.MULTILINE
 
-BUILTIN_FORMATS: tuple[TextFormat, ...] = (
+_FORMATS: tuple[TextFormat, ...] = (
     TextFormat(
         "arena_hard",
         "pairwise",
@@ -121,7 +126,7 @@ BUILTIN_FORMATS: tuple[TextFormat, ...] = (
     TextFormat(
         "mtbench_single",
         "score",
-        re.compile(r"(?:\brating\s*:?\s*)?\[\[\s*" + _NUM + r"\s*\]\]", _I),
+        re.compile(r"\[\[\s*" + _NUM + r"\s*\]\]"),
         _score((1.0, 10.0)),
     ),
     TextFormat(
@@ -223,6 +228,26 @@ BUILTIN_FORMATS: tuple[TextFormat, ...] = (
     ),
 )
 
+# lower-case substrings one of which must occur for a format to be tried at all
+_HINTS: dict[str, tuple[str, ...]] = {
+    "arena_hard": ("[[",),
+    "mtbench_two_score": ("[[",),
+    "mtbench_pairwise": ("[[",),
+    "mtbench_single": ("[[",),
+    "prometheus_relative": ("[result]",),
+    "prometheus_absolute": ("[result]",),
+    "inspect_grade": ("grade",),
+    "phoenix_label": ("label",),
+    "autoj": ("final decision",),
+    "trulens_score": ("score",),
+    "score_line": ("rating", "grade"),
+    "output_ab": ("output",),
+    "final_statement": ("final",),
+}
+BUILTIN_FORMATS: tuple[TextFormat, ...] = tuple(
+    replace(f, hints=_HINTS.get(f.name, ())) for f in _FORMATS
+)
+
 # "final verdict is …", "my verdict:", "overall score …" in the same sentence, before a token
 _FINAL_PHRASE = re.compile(
     r"(?:\bfinal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
@@ -265,6 +290,12 @@ def _is_quoted(text: str, start: int, end: int) -> bool:
     return False
 
 
+def _opens_line(text: str, start: int) -> bool:
+    """Whether only whitespace or markdown decoration precedes ``start`` on its line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    return not text[line_start:start].strip(" \t*#>-_")
+
+
 def _last_line_span(text: str) -> tuple[int, int]:
     """Start and end of the last non-empty line (trailing whitespace excluded)."""
     stripped_end = len(text.rstrip())
@@ -286,8 +317,9 @@ def find_candidates(
     found: list[Candidate] = []
     taken: list[tuple[int, int]] = []
     last_start, last_end = _last_line_span(text)
+    lowered = text.lower()
     for fmt in formats:
-        if not spec.allows(fmt.kind):
+        if not spec.allows(fmt.kind) or not fmt.may_match(lowered):
             continue
         per_format: list[Candidate] = []
         matches = (
@@ -310,10 +342,11 @@ def find_candidates(
             final = bool(_FINAL_PHRASE.search(_sentence_before(text, start)))
             per_format.append(Candidate(verdict, start, end, fmt.name, final, quoted, error))
         if fmt.inherently_final:
+            # a final-by-construction token is final when it opens its line, or is the last
             unquoted = [c for c in per_format if not c.quoted]
-            if unquoted:
-                i = per_format.index(unquoted[-1])
-                per_format[i] = replace(per_format[i], final=True)
+            for i, c in enumerate(per_format):
+                if not c.quoted and (c is unquoted[-1] or _opens_line(text, c.start)):
+                    per_format[i] = replace(c, final=True)
         taken.extend((c.start, c.end) for c in per_format)
         found.extend(per_format)
     found.sort(key=lambda c: c.start)

@@ -21,7 +21,10 @@ from judgeguard.errors import (
 )
 
 if TYPE_CHECKING:
+    from judgeguard.cache import DiskCache
+    from judgeguard.dispatch import Dispatcher, flush, set_dispatcher
     from judgeguard.gating import Gate, outcome_reward
+    from judgeguard.guard import GuardConfigError, GuardedJudge, GuardResult, guard
     from judgeguard.metajudge import CheckFailed, InvalidCheckInput, MetaJudge, SelfGradingWarning
     from judgeguard.metajudge.agreement import fleiss_kappa
     from judgeguard.metajudge.metrics import RationaleScores, rationale_metrics
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
         unregister_format,
     )
     from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Redaction, Usage
+    from judgeguard.telemetry import Telemetry, configure_telemetry, get_telemetry
     from judgeguard.verdicts import Verdict, VerdictSpec
 
 _LAZY: dict[str, str] = {
@@ -57,6 +61,17 @@ _LAZY: dict[str, str] = {
     "InvalidCheckInput": "judgeguard.metajudge",
     "SelfGradingWarning": "judgeguard.metajudge",
     "Gate": "judgeguard.gating",
+    "guard": "judgeguard.guard",
+    "GuardResult": "judgeguard.guard",
+    "GuardedJudge": "judgeguard.guard",
+    "GuardConfigError": "judgeguard.guard",
+    "flush": "judgeguard.dispatch",
+    "Dispatcher": "judgeguard.dispatch",
+    "set_dispatcher": "judgeguard.dispatch",
+    "DiskCache": "judgeguard.cache",
+    "Telemetry": "judgeguard.telemetry",
+    "get_telemetry": "judgeguard.telemetry",
+    "configure_telemetry": "judgeguard.telemetry",
     "fleiss_kappa": "judgeguard.metajudge.agreement",
     "outcome_reward": "judgeguard.gating",
     "RationaleScores": "judgeguard.metajudge.metrics",
@@ -66,8 +81,13 @@ __all__ = [
     "AmbiguousVerdict",
     "Check",
     "CheckFailed",
+    "DiskCache",
+    "Dispatcher",
     "FormatMatch",
     "Gate",
+    "GuardConfigError",
+    "GuardResult",
+    "GuardedJudge",
     "InvalidCheckInput",
     "InvalidVerdictSpec",
     "JudgeguardError",
@@ -80,19 +100,25 @@ __all__ = [
     "Redaction",
     "ScoreOutOfRange",
     "SelfGradingWarning",
+    "Telemetry",
     "UnsupportedOutput",
     "Usage",
     "Verdict",
     "VerdictNotFound",
     "VerdictSpec",
     "__version__",
+    "configure_telemetry",
     "find_markup",
     "fleiss_kappa",
+    "flush",
+    "get_telemetry",
+    "guard",
     "outcome_reward",
     "parse",
     "rationale_metrics",
     "register_format",
     "registered_formats",
+    "set_dispatcher",
     "unregister_format",
 ]
 

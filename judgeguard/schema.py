@@ -80,7 +80,9 @@ class Check(BaseModel):
     """The result of a support check: does the rationale support the judge's verdict?
 
     ``status`` is one of ``consistent``, ``inconsistent``, ``error``, ``skipped``,
-    ``unparsed``. ``supported`` is the verdict the reasoning supports most,
+    ``unparsed``. ``judgment`` is the parsed judgment the check is about (set by the guard
+    and the audit), ``reference_match`` the reference check when references were given.
+    ``supported`` is the verdict the reasoning supports most,
     ``probabilities`` the MetaJudge's distribution over the verdict options,
     ``r_rationale`` the probability given to the judge's own verdict, ``r_outcome`` the
     outcome reward, and ``reward`` the gated reward ``r_rationale * r_outcome`` (``None``
@@ -106,6 +108,8 @@ class Check(BaseModel):
     error: str | None = None
     agreement: float | None = None
     members: list[Check] = Field(default_factory=list)
+    reference_match: RationaleMatch | None = None
+    judgment: Judgment | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

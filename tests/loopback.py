@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -169,8 +170,6 @@ class _Server(ThreadingHTTPServer):
         # Broken pipes / resets are expected when clients time out or the server stops.
         if self.stop_event.is_set():
             return
-        import sys
-
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
             return

@@ -65,6 +65,11 @@ def _option_key(key: str, options: Sequence[str]) -> str | None:
     for option in options:
         if norm == option.lower():
             return option
+    # a strength level the options do not have: "A>>B" counts for "A>B"
+    collapsed = norm.replace(">>", ">")
+    for option in options:
+        if collapsed == option.lower():
+            return option
     try:
         value = float(norm)
     except ValueError:

@@ -173,10 +173,12 @@ def _usage(resp: Any) -> tuple[int, int]:
 
 
 def _cost(litellm: Any, resp: Any) -> float | None:
-    hidden = getattr(resp, "_hidden_params", None) or {}
-    cost = hidden.get("response_cost") if isinstance(hidden, Mapping) else None
-    if isinstance(cost, (int, float)):
-        return float(cost)
+    """The call's cost as litellm computed it, ``None`` when it does not know the price."""
+    hidden = getattr(resp, "_hidden_params", None)
+    if isinstance(hidden, Mapping) and "response_cost" in hidden:
+        # litellm already priced the call; None means the model has no known price
+        cost = hidden["response_cost"]
+        return float(cost) if isinstance(cost, (int, float)) else None
     try:
         cost = litellm.completion_cost(completion_response=resp)
     except Exception:
@@ -208,8 +210,21 @@ async def acall(
     ``kwargs`` are the user's litellm keyword arguments, passed through unchanged. When
     the user set litellm's own ``num_retries``/``max_retries``, judgeguard does not retry
     on top. Raises :class:`CallFailed` with the spent usage of failed attempts.
+
+    Telemetry: every attempt (retries included, backoff sleeps excluded) runs in its own
+    CLIENT span ``chat {model}`` (:meth:`judgeguard.telemetry.Telemetry.llm_span`), a
+    child of the current span, or of ``parent_span`` when that is an OpenTelemetry span.
+    A recording CLIENT span is handed to litellm as ``litellm_parent_otel_span``;
+    otherwise ``parent_span`` is, as given. litellm's own OTel callback is never enabled.
     """
+    from contextlib import nullcontext
+
+    from opentelemetry import trace
+
+    from judgeguard.telemetry import get_telemetry
+
     litellm = import_litellm()
+    telemetry = get_telemetry()
     params: dict[str, Any] = {"model": model, "messages": list(messages), **kwargs}
     own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
     if own_retries:
@@ -218,36 +233,57 @@ async def acall(
         params.setdefault("timeout", timeout)
     if response_format is not None and "response_format" not in kwargs:
         params["response_format"] = response_format
-    if parent_span is not None:
-        metadata = dict(params.get("metadata") or {})
-        metadata["litellm_parent_otel_span"] = parent_span
-        params["metadata"] = metadata
+    otel_parent = parent_span if isinstance(parent_span, trace.Span) else None
     retries = policy.retries if own_retries else 0
     guard = None if timeout is None else timeout + 5.0
     attempt = 0
     while True:
-        started = time.perf_counter()
-        try:
-            resp = await asyncio.wait_for(litellm.acompletion(**params), guard)
-        except Exception as exc:
-            reason, transient, status = classify(exc)
-            if transient and attempt < retries:
-                await asyncio.sleep(policy.delay(attempt, _retry_after(exc)))
-                attempt += 1
-                continue
-            raise CallFailed(
-                reason, f"{type(exc).__name__}: {exc}"[:500], transient, status, attempt + 1
-            ) from exc
-        tokens_in, tokens_out = _usage(resp)
-        rid = getattr(resp, "id", None)
-        rmodel = getattr(resp, "model", None)
-        return CallResult(
-            text=_text(resp),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=_cost(litellm, resp),
-            response_model=rmodel if isinstance(rmodel, str) else None,
-            response_id=rid if isinstance(rid, str) else None,
-            latency_s=time.perf_counter() - started,
-            attempts=attempt + 1,
+        failure: CallFailed | None = None
+        cause: BaseException | None = None
+        wait: float | None = None
+        scope = (
+            nullcontext()
+            if otel_parent is None
+            else trace.use_span(otel_parent, record_exception=False, set_status_on_exception=False)
         )
+        with scope, telemetry.llm_span(model) as span:
+            litellm_parent = span if span.is_recording() else parent_span
+            call = params
+            if litellm_parent is not None:
+                metadata = dict(params.get("metadata") or {})
+                metadata["litellm_parent_otel_span"] = litellm_parent
+                call = {**params, "metadata": metadata}
+            started = time.perf_counter()
+            try:
+                resp = await asyncio.wait_for(litellm.acompletion(**call), guard)
+            except Exception as exc:
+                reason, transient, status = classify(exc)
+                cause = exc
+                failure = CallFailed(
+                    reason, f"{type(exc).__name__}: {exc}"[:500], transient, status, attempt + 1
+                )
+                telemetry.record_llm_result(span, error=failure)
+                if transient and attempt < retries:
+                    wait = policy.delay(attempt, _retry_after(exc))
+            else:
+                tokens_in, tokens_out = _usage(resp)
+                rid = getattr(resp, "id", None)
+                rmodel = getattr(resp, "model", None)
+                result = CallResult(
+                    text=_text(resp),
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
+                    cost_usd=_cost(litellm, resp),
+                    response_model=rmodel if isinstance(rmodel, str) else None,
+                    response_id=rid if isinstance(rid, str) else None,
+                    latency_s=time.perf_counter() - started,
+                    attempts=attempt + 1,
+                )
+                telemetry.record_llm_result(span, result=result)
+                return result
+        if wait is not None:
+            await asyncio.sleep(wait)
+            attempt += 1
+            continue
+        assert failure is not None
+        raise failure from cause

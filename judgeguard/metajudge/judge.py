@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 import warnings
@@ -103,7 +104,9 @@ def _run_sync(factory: Callable[[], Awaitable[T]]) -> T:
         except BaseException as exc:  # pragma: no cover - re-raised below
             box["error"] = exc
 
-    thread = threading.Thread(target=runner, name="judgeguard-sync-check")
+    # the current span (and other context) carries over into the helper thread
+    ctx = contextvars.copy_context()
+    thread = threading.Thread(target=ctx.run, args=(runner,), name="judgeguard-sync-check")
     thread.start()
     thread.join()
     if "error" in box:

@@ -1,0 +1,145 @@
+"""What the guard costs a judge call in background mode.
+
+Run: python benchmarks/overhead.py [--calls N]
+
+1. Added CPU per call in the caller's thread (``time.thread_time``) for a judge that
+   returns a 2 KB Arena-Hard output at once: guarded minus bare, median over N calls;
+   without a telemetry provider (target ≤ 50 µs) and with the OTel SDK configured
+   (in-memory exporter). The background thread's CPU per call is printed beside it:
+   the parse and the check run there, off the caller's path.
+2. Wall time of a judge that calls a loopback OpenAI-compatible server with 20 ms
+   latency, guarded (MetaJudge on the same server, background checks) / bare
+   (target ratio ≤ 1.02).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from loopback import LoopbackLLM
+
+import judgeguard as jg
+
+ARENA = (
+    Path(__file__).resolve().parent.parent
+    / "tests"
+    / "fixtures"
+    / "judge_outputs"
+    / "arena_hard_b_much_better.txt"
+).read_text(encoding="utf-8")[:2048]
+ARENA = ARENA.rsplit("\n", 1)[0] + "\n\nMy final verdict is: [[B>>A]]"
+SUPPORT = json.dumps(
+    {
+        "probabilities": {"A>>B": 0, "A>B": 0.1, "A=B": 0.1, "B>A": 0.3, "B>>A": 0.5},
+        "explanation": "ok",
+        "unsupported_claims": [],
+    }
+)
+
+
+def _cpu_per_call(fn, calls: int) -> tuple[list[float], float]:
+    samples = []
+    p0 = time.process_time()
+    for _ in range(calls):
+        t = time.thread_time()
+        fn()
+        samples.append(time.thread_time() - t)
+    return samples, time.process_time() - p0
+
+
+def added_cpu(calls: int, label: str, telemetry: object | None) -> None:
+    def bare() -> str:
+        return ARENA
+
+    guarded = jg.guard(bare, cache=False, telemetry=telemetry)
+    for _ in range(200):  # warm up: imports, first parse, dispatcher thread
+        guarded()
+    jg.flush()
+    bare_s, _ = _cpu_per_call(bare, calls)
+    g_s, g_proc = _cpu_per_call(guarded, calls)
+    jg.flush()
+    added = statistics.median(g_s) - statistics.median(bare_s)
+    caller_total = sum(g_s)
+    background = max(0.0, g_proc - caller_total) / calls
+    print(
+        f"[{label}] added CPU in the caller, median: {added * 1e6:8.1f} µs   "
+        f"p90 {(sorted(g_s)[int(calls * 0.9)] - statistics.median(bare_s)) * 1e6:8.1f} µs   "
+        f"background CPU per call: {background * 1e6:8.1f} µs   (n={calls})"
+    )
+
+
+def wall_ratio(calls: int) -> None:
+    with LoopbackLLM(latency=0.020) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+
+        def judge() -> str:
+            body = json.dumps({"model": "judge", "messages": [{"role": "user", "content": "x"}]})
+            conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            conn.getresponse().read()
+            return ARENA
+
+        server.responder = lambda body: SUPPORT if body["model"] == "metajudge" else "x"
+        mj = jg.MetaJudge("openai/metajudge", api_base=server.base_url, api_key="k", retries=0)
+        guarded = jg.guard(judge, metajudge=mj, cache=False)
+        for _ in range(10):
+            judge()
+            guarded()
+        jg.flush()
+        rounds = []
+        for _ in range(3):  # interleave to cancel drift
+            t = time.perf_counter()
+            for _ in range(calls):
+                judge()
+            bare = time.perf_counter() - t
+            t = time.perf_counter()
+            for _ in range(calls):
+                guarded()
+            rounds.append((time.perf_counter() - t) / bare)
+            jg.flush()
+        print(
+            f"[loopback 20 ms] wall time guarded/bare: median ratio "
+            f"{statistics.median(rounds):.4f} over 3 rounds of {calls} calls "
+            f"(ratios {', '.join(f'{r:.4f}' for r in rounds)})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--wall-calls", type=int, default=150)
+    args = parser.parse_args()
+    print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
+    added_cpu(args.calls, "no telemetry provider", None)
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from judgeguard.telemetry import Telemetry
+
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    tel = Telemetry(
+        tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()])
+    )
+    added_cpu(args.calls // 5, "OTel SDK, in-memory exporter", tel)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
+        wall_ratio(args.wall_calls)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The background dispatcher: one event-loop thread per process that runs checks.
+
+Sync and async callers submit a job (a coroutine factory) and get a
+:class:`PendingCheck` back at once. The dispatcher bounds concurrency (default 16) and
+the number of submitted-but-unfinished jobs (default 10 000): when full, the caller waits
+(``on_full="wait"``, the default: backpressure) or the job ends at once as ``skipped``
+with reason ``queue_full`` (``on_full="skip"``) — never a silent drop. Every job ends in
+exactly one terminal result: its own, or a fallback for a timeout (``check_timeout``),
+a crash (``internal_error``) or shutdown (``shutdown``). :func:`flush` waits for pending
+work; an exit hook flushes with a bounded timeout (``JUDGEGUARD_EXIT_TIMEOUT``, default
+10 s) and reports what it could not finish. A forked child gets its own dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+
+# imported now, not lazily in the loop thread: its import registers an exit hook, which
+# fails once the interpreter is shutting down (when our exit hook drains pending checks)
+import concurrent.futures.thread
+import logging
+import os
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Literal, TypeVar
+
+__all__ = ["Dispatcher", "PendingCheck", "flush", "get_dispatcher", "set_dispatcher"]
+
+log = logging.getLogger("judgeguard")
+T = TypeVar("T")
+
+#: Builds the terminal result of a job that could not produce its own:
+#: ``fallback(status, reason, message)``.
+Fallback = Callable[[str, str, str], T]
+
+
+class PendingCheck(Generic[T]):
+    """A submitted job: wait for its result from sync (:meth:`result`) or async code."""
+
+    def __init__(self, future: concurrent.futures.Future[T]) -> None:
+        self._future = future
+
+    def done(self) -> bool:
+        """Whether the job has reached its terminal result."""
+        return self._future.done()
+
+    def result(self, timeout: float | None = None) -> T:
+        """The terminal result; raises ``TimeoutError`` if not done within ``timeout``."""
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"the check did not finish within {timeout} s") from None
+
+    async def aresult(self) -> T:
+        """Await the terminal result from any event loop."""
+        return await asyncio.wrap_future(self._future)
+
+    def add_done_callback(self, fn: Callable[[T], Any]) -> None:
+        """Call ``fn(result)`` once the job is done (at once if it already is)."""
+        self._future.add_done_callback(lambda f: fn(f.result()))
+
+
+class Dispatcher:
+    """Runs jobs on a private event loop in a daemon thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 16,
+        max_queue: int = 10_000,
+        on_full: Literal["wait", "skip"] = "wait",
+        check_timeout: float | None = 300.0,
+    ) -> None:
+        if concurrency < 1 or max_queue < 1:
+            raise ValueError("concurrency and max_queue must be at least 1")
+        if on_full not in ("wait", "skip"):
+            raise ValueError("on_full must be 'wait' or 'skip'")
+        self.concurrency = concurrency
+        self.max_queue = max_queue
+        self.on_full = on_full
+        self.check_timeout = check_timeout
+        self._slots = threading.BoundedSemaphore(max_queue)
+        self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._limit: asyncio.Semaphore | None = None
+        self.pid = os.getpid()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is not None:
+            return loop
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    self._limit = asyncio.Semaphore(self.concurrency)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                thread = threading.Thread(target=run, name="judgeguard-dispatch", daemon=True)
+                thread.start()
+                ready.wait()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def prime(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the loop thread before any later job (e.g. a slow first import),
+        so that neither the caller nor the exit hook pays for it; errors are logged."""
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("judgeguard: priming the dispatcher failed")
+
+        self._ensure_loop().call_soon_threadsafe(run)
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet finished."""
+        with self._lock:
+            return len(self._pending)
+
+    # -- submission -----------------------------------------------------------------------
+    def submit(
+        self,
+        job: Callable[[], Awaitable[T]],
+        fallback: Fallback[T],
+        callbacks: Sequence[Callable[[T], Any]] = (),
+    ) -> PendingCheck[T]:
+        """Submit from sync code; blocks while the queue is full (``on_full="wait"``)."""
+        if not self._slots.acquire(blocking=self.on_full == "wait"):
+            return self._rejected(fallback, callbacks)
+        return self._enqueue(job, fallback, callbacks)
+
+    async def asubmit(
+        self,
+        job: Callable[[], Awaitable[T]],
+        fallback: Fallback[T],
+        callbacks: Sequence[Callable[[T], Any]] = (),
+    ) -> PendingCheck[T]:
+        """Submit from async code; waits without blocking the caller's event loop."""
+        if not self._slots.acquire(blocking=False):
+            if self.on_full == "skip":
+                return self._rejected(fallback, callbacks)
+            await asyncio.to_thread(self._slots.acquire)
+        return self._enqueue(job, fallback, callbacks)
+
+    def _rejected(
+        self, fallback: Fallback[T], callbacks: Sequence[Callable[[T], Any]]
+    ) -> PendingCheck[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        result = fallback(
+            "skipped", "queue_full", f"the check queue is full ({self.max_queue} pending)"
+        )
+        future.set_result(result)
+        _run_callbacks(callbacks, result)
+        return PendingCheck(future)
+
+    def _enqueue(
+        self,
+        job: Callable[[], Awaitable[T]],
+        fallback: Fallback[T],
+        callbacks: Sequence[Callable[[T], Any]],
+    ) -> PendingCheck[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            self._pending.add(future)
+        try:
+            loop = self._ensure_loop()
+            loop.call_soon_threadsafe(self._start, job, future, fallback, callbacks)
+        except Exception as exc:  # the loop is gone (interpreter shutdown)
+            self._finish(future, fallback("error", "shutdown", str(exc)), callbacks)
+        return PendingCheck(future)
+
+    def _start(
+        self,
+        job: Callable[[], Awaitable[T]],
+        future: concurrent.futures.Future[T],
+        fallback: Fallback[T],
+        callbacks: Sequence[Callable[[T], Any]],
+    ) -> None:
+        task = asyncio.ensure_future(self._run(job, future, fallback, callbacks))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self,
+        job: Callable[[], Awaitable[T]],
+        future: concurrent.futures.Future[T],
+        fallback: Fallback[T],
+        callbacks: Sequence[Callable[[T], Any]],
+    ) -> None:
+        assert self._limit is not None
+        try:
+            async with self._limit:
+                result = await asyncio.wait_for(job(), self.check_timeout)
+        except asyncio.TimeoutError:
+            result = fallback(
+                "error", "check_timeout", f"the check took longer than {self.check_timeout} s"
+            )
+        except asyncio.CancelledError:
+            result = fallback("error", "shutdown", "the check was cancelled at shutdown")
+        except Exception as exc:
+            log.exception("judgeguard: a check crashed")
+            result = fallback("error", "internal_error", f"{type(exc).__name__}: {exc}")
+        self._finish(future, result, callbacks)
+
+    def _finish(
+        self,
+        future: concurrent.futures.Future[T],
+        result: T,
+        callbacks: Sequence[Callable[[T], Any]],
+    ) -> None:
+        with self._lock:
+            if future not in self._pending:
+                return  # already terminal: exactly one result per job
+            self._pending.discard(future)
+        self._slots.release()
+        _run_callbacks(callbacks, result)  # before waking waiters: flush() covers callbacks
+        future.set_result(result)
+
+    # -- draining -------------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait for every pending job; returns how many are still unfinished."""
+        with self._lock:
+            pending = list(self._pending)
+        if not pending:
+            return 0
+        _, not_done = concurrent.futures.wait(pending, timeout)
+        return len(not_done)
+
+    async def aflush(self, timeout: float | None = None) -> int:
+        """Async twin of :meth:`flush`."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def shutdown(self, timeout: float | None = 10.0) -> int:
+        """Flush, then end what is left with status ``error``/``shutdown``.
+
+        Returns the number of jobs that had to be ended that way.
+        """
+        left = self.flush(timeout)
+        loop = self._loop
+        if left and loop is not None and loop.is_running():
+
+            async def cancel_all() -> None:
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+            try:
+                asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5.0)
+            except Exception:  # pragma: no cover - best effort at exit
+                log.warning("judgeguard: could not cancel unfinished checks cleanly")
+        return left
+
+
+def _run_callbacks(callbacks: Sequence[Callable[[Any], Any]], result: Any) -> None:
+    for cb in callbacks:
+        try:
+            cb(result)
+        except Exception:
+            log.exception("judgeguard: an on_result callback raised; the check is unaffected")
+
+
+_default: Dispatcher | None = None
+_default_lock = threading.Lock()
+
+
+def get_dispatcher() -> Dispatcher:
+    """The process-wide dispatcher (a new one in a forked child)."""
+    global _default
+    d = _default
+    if d is not None and d.pid == os.getpid():
+        return d
+    with _default_lock:
+        if _default is None or _default.pid != os.getpid():
+            _default = Dispatcher()
+        return _default
+
+
+def set_dispatcher(dispatcher: Dispatcher | None) -> Dispatcher | None:
+    """Replace the process-wide dispatcher (e.g. other limits); returns the previous one."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, dispatcher
+    return previous
+
+
+def flush(timeout: float | None = None) -> int:
+    """Wait for all pending checks of this process; returns how many did not finish."""
+    d = _default
+    if d is None or d.pid != os.getpid():
+        return 0
+    return d.flush(timeout)
+
+
+def _at_exit() -> None:
+    d = _default
+    if d is None or d.pid != os.getpid() or not d.pending:
+        return
+    try:
+        timeout = float(os.environ.get("JUDGEGUARD_EXIT_TIMEOUT", "10"))
+    except ValueError:
+        timeout = 10.0
+    left = d.shutdown(timeout)
+    if left:
+        print(
+            f"judgeguard: {left} check(s) did not finish within {timeout:g} s at exit; they "
+            "ended with status 'error' (reason 'shutdown'). Call judgeguard.flush() before "
+            "exiting or raise JUDGEGUARD_EXIT_TIMEOUT.",
+            file=sys.stderr,
+        )
+
+
+def _after_fork_in_child() -> None:
+    global _default
+    _default = None
+
+
+# Drain in threading's exit phase, before concurrent.futures shuts its executors down
+# (litellm and asyncio need them to finish a call); plain atexit would be too late.
+_register_exit = getattr(threading, "_register_atexit", atexit.register)
+_register_exit(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,435 @@
+"""``guard``: wrap a judge function so every verdict is parsed, checked, gated, cached, traced.
+
+The guarded judge returns exactly what the judge returned (the same object). The check
+runs in the background dispatcher unless ``wait=True``; a MetaJudge failure never
+changes, delays or breaks the judge's own return in background mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar
+
+from judgeguard.cache import DiskCache, default_cache
+from judgeguard.dispatch import PendingCheck, get_dispatcher
+from judgeguard.errors import JudgeguardError, ParseError
+
+__all__ = ["GuardResult", "GuardedJudge", "guard"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
+
+#: Parameter names read as context when ``context=None`` (first match wins).
+AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
+    "question": ("question", "prompt", "input", "query", "instruction", "inputs"),
+    "response_a": ("response_a", "answer_a", "output_a", "completion_a", "a"),
+    "response_b": ("response_b", "answer_b", "output_b", "completion_b", "b"),
+    "response": ("response", "answer", "output", "completion", "prediction", "outputs"),
+    "rubric": ("rubric", "criteria"),
+    "label": ("label", "gold", "gold_label", "expected_verdict", "ground_truth"),
+    "reference": ("reference", "reference_reasons", "reference_outputs"),
+}
+_SPECIAL = ("label", "reference")
+
+
+class GuardConfigError(JudgeguardError, ValueError):
+    """A guard option that cannot work (the message says which and why)."""
+
+
+def _resolve_metajudge(metajudge: Any) -> Any:
+    from judgeguard.metajudge import MetaJudge
+
+    if metajudge is None:
+        env = os.environ.get("JUDGEGUARD_METAJUDGE")
+        if not env:
+            return None
+        metajudge = [m.strip() for m in env.split(",") if m.strip()]
+    if isinstance(metajudge, MetaJudge):
+        return metajudge
+    if isinstance(metajudge, (str, list, tuple)):
+        return MetaJudge(metajudge)
+    raise GuardConfigError(
+        f"metajudge= must be a MetaJudge, a litellm model string or a list of them, "
+        f"got {type(metajudge).__name__}"
+    )
+
+
+def _resolve_cache(cache: bool | str | os.PathLike[str] | DiskCache | None) -> DiskCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return default_cache()
+    if isinstance(cache, DiskCache):
+        return cache
+    if isinstance(cache, (str, os.PathLike)):
+        return DiskCache(cache)
+    raise GuardConfigError("cache= must be True, False, a directory path or a jg.DiskCache")
+
+
+class _LazyJudgment:
+    """Parses the output once, on first need, from whichever thread needs it first."""
+
+    def __init__(self, output: Any, spec: Any) -> None:
+        self._output, self._spec = output, spec
+        self._lock = threading.Lock()
+        self._done = False
+        self._value: Any = None
+        self._error: ParseError | None = None
+
+    def get(self) -> Any:
+        if not self._done:
+            with self._lock:
+                if not self._done:
+                    from judgeguard.parsing import parse
+
+                    try:
+                        self._value = parse(self._output, self._spec)
+                    except ParseError as exc:
+                        self._error = exc
+                    self._done = True
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class GuardResult(Generic[T]):
+    """The handle of one guarded call: its output, its judgment and its pending check."""
+
+    def __init__(self, output: T, lazy: _LazyJudgment | None, pending: PendingCheck[Any]) -> None:
+        self.output = output
+        self._lazy = lazy
+        self._pending = pending
+
+    @property
+    def judgment(self) -> Any:
+        """The parsed :class:`judgeguard.Judgment`, or ``None`` when the output did not parse."""
+        if self._lazy is None:
+            return None
+        try:
+            return self._lazy.get()
+        except ParseError:
+            return None
+
+    def check(self, timeout: float | None = None) -> Any:
+        """The finished :class:`judgeguard.Check` (waits up to ``timeout`` seconds)."""
+        return self._pending.result(timeout)
+
+    async def acheck(self) -> Any:
+        """Await the finished :class:`judgeguard.Check`."""
+        return await self._pending.aresult()
+
+    def reward(self, timeout: float | None = None) -> float | None:
+        """The gated reward ``R_rationale × R_outcome`` (``None`` if the check failed)."""
+        return self.check(timeout).reward  # type: ignore[no-any-return]
+
+    def done(self) -> bool:
+        """Whether the check has finished."""
+        return self._pending.done()
+
+
+class GuardedJudge(Generic[F]):
+    """A judge function wrapped by :func:`guard` (callable like the original)."""
+
+    def __init__(
+        self,
+        fn: F,
+        *,
+        metajudge: Any,
+        verdict: Any,
+        context: ContextSpec,
+        on_result: Callable[[Any], Any] | None,
+        wait: bool,
+        cache: bool | str | os.PathLike[str] | DiskCache | None,
+        on_unparsed: Literal["record", "raise"],
+        sample: float,
+        telemetry: Any,
+        name: str | None,
+    ) -> None:
+        from judgeguard.verdicts import VerdictSpec
+
+        if on_unparsed not in ("record", "raise"):
+            raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
+        if not 0.0 <= sample <= 1.0:
+            raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
+        self.fn = fn
+        self.metajudge = _resolve_metajudge(metajudge)
+        self.spec = VerdictSpec.coerce(verdict)
+        self.context = context
+        self.on_result = on_result
+        self.wait = wait
+        self.cache = _resolve_cache(cache)
+        self.on_unparsed = on_unparsed
+        self.sample = sample
+        self._telemetry = telemetry
+        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge"))
+        self.is_async = inspect.iscoroutinefunction(fn)
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+        self._rng = random.Random()
+        self._bound_self: Any = None
+        functools.update_wrapper(self, fn)
+
+    # methods: bind like a function
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound._bound_self = instance
+        return bound
+
+    @property
+    def telemetry(self) -> Any:
+        """The Telemetry in use (the process default unless one was passed)."""
+        if self._telemetry is not None:
+            return self._telemetry
+        from judgeguard.telemetry import get_telemetry
+
+        return get_telemetry()
+
+    def _args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return args if self._bound_self is None else (self._bound_self, *args)
+
+    # -- calling ----------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.is_async:
+            return self._acall(args, kwargs)
+        return self._call(args, kwargs).output
+
+    def run(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
+        """Call the judge and return a :class:`GuardResult` handle (output + check)."""
+        if self.is_async:
+            raise GuardConfigError(f"{self.name} is async: use `await guarded.arun(...)`")
+        return self._call(args, kwargs)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
+        """Async twin of :meth:`run` (for async and sync judges alike)."""
+        if not self.is_async:
+            return self._call(args, kwargs)
+        return await self._arun(args, kwargs)
+
+    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return (await self._arun(args, kwargs)).output
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
+        tel = self.telemetry
+        full = self._args(args)
+        with tel.judge_span(self.name) as span:
+            output = self.fn(*full, **kwargs)
+            prepared = self._prepare(output, full, kwargs, span, tel)
+        if isinstance(prepared, GuardResult):
+            return prepared
+        pending = get_dispatcher().submit(*prepared[1:])
+        if self.wait:
+            pending.result()
+        return GuardResult(output, prepared[0], pending)
+
+    async def _arun(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
+        tel = self.telemetry
+        full = self._args(args)
+        with tel.judge_span(self.name) as span:
+            output = await self.fn(*full, **kwargs)
+            prepared = self._prepare(output, full, kwargs, span, tel)
+        if isinstance(prepared, GuardResult):
+            return prepared
+        pending = await get_dispatcher().asubmit(*prepared[1:])
+        if self.wait:
+            await pending.aresult()
+        return GuardResult(output, prepared[0], pending)
+
+    # -- submitting the check ---------------------------------------------------------------
+    def _prepare(
+        self, output: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Any, tel: Any
+    ) -> GuardResult[Any] | tuple[_LazyJudgment, Any, Any, list[Any]]:
+        """The check job for one output, or a finished result when nothing is to be run."""
+        from judgeguard.pipeline import CheckRequest, run_check, unparsed_check
+        from judgeguard.schema import Check
+
+        lazy = _LazyJudgment(output, self.spec)
+        callbacks = [self.on_result] if self.on_result is not None else []
+        if self.on_unparsed == "raise" or span.is_recording():
+            try:
+                judgment = lazy.get()
+                tel.record_judgment(span, judgment, None, _outcome_or_none(judgment))
+            except ParseError as exc:
+                tel.record_judgment(span, None, exc, None)
+                if self.on_unparsed == "raise":
+                    raise
+        if self.sample < 1.0 and self._rng.random() >= self.sample:
+            return GuardResult(
+                output,
+                lazy,
+                _finished(
+                    Check(
+                        status="skipped",
+                        reason="sampled_out",
+                        error=f"not sampled (sample={self.sample})",
+                    ),
+                    callbacks,
+                ),
+            )
+        if metajudge_needs_priming(self.metajudge):
+            from judgeguard.metajudge.client import import_litellm
+
+            get_dispatcher().prime(import_litellm)
+        context = self._context(args, kwargs)
+        label = context.pop("label", None)
+        reference = context.pop("reference", None)
+        metajudge, cache = self.metajudge, self.cache
+        judge_ctx = tel.link_context(span)
+        child = self.wait
+
+        async def job() -> Check:
+            try:
+                judgment = lazy.get()
+            except ParseError as exc:
+                return unparsed_check(exc, metajudge)
+            request = CheckRequest(judgment, context or None, label, reference)
+            return await run_check(
+                request, metajudge, cache, tel, judge_span=judge_ctx, child=child
+            )
+
+        def fallback(status: str, reason: str, message: str) -> Check:
+            return Check(
+                status=status,
+                reason=reason,
+                error=message,
+                metajudge_model=metajudge.model if metajudge is not None else None,
+                needs_review=status == "error",
+            )
+
+        return lazy, job, fallback, callbacks
+
+    def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Question, candidates, label and reference pulled from the call's arguments."""
+        if callable(self.context) and not isinstance(self.context, (Mapping, Sequence)):
+            return dict(self.context(*args, **kwargs))
+        values: dict[str, Any] = dict(kwargs)
+        if self._signature is not None:
+            try:
+                bound = self._signature.bind_partial(*args, **kwargs)
+                bound.apply_defaults()
+                values = dict(bound.arguments)
+            except TypeError:
+                pass
+        values.pop("self", None)
+        if self.context is None:
+            out: dict[str, Any] = {}
+            for key, names in AUTO_CONTEXT.items():
+                for n in names:
+                    if n in values and values[n] is not None:
+                        out[key] = values[n]
+                        break
+            ref = out.get("reference")
+            if ref is not None and not (
+                isinstance(ref, (list, tuple)) and all(isinstance(r, str) for r in ref)
+            ):
+                out["reference_answer"] = out.pop("reference")  # an answer, not reasons
+            return out
+        mapping = (
+            dict(self.context)
+            if isinstance(self.context, Mapping)
+            else {n: n for n in self.context}
+        )
+        missing = [param for param in mapping.values() if param not in values]
+        if missing:
+            raise GuardConfigError(
+                f"context= names parameters {missing} that {self.name} was not called with"
+            )
+        return {key: values[param] for key, param in mapping.items()}
+
+
+_primed_pid: int | None = None
+
+
+def metajudge_needs_priming(metajudge: Any) -> bool:
+    """True once per process when a MetaJudge is in use: litellm's first import takes
+    seconds and must happen in the dispatcher thread before the first check needs it."""
+    global _primed_pid
+    if metajudge is None or _primed_pid == os.getpid():
+        return False
+    _primed_pid = os.getpid()
+    return True
+
+
+def _outcome_or_none(judgment: Any) -> float | None:
+    try:
+        return judgment.verdict.outcome()  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
+def _finished(check: Any, callbacks: Sequence[Callable[[Any], Any]]) -> PendingCheck[Any]:
+    import concurrent.futures
+
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_result(check)
+    for cb in callbacks:
+        try:
+            cb(check)
+        except Exception:
+            import logging
+
+            logging.getLogger("judgeguard").exception("judgeguard: on_result raised")
+    return PendingCheck(future)
+
+
+def guard(
+    fn: F | None = None,
+    /,
+    *,
+    metajudge: Any = None,
+    verdict: Any = "auto",
+    context: ContextSpec = None,
+    on_result: Callable[[Any], Any] | None = None,
+    wait: bool = False,
+    cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+    on_unparsed: Literal["record", "raise"] = "record",
+    sample: float = 1.0,
+    telemetry: Any = None,
+    name: str | None = None,
+) -> Any:
+    """Guard a judge function: parse, check, gate, cache and trace each verdict.
+
+    Use as ``@jg.guard``, ``@jg.guard(metajudge=...)`` or ``jg.guard(fn, ...)``, on sync
+    or async functions and methods. Calling the guarded judge returns exactly what the
+    judge returned; ``.run(...)`` / ``await .arun(...)`` return a :class:`GuardResult`
+    handle. ``metajudge`` is a :class:`judgeguard.MetaJudge`, a model string or a list
+    (default ``$JUDGEGUARD_METAJUDGE``; without one, checks end ``skipped``).
+    ``verdict`` is the parse spec; ``context`` says where question, candidates,
+    ``label`` and ``reference`` come from (parameter names, a mapping
+    ``{context_key: parameter}``, or a function of the call's arguments; default: common
+    parameter names); ``on_result`` gets every finished :class:`judgeguard.Check` (in the
+    dispatcher thread); ``wait=True`` returns only after the check; ``cache`` is True
+    (default directory), False, a directory or a :class:`judgeguard.DiskCache`;
+    ``on_unparsed="raise"`` raises the :class:`judgeguard.ParseError` from the call
+    instead of recording status ``unparsed``; ``sample`` checks only that fraction of
+    calls (the rest end ``skipped``, reason ``sampled_out``). Judge exceptions propagate
+    unchanged and are recorded on the judge span.
+    """
+
+    def wrap(f: F) -> GuardedJudge[F]:
+        return GuardedJudge(
+            f,
+            metajudge=metajudge,
+            verdict=verdict,
+            context=context,
+            on_result=on_result,
+            wait=wait,
+            cache=cache,
+            on_unparsed=on_unparsed,
+            sample=sample,
+            telemetry=telemetry,
+            name=name,
+        )
+
+    return wrap(fn) if fn is not None else wrap

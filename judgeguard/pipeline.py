@@ -1,0 +1,160 @@
+"""One check from start to end: cache lookup, MetaJudge, cache store, telemetry.
+
+Shared by the guard, the LangChain integration and the audit so that all of them cache,
+trace and report in the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from judgeguard.cache import DiskCache, cache_key
+from judgeguard.errors import ParseError
+from judgeguard.gating import outcome_reward
+from judgeguard.schema import Check, Judgment
+from judgeguard.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.telemetry import Telemetry
+
+__all__ = ["CheckRequest", "run_check", "unparsed_check"]
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Everything one check needs besides the MetaJudge, cache and telemetry."""
+
+    judgment: Judgment
+    context: Mapping[str, Any] | None = None
+    label: Verdict | str | float | None = None
+    reference: Sequence[str] | str | None = None
+
+
+def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Check:
+    """The terminal result of a judge output that did not parse (never a negative verdict)."""
+    return Check(
+        status="unparsed",
+        reason=error.reason,
+        error=str(error),
+        metajudge_model=metajudge.model if metajudge is not None else None,
+        needs_review=True,
+    )
+
+
+def _label_key(label: Verdict | str | float | None) -> Any:
+    return label.render() if isinstance(label, Verdict) else label
+
+
+async def run_check(
+    request: CheckRequest,
+    metajudge: MetaJudge | None,
+    cache: DiskCache | None,
+    telemetry: Telemetry,
+    *,
+    judge_span: Any = None,
+    child: bool = False,
+) -> Check:
+    """Run the support check (and the reference check when references are given).
+
+    Without a MetaJudge the check ends ``skipped`` (reason ``no_metajudge``) with its
+    R_outcome filled in. Results come from the cache when present (``cached=True``);
+    only successful ones are stored. The evaluator span is a child of ``judge_span``
+    when ``child`` is true, else a new trace linked to it.
+    """
+    j = request.judgment
+    started = time.perf_counter()
+    with telemetry.evaluator_span(judge_span, child) as span:
+        if metajudge is None:
+            check = Check(
+                status="skipped",
+                reason="no_metajudge",
+                error="no MetaJudge configured: pass metajudge= or set JUDGEGUARD_METAJUDGE",
+                verdict=j.verdict,
+                r_outcome=_safe_outcome(j.verdict, request.label),
+            )
+        else:
+            check = await _support(request, metajudge, cache, telemetry)
+            if request.reference is not None and check.status != "error":
+                check.reference_match = await _reference(request, metajudge, cache, telemetry)
+        check.judgment = j
+        telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
+    return check
+
+
+def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> float | None:
+    try:
+        return outcome_reward(verdict, label)
+    except ParseError:
+        return None
+
+
+async def _support(
+    request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
+) -> Check:
+    j = request.judgment
+    key = None
+    if cache is not None:
+        key = cache_key(
+            "support",
+            metajudge=metajudge.sampling_key(),
+            gate=repr(metajudge.gate),
+            rationale=j.rationale,
+            verdict=j.verdict.model_dump(mode="json"),
+            context=dict(request.context or {}),
+            label=_label_key(request.label),
+            judge_model=j.judge_model,
+        )
+        hit = cache.get_check(key)
+        telemetry.record_cache(hit is not None)
+        if hit is not None:
+            return hit
+    try:
+        check = await metajudge.acheck(j, request.context, label=request.label)
+    except ParseError as exc:  # an unreadable gold label
+        return Check(
+            status="error",
+            reason="bad_label",
+            error=str(exc),
+            verdict=j.verdict,
+            metajudge_model=metajudge.model,
+        )
+    if cache is not None and key is not None:
+        cache.put_check(key, check)
+    return check
+
+
+async def _reference(
+    request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
+) -> Any:
+    from judgeguard.metajudge import InvalidCheckInput
+
+    j, reference = request.judgment, request.reference
+    assert reference is not None
+    key = None
+    if cache is not None:
+        key = cache_key(
+            "match",
+            metajudge=metajudge.sampling_key(),
+            reasons=list(j.atomic_reasons or ()),
+            rationale=j.rationale,
+            reference=reference if isinstance(reference, str) else list(reference),
+        )
+        hit = cache.get_match(key)
+        telemetry.record_cache(hit is not None)
+        if hit is not None:
+            return hit
+    try:
+        match = await metajudge.amatch(j, reference)
+    except InvalidCheckInput as exc:
+        from judgeguard.schema import RationaleMatch
+
+        return RationaleMatch(
+            status="error", reason="bad_reference", error=str(exc), metajudge_model=metajudge.model
+        )
+    if cache is not None and key is not None:
+        cache.put_match(key, match)
+    return match

@@ -1,0 +1,484 @@
+"""OpenTelemetry spans, events and metrics of judge calls and checks (API only, no SDK).
+
+What is recorded (names in :mod:`judgeguard.semconv`):
+
+* ``judge {name}`` (INTERNAL): the guarded judge call; verdict, kind, format, R_outcome.
+* ``evaluate rationale_consistency`` (INTERNAL, ``openinference.span.kind=EVALUATOR``):
+  one check, a child of the judge span when it finishes inside it, else the root of a
+  new trace with a Span Link to the judge span (the OpenInference feedback rule). It
+  carries the check result and ``gen_ai.evaluation.result`` span events (GenAI semconv
+  1.38): ``rationale_consistency`` (R_rationale), ``gated_reward`` (R_final) and, when a
+  reference check ran, ``reference_consistency`` (RC).
+* ``chat {model}`` (CLIENT): one MetaJudge LLM request (one per attempt, retries
+  included) with the GenAI attributes.
+* Metrics: ``judgeguard.rationale_reward`` and ``judgeguard.gated_reward`` (histograms,
+  unit 1), ``judgeguard.checks`` (counter by ``judgeguard.check.status``),
+  ``judgeguard.check.duration`` (histogram, s), ``judgeguard.cache.lookups`` (one counter,
+  ``judgeguard.cache.hit`` = true/false).
+
+Nothing is recorded unless the application configured a tracer/meter provider (the
+API's no-op and proxy providers see to that), span attributes are only built for
+recording spans, and content (rationale text, MetaJudge explanations) is only recorded
+when the user opts in with ``capture_content=True`` or
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+)
+from opentelemetry.util.types import AttributeValue
+
+from judgeguard import semconv as sc
+from judgeguard._version import __version__
+from judgeguard.errors import JudgeguardError, ParseError
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge.client import CallResult
+    from judgeguard.schema import Check, Judgment
+
+__all__ = ["Telemetry", "configure_telemetry", "get_telemetry"]
+
+#: Bucket boundaries of the reward histograms (values lie in [0, 1]).
+_REWARD_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: Bucket boundaries of the check duration, as GenAI semconv's operation duration.
+_DURATION_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+_EVALUATOR_ATTRIBUTES: Mapping[str, AttributeValue] = {
+    sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_SPAN_KIND_EVALUATOR
+}
+
+
+def _capture_from_env() -> bool:
+    value = os.environ.get(sc.CAPTURE_CONTENT_ENV, "")
+    return value.strip().lower() in sc.CAPTURE_CONTENT_ON
+
+
+def _error_type(exc: BaseException) -> str:
+    """judgeguard's own reason code when the error has one, else the exception's class."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, JudgeguardError) and isinstance(reason, str) and reason:
+        return reason
+    return type(exc).__qualname__
+
+
+@lru_cache(maxsize=256)
+def _chat_span(model: str) -> tuple[str, Mapping[str, AttributeValue]]:
+    """Span name and start attributes of a CLIENT span for a litellm model string."""
+    prefix, sep, request_model = model.partition("/")
+    if sep and prefix and request_model:
+        provider = sc.PROVIDER_NAMES.get(prefix, prefix)
+    else:
+        request_model = model
+        provider = _litellm_provider(model)
+    attributes: dict[str, AttributeValue] = {
+        sc.GEN_AI_OPERATION_NAME: sc.GEN_AI_OPERATION_CHAT,
+        sc.GEN_AI_PROVIDER_NAME: provider,
+        sc.GEN_AI_REQUEST_MODEL: request_model,
+    }
+    return f"{sc.GEN_AI_OPERATION_CHAT} {request_model}", attributes
+
+
+def _litellm_provider(model: str) -> str:
+    """The provider litellm infers for an unprefixed model, if litellm is loaded already."""
+    litellm = sys.modules.get("litellm")
+    if litellm is None:
+        return sc.GEN_AI_PROVIDER_OTHER
+    try:
+        provider = litellm.get_llm_provider(model)[1]
+    except Exception:
+        return sc.GEN_AI_PROVIDER_OTHER
+    if not isinstance(provider, str) or not provider:
+        return sc.GEN_AI_PROVIDER_OTHER
+    return sc.PROVIDER_NAMES.get(provider, provider)
+
+
+class Telemetry:
+    """Records judge spans, MetaJudge CLIENT spans, evaluator spans, evaluation events and
+    metrics.
+
+    ``tracer_provider`` and ``meter_provider`` default to the global ones (resolved when
+    used, so providers installed later are honoured). ``capture_content=None`` reads
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (``true``/``1``,
+    case-insensitive) once, here; content is never recorded otherwise.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        capture_content: bool | None = None,
+    ) -> None:
+        self.capture_content: bool = (
+            _capture_from_env() if capture_content is None else bool(capture_content)
+        )
+        self._tracer = trace.get_tracer(
+            sc.SCOPE_NAME, __version__, tracer_provider, schema_url=sc.SCHEMA_URL
+        )
+        meter = metrics.get_meter(
+            sc.SCOPE_NAME, __version__, meter_provider, schema_url=sc.SCHEMA_URL
+        )
+        self._rationale_reward = meter.create_histogram(
+            sc.METRIC_RATIONALE_REWARD,
+            unit="1",
+            description="R_rationale: how well a judge's rationale supports its verdict",
+            explicit_bucket_boundaries_advisory=_REWARD_BUCKETS,
+        )
+        self._gated_reward = meter.create_histogram(
+            sc.METRIC_GATED_REWARD,
+            unit="1",
+            description="The gated reward R_rationale × R_outcome",
+            explicit_bucket_boundaries_advisory=_REWARD_BUCKETS,
+        )
+        self._checks = meter.create_counter(
+            sc.METRIC_CHECKS, unit="{check}", description="Checks by terminal status"
+        )
+        self._check_duration = meter.create_histogram(
+            sc.METRIC_CHECK_DURATION,
+            unit="s",
+            description="Duration of one check",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self._cache_lookups = meter.create_counter(
+            sc.METRIC_CACHE_LOOKUPS,
+            unit="{lookup}",
+            description="Check cache lookups, by judgeguard.cache.hit",
+        )
+
+    # -- spans -----------------------------------------------------------------------------
+    @contextmanager
+    def judge_span(self, name: str) -> Iterator[Span]:
+        """An INTERNAL span ``judge {name}``, current inside the block.
+
+        An exception escaping the block is recorded (exception event, ``error.type``,
+        status ERROR) and re-raised unchanged.
+        """
+        with self._tracer.start_as_current_span(
+            f"{sc.SPAN_JUDGE_PREFIX} {name}",
+            kind=SpanKind.INTERNAL,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except Exception as exc:
+                self._fail(span, exc)
+                raise
+
+    def record_judgment(
+        self,
+        span: Span,
+        judgment: Judgment | None,
+        error: BaseException | None = None,
+        r_outcome: float | None = None,
+    ) -> None:
+        """Put the parsed judgment (or the parse failure) on the judge span.
+
+        A :class:`judgeguard.ParseError` sets ``judgeguard.parse.status=unparsed`` and
+        ``error.type`` to its reason code; the span status is left alone, since the
+        judge call itself succeeded. The rationale is recorded only with content capture.
+        """
+        if not span.is_recording():
+            return
+        attributes: dict[str, AttributeValue] = {}
+        if judgment is not None:
+            verdict = judgment.verdict
+            attributes[sc.JUDGEGUARD_PARSE_STATUS] = "parsed"
+            attributes[sc.JUDGEGUARD_VERDICT] = verdict.render()
+            attributes[sc.JUDGEGUARD_VERDICT_KIND] = verdict.kind
+            attributes[sc.JUDGEGUARD_FORMAT] = judgment.format
+            if judgment.response_id:
+                attributes[sc.GEN_AI_RESPONSE_ID] = judgment.response_id
+            if judgment.judge_model:
+                attributes[sc.GEN_AI_RESPONSE_MODEL] = judgment.judge_model
+            if self.capture_content:
+                attributes[sc.JUDGEGUARD_RATIONALE] = judgment.rationale
+        if r_outcome is not None:
+            attributes[sc.JUDGEGUARD_R_OUTCOME] = float(r_outcome)
+        if error is not None:
+            if isinstance(error, ParseError):
+                attributes[sc.JUDGEGUARD_PARSE_STATUS] = "unparsed"
+            attributes[sc.ERROR_TYPE] = _error_type(error)
+        span.set_attributes(attributes)
+
+    def link_context(self, span: Span) -> SpanContext | None:
+        """The span's context, to parent or link a later evaluator span (None if invalid)."""
+        context = span.get_span_context()
+        return context if context.is_valid else None
+
+    @contextmanager
+    def evaluator_span(self, judge: SpanContext | Span | None, child: bool) -> Iterator[Span]:
+        """The span ``evaluate rationale_consistency`` of one check, current inside the block.
+
+        With ``child`` and a valid ``judge`` context it is a child of the judge span;
+        otherwise it is the root of a new trace (never a child of whatever is current)
+        with a Span Link to the judge span when there is one. LLM CLIENT spans opened
+        inside the block are its children. Exceptions are recorded and re-raised.
+        """
+        if isinstance(judge, Span):
+            judge = judge.get_span_context()
+        valid = judge is not None and judge.is_valid
+        links: list[Link] | None = None
+        if child and judge is not None and valid:
+            parent = trace.set_span_in_context(NonRecordingSpan(judge))
+        else:
+            parent = Context()
+            if judge is not None and valid:
+                links = [Link(judge)]
+        with self._tracer.start_as_current_span(
+            sc.SPAN_EVALUATOR,
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes=_EVALUATOR_ATTRIBUTES,
+            links=links,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except Exception as exc:
+                self._fail(span, exc)
+                raise
+
+    @contextmanager
+    def llm_span(self, model: str) -> Iterator[Span]:
+        """A CLIENT span ``chat {model}`` for one MetaJudge request, current in the block.
+
+        A child of the current span. ``model`` is the litellm model string: its provider
+        prefix becomes ``gen_ai.provider.name`` (mapped to the semconv names) and the rest
+        ``gen_ai.request.model``. Exceptions are recorded and re-raised.
+        """
+        name, attributes = _chat_span(model)
+        with self._tracer.start_as_current_span(
+            name,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except Exception as exc:
+                self._fail(span, exc)
+                raise
+
+    def record_llm_result(
+        self,
+        span: Span,
+        result: CallResult | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Put a request's outcome on its CLIENT span.
+
+        A :class:`~judgeguard.metajudge.client.CallResult` gives the response model and
+        id, token usage and cost; an ``error`` sets status ERROR, an exception event and
+        ``error.type`` (the ``CallFailed`` reason code, else the exception class). Record
+        an error here *or* let it escape :meth:`llm_span`, not both.
+        """
+        if not span.is_recording():
+            return
+        if result is not None:
+            attributes: dict[str, AttributeValue] = {
+                sc.GEN_AI_USAGE_INPUT_TOKENS: result.input_tokens,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: result.output_tokens,
+            }
+            if result.response_model:
+                attributes[sc.GEN_AI_RESPONSE_MODEL] = result.response_model
+            if result.response_id:
+                attributes[sc.GEN_AI_RESPONSE_ID] = result.response_id
+            if result.cost_usd is not None:
+                attributes[sc.JUDGEGUARD_USAGE_COST_USD] = result.cost_usd
+            span.set_attributes(attributes)
+        if error is not None:
+            self._fail(span, error)
+
+    def _fail(self, span: Span, exc: BaseException) -> None:
+        """Record an exception on a span: event, ``error.type``, status ERROR."""
+        if not span.is_recording():
+            return
+        message = str(exc)
+        overrides: dict[str, AttributeValue] = {}
+        if isinstance(exc, ParseError) and not self.capture_content:
+            # str() adds an excerpt of the judge output (content), also in the stacktrace
+            message = exc.message
+            overrides["exception.message"] = message
+            overrides["exception.stacktrace"] = (
+                "Traceback (most recent call last):\n"
+                + "".join(traceback.format_tb(exc.__traceback__))
+                + f"{type(exc).__module__}.{type(exc).__qualname__}: {message}\n"
+            )
+        span.record_exception(exc, attributes=overrides or None)
+        span.set_attribute(sc.ERROR_TYPE, _error_type(exc))
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+
+    # -- checks ----------------------------------------------------------------------------
+    def record_check(self, span: Span, check: Check, *, duration_s: float | None = None) -> None:
+        """Record one finished check: evaluator-span attributes and events, and metrics.
+
+        Metrics are recorded whether or not the span records. The duration is
+        ``duration_s`` when given (what the caller measured for this check), else the
+        check's ``latency_s`` unless the result came from the cache (its latency is then
+        the original call's). Any field may be ``None``.
+        """
+        status = check.status
+        model = check.metajudge_model
+        counted: dict[str, AttributeValue] = {
+            sc.JUDGEGUARD_CHECK_STATUS: status,
+            sc.JUDGEGUARD_CHECK_CACHED: check.cached,
+        }
+        if model:
+            counted[sc.JUDGEGUARD_METAJUDGE_MODEL] = model
+        if status == "error":
+            counted[sc.ERROR_TYPE] = check.reason or sc.ERROR_TYPE_OTHER
+        self._checks.add(1, counted)
+        rewards: dict[str, AttributeValue] = {sc.JUDGEGUARD_METAJUDGE_MODEL: model} if model else {}
+        if check.r_rationale is not None:
+            self._rationale_reward.record(check.r_rationale, rewards)
+        if check.reward is not None:
+            self._gated_reward.record(check.reward, rewards)
+        duration = (
+            duration_s if duration_s is not None else (None if check.cached else check.latency_s)
+        )
+        if duration is not None:
+            self._check_duration.record(duration, counted)
+        if span.is_recording():
+            self._check_on_span(span, check)
+
+    def _check_on_span(self, span: Span, check: Check) -> None:
+        status = check.status
+        failed = status == "error"
+        error_type = (check.reason or sc.ERROR_TYPE_OTHER) if failed else None
+        attributes: dict[str, AttributeValue] = {
+            sc.JUDGEGUARD_CHECK_STATUS: status,
+            sc.JUDGEGUARD_CHECK_CACHED: check.cached,
+            sc.JUDGEGUARD_NEEDS_REVIEW: check.needs_review,
+            sc.JUDGEGUARD_CALIBRATED: check.calibrated,
+        }
+        optional: dict[str, Any] = {
+            sc.JUDGEGUARD_R_RATIONALE: check.r_rationale,
+            sc.JUDGEGUARD_R_OUTCOME: check.r_outcome,
+            sc.JUDGEGUARD_REWARD: check.reward,
+            sc.JUDGEGUARD_AGREEMENT: check.agreement,
+            sc.JUDGEGUARD_METAJUDGE_MODEL: check.metajudge_model,
+            sc.JUDGEGUARD_CHECK_REASON: check.reason,
+            sc.JUDGEGUARD_VERDICT: check.verdict.render() if check.verdict else None,
+            sc.JUDGEGUARD_SUPPORTED_VERDICT: check.supported.render() if check.supported else None,
+            sc.ERROR_TYPE: error_type,
+        }
+        attributes.update((k, v) for k, v in optional.items() if v is not None)
+        judgment = getattr(check, "judgment", None)
+        response_id = getattr(judgment, "response_id", None)
+        match = getattr(check, "reference_match", None)
+        if match is not None:
+            if match.recall is not None:
+                attributes[sc.JUDGEGUARD_REFERENCE_RECALL] = match.recall
+            if match.ap is not None:
+                attributes[sc.JUDGEGUARD_REFERENCE_AP] = match.ap
+        span.set_attributes(attributes)
+        if failed:
+            span.set_status(Status(StatusCode.ERROR, error_type))
+
+        explanation = check.explanation if self.capture_content else None
+        self._evaluation(
+            span, sc.EVALUATION_RATIONALE_CONSISTENCY, check.r_rationale, status,
+            response_id, error_type, explanation,
+        )  # fmt: skip
+        if check.needs_review:
+            gate_label = "flagged"
+        elif check.reward is not None:
+            gate_label = "ok"
+        else:
+            gate_label = status  # skipped: no reward to judge
+        self._evaluation(
+            span, sc.EVALUATION_GATED_REWARD, check.reward, gate_label, response_id, error_type
+        )
+        if match is not None:
+            match_error = (match.reason or sc.ERROR_TYPE_OTHER) if match.status == "error" else None
+            self._evaluation(
+                span, sc.EVALUATION_REFERENCE_CONSISTENCY, match.recall, match.status,
+                response_id, match_error,
+            )  # fmt: skip
+
+    def _evaluation(
+        self,
+        span: Span,
+        name: str,
+        score: float | None,
+        label: str | None,
+        response_id: str | None,
+        error_type: str | None,
+        explanation: str | None = None,
+    ) -> None:
+        """One ``gen_ai.evaluation.result`` event on the evaluator span."""
+        attributes: dict[str, AttributeValue] = {sc.GEN_AI_EVALUATION_NAME: name}
+        if score is not None:
+            attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] = float(score)
+        if label:
+            attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL] = label
+        if explanation:
+            attributes[sc.GEN_AI_EVALUATION_EXPLANATION] = explanation
+        if response_id:
+            attributes[sc.GEN_AI_RESPONSE_ID] = response_id
+        if error_type:
+            attributes[sc.ERROR_TYPE] = error_type
+        span.add_event(sc.GEN_AI_EVALUATION_RESULT, attributes)
+
+    def record_cache(self, hit: bool) -> None:
+        """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""
+        self._cache_lookups.add(1, {sc.JUDGEGUARD_CACHE_HIT: bool(hit)})
+
+
+_default: Telemetry | None = None
+_default_lock = threading.Lock()
+
+
+def get_telemetry() -> Telemetry:
+    """The process-wide :class:`Telemetry` (global providers unless configured).
+
+    Built on first use from the global tracer and meter providers through the API's
+    proxies, so a provider the application installs later is still used.
+    """
+    global _default
+    telemetry = _default
+    if telemetry is None:
+        with _default_lock:
+            if _default is None:
+                _default = Telemetry()
+            telemetry = _default
+    return telemetry
+
+
+def configure_telemetry(
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    capture_content: bool | None = None,
+) -> Telemetry:
+    """Replace the process-wide :class:`Telemetry` and return the new one.
+
+    Use it to send judgeguard's spans and metrics to providers other than the global
+    ones, or to switch content capture on or off for the whole process.
+    """
+    global _default
+    telemetry = Telemetry(tracer_provider, meter_provider, capture_content)
+    with _default_lock:
+        _default = telemetry
+    return telemetry

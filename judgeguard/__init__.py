@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from judgeguard.cache import DiskCache
     from judgeguard.dispatch import Dispatcher, flush, set_dispatcher
     from judgeguard.gating import Gate, outcome_reward
-    from judgeguard.guard import GuardConfigError, GuardedJudge, GuardResult, guard
+    from judgeguard.guard import Checker, GuardConfigError, GuardedJudge, GuardResult, guard
     from judgeguard.metajudge import CheckFailed, InvalidCheckInput, MetaJudge, SelfGradingWarning
     from judgeguard.metajudge.agreement import fleiss_kappa
     from judgeguard.metajudge.metrics import RationaleScores, rationale_metrics
@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "SelfGradingWarning": "judgeguard.metajudge",
     "Gate": "judgeguard.gating",
     "guard": "judgeguard.guard",
+    "Checker": "judgeguard.guard",
     "GuardResult": "judgeguard.guard",
     "GuardedJudge": "judgeguard.guard",
     "GuardConfigError": "judgeguard.guard",
@@ -81,6 +82,7 @@ __all__ = [
     "AmbiguousVerdict",
     "Check",
     "CheckFailed",
+    "Checker",
     "DiskCache",
     "Dispatcher",
     "FormatMatch",

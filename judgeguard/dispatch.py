@@ -86,6 +86,8 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbox: list[tuple[Any, Any, Any, Any]] = []
+        self._wake_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._limit: asyncio.Semaphore | None = None
@@ -178,10 +180,22 @@ class Dispatcher:
             self._pending.add(future)
         try:
             loop = self._ensure_loop()
-            loop.call_soon_threadsafe(self._start, job, future, fallback, callbacks)
+            with self._lock:
+                self._inbox.append((job, future, fallback, callbacks))
+                wake = not self._wake_scheduled
+                self._wake_scheduled = True
+            if wake:  # one wake-up (a self-pipe write) drains every job queued until then
+                loop.call_soon_threadsafe(self._drain)
         except Exception as exc:  # the loop is gone (interpreter shutdown)
             self._finish(future, fallback("error", "shutdown", str(exc)), callbacks)
         return PendingCheck(future)
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch, self._inbox = self._inbox, []
+            self._wake_scheduled = False
+        for item in batch:
+            self._start(*item)
 
     def _start(
         self,

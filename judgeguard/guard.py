@@ -19,12 +19,13 @@ from judgeguard.cache import DiskCache, default_cache
 from judgeguard.dispatch import PendingCheck, get_dispatcher
 from judgeguard.errors import JudgeguardError, ParseError
 
-__all__ = ["GuardResult", "GuardedJudge", "guard"]
+__all__ = ["Checker", "GuardResult", "GuardedJudge", "guard"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
+ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 
 #: Parameter names read as context when ``context=None`` (first match wins).
 AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
@@ -134,23 +135,25 @@ class GuardResult(Generic[T]):
         return self._pending.done()
 
 
-class GuardedJudge(Generic[F]):
-    """A judge function wrapped by :func:`guard` (callable like the original)."""
+class Checker:
+    """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
+
+    Holds the resolved configuration — MetaJudge, verdict spec, cache, telemetry,
+    ``on_result``, ``on_unparsed`` and ``sample`` (see :func:`guard`) — so that wrappers
+    such as the LangChain runnable can submit outputs without re-implementing the
+    pipeline. :meth:`submit` and :meth:`asubmit` return a :class:`GuardResult`.
+    """
 
     def __init__(
         self,
-        fn: F,
         *,
-        metajudge: Any,
-        verdict: Any,
-        context: ContextSpec,
-        on_result: Callable[[Any], Any] | None,
-        wait: bool,
-        cache: bool | str | os.PathLike[str] | DiskCache | None,
-        on_unparsed: Literal["record", "raise"],
-        sample: float,
-        telemetry: Any,
-        name: str | None,
+        metajudge: Any = None,
+        verdict: Any = "auto",
+        on_result: Callable[[Any], Any] | None = None,
+        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        on_unparsed: Literal["record", "raise"] = "record",
+        sample: float = 1.0,
+        telemetry: Any = None,
     ) -> None:
         from judgeguard.verdicts import VerdictSpec
 
@@ -158,34 +161,14 @@ class GuardedJudge(Generic[F]):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
         if not 0.0 <= sample <= 1.0:
             raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
-        self.fn = fn
         self.metajudge = _resolve_metajudge(metajudge)
         self.spec = VerdictSpec.coerce(verdict)
-        self.context = context
         self.on_result = on_result
-        self.wait = wait
         self.cache = _resolve_cache(cache)
         self.on_unparsed = on_unparsed
         self.sample = sample
         self._telemetry = telemetry
-        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge"))
-        self.is_async = inspect.iscoroutinefunction(fn)
-        try:
-            self._signature: inspect.Signature | None = inspect.signature(fn)
-        except (TypeError, ValueError):
-            self._signature = None
         self._rng = random.Random()
-        self._bound_self: Any = None
-        functools.update_wrapper(self, fn)
-
-    # methods: bind like a function
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        bound = object.__new__(type(self))
-        bound.__dict__.update(self.__dict__)
-        bound._bound_self = instance
-        return bound
 
     @property
     def telemetry(self) -> Any:
@@ -196,64 +179,47 @@ class GuardedJudge(Generic[F]):
 
         return get_telemetry()
 
-    def _args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return args if self._bound_self is None else (self._bound_self, *args)
+    def submit(
+        self, output: Any, context: ContextSource = None, *, span: Any = None, wait: bool = False
+    ) -> GuardResult[Any]:
+        """Check ``output`` in the background (``wait=True``: return once checked).
 
-    # -- calling ----------------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.is_async:
-            return self._acall(args, kwargs)
-        return self._call(args, kwargs).output
-
-    def run(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
-        """Call the judge and return a :class:`GuardResult` handle (output + check)."""
-        if self.is_async:
-            raise GuardConfigError(f"{self.name} is async: use `await guarded.arun(...)`")
-        return self._call(args, kwargs)
-
-    async def arun(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
-        """Async twin of :meth:`run` (for async and sync judges alike)."""
-        if not self.is_async:
-            return self._call(args, kwargs)
-        return await self._arun(args, kwargs)
-
-    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return (await self._arun(args, kwargs)).output
-
-    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
-        tel = self.telemetry
-        full = self._args(args)
-        with tel.judge_span(self.name) as span:
-            output = self.fn(*full, **kwargs)
-            prepared = self._prepare(output, full, kwargs, span, tel)
+        ``context`` is a mapping (question, candidates, ``label``, ``reference`` …) or a
+        function returning one, called only when a check is actually submitted; ``span``
+        is the judge span to link the evaluator span to (or parent it, with ``wait``).
+        """
+        prepared = self._prepare(output, context, span, wait)
         if isinstance(prepared, GuardResult):
             return prepared
         pending = get_dispatcher().submit(*prepared[1:])
-        if self.wait:
+        if wait:
             pending.result()
         return GuardResult(output, prepared[0], pending)
 
-    async def _arun(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
-        tel = self.telemetry
-        full = self._args(args)
-        with tel.judge_span(self.name) as span:
-            output = await self.fn(*full, **kwargs)
-            prepared = self._prepare(output, full, kwargs, span, tel)
+    async def asubmit(
+        self, output: Any, context: ContextSource = None, *, span: Any = None, wait: bool = False
+    ) -> GuardResult[Any]:
+        """Async twin of :meth:`submit` (waits for queue room without blocking the loop)."""
+        prepared = self._prepare(output, context, span, wait)
         if isinstance(prepared, GuardResult):
             return prepared
         pending = await get_dispatcher().asubmit(*prepared[1:])
-        if self.wait:
+        if wait:
             await pending.aresult()
         return GuardResult(output, prepared[0], pending)
 
-    # -- submitting the check ---------------------------------------------------------------
     def _prepare(
-        self, output: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Any, tel: Any
+        self, output: Any, context_source: ContextSource, span: Any, wait: bool
     ) -> GuardResult[Any] | tuple[_LazyJudgment, Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard.pipeline import CheckRequest, run_check, unparsed_check
         from judgeguard.schema import Check
 
+        tel = self.telemetry
+        if span is None:
+            from opentelemetry.trace import INVALID_SPAN
+
+            span = INVALID_SPAN
         lazy = _LazyJudgment(output, self.spec)
         callbacks = [self.on_result] if self.on_result is not None else []
         if self.on_unparsed == "raise" or span.is_recording():
@@ -281,12 +247,12 @@ class GuardedJudge(Generic[F]):
             from judgeguard.metajudge.client import import_litellm
 
             get_dispatcher().prime(import_litellm)
-        context = self._context(args, kwargs)
+        context = dict((context_source() if callable(context_source) else context_source) or {})
         label = context.pop("label", None)
         reference = context.pop("reference", None)
         metajudge, cache = self.metajudge, self.cache
         judge_ctx = tel.link_context(span)
-        child = self.wait
+        child = wait
 
         async def job() -> Check:
             try:
@@ -308,6 +274,107 @@ class GuardedJudge(Generic[F]):
             )
 
         return lazy, job, fallback, callbacks
+
+
+class GuardedJudge(Generic[F]):
+    """A judge function wrapped by :func:`guard` (callable like the original)."""
+
+    def __init__(
+        self,
+        fn: F,
+        *,
+        metajudge: Any,
+        verdict: Any,
+        context: ContextSpec,
+        on_result: Callable[[Any], Any] | None,
+        wait: bool,
+        cache: bool | str | os.PathLike[str] | DiskCache | None,
+        on_unparsed: Literal["record", "raise"],
+        sample: float,
+        telemetry: Any,
+        name: str | None,
+    ) -> None:
+        self.fn = fn
+        self.checker = Checker(
+            metajudge=metajudge,
+            verdict=verdict,
+            on_result=on_result,
+            cache=cache,
+            on_unparsed=on_unparsed,
+            sample=sample,
+            telemetry=telemetry,
+        )
+        self.context = context
+        self.wait = wait
+        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge"))
+        self.is_async = inspect.iscoroutinefunction(fn)
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+        self._bound_self: Any = None
+        functools.update_wrapper(self, fn)
+
+    # methods: bind like a function
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound._bound_self = instance
+        return bound
+
+    @property
+    def metajudge(self) -> Any:
+        """The MetaJudge in use (``None`` when checks are skipped)."""
+        return self.checker.metajudge
+
+    @property
+    def cache(self) -> DiskCache | None:
+        """The result cache in use (``None`` when caching is off)."""
+        return self.checker.cache
+
+    def _args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return args if self._bound_self is None else (self._bound_self, *args)
+
+    # -- calling ----------------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.is_async:
+            return self._acall(args, kwargs)
+        return self._call(args, kwargs).output
+
+    def run(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
+        """Call the judge and return a :class:`GuardResult` handle (output + check)."""
+        if self.is_async:
+            raise GuardConfigError(f"{self.name} is async: use `await guarded.arun(...)`")
+        return self._call(args, kwargs)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
+        """Async twin of :meth:`run` (for async and sync judges alike)."""
+        if not self.is_async:
+            return self._call(args, kwargs)
+        return await self._arun(args, kwargs)
+
+    async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return (await self._arun(args, kwargs)).output
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
+        full = self._args(args)
+        with self.checker.telemetry.judge_span(self.name) as span:
+            output = self.fn(*full, **kwargs)
+            result = self.checker.submit(
+                output, lambda: self._context(full, kwargs), span=span, wait=self.wait
+            )
+        return result
+
+    async def _arun(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
+        full = self._args(args)
+        with self.checker.telemetry.judge_span(self.name) as span:
+            output = await self.fn(*full, **kwargs)
+            result = await self.checker.asubmit(
+                output, lambda: self._context(full, kwargs), span=span, wait=self.wait
+            )
+        return result
 
     def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Question, candidates, label and reference pulled from the call's arguments."""

@@ -131,6 +131,7 @@ class Telemetry:
         self.capture_content: bool = (
             _capture_from_env() if capture_content is None else bool(capture_content)
         )
+        self._tracer_provider = tracer_provider
         self._tracer = trace.get_tracer(
             sc.SCOPE_NAME, __version__, tracer_provider, schema_url=sc.SCHEMA_URL
         )
@@ -164,6 +165,11 @@ class Telemetry:
             description="Check cache lookups, by judgeguard.cache.hit",
         )
 
+    def _tracing_off(self) -> bool:
+        """Whether no tracer provider is configured (the API's proxy or no-op one)."""
+        provider = self._tracer_provider or trace.get_tracer_provider()
+        return isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
     # -- spans -----------------------------------------------------------------------------
     @contextmanager
     def judge_span(self, name: str) -> Iterator[Span]:
@@ -172,6 +178,9 @@ class Telemetry:
         An exception escaping the block is recorded (exception event, ``error.type``,
         status ERROR) and re-raised unchanged.
         """
+        if self._tracing_off():  # hot path: no provider, no span, no context switch
+            yield trace.INVALID_SPAN
+            return
         with self._tracer.start_as_current_span(
             f"{sc.SPAN_JUDGE_PREFIX} {name}",
             kind=SpanKind.INTERNAL,

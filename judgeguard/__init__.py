@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from judgeguard.parsing import (
         FormatMatch,
         find_markup,
+        judgment_from_parts,
         parse,
         register_format,
         registered_formats,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "parse": "judgeguard.parsing",
     "find_markup": "judgeguard.parsing",
+    "judgment_from_parts": "judgeguard.parsing",
     "register_format": "judgeguard.parsing",
     "unregister_format": "judgeguard.parsing",
     "registered_formats": "judgeguard.parsing",
@@ -115,6 +117,7 @@ __all__ = [
     "flush",
     "get_telemetry",
     "guard",
+    "judgment_from_parts",
     "outcome_reward",
     "parse",
     "rationale_metrics",

@@ -112,6 +112,16 @@ class DiskCache:
         self._cache.set(key, match.model_dump_json(), expire=self.ttl)
         return True
 
+    def get_record(self, key: str) -> str | None:
+        """A stored text record (e.g. an audit line's result), counted as a lookup."""
+        raw = self._cache.get(key)
+        self._count(raw is not None)
+        return raw if isinstance(raw, str) else None
+
+    def put_record(self, key: str, text: str) -> None:
+        """Store a text record under ``key`` (callers store only successful results)."""
+        self._cache.set(key, text, expire=self.ttl)
+
     def __len__(self) -> int:
         return len(self._cache)
 

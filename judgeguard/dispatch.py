@@ -20,6 +20,7 @@ import concurrent.futures
 # imported now, not lazily in the loop thread: its import registers an exit hook, which
 # fails once the interpreter is shutting down (when our exit hook drains pending checks)
 import concurrent.futures.thread
+import contextlib
 import logging
 import os
 import sys
@@ -276,6 +277,29 @@ class Dispatcher:
                 asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5.0)
             except Exception:  # pragma: no cover - best effort at exit
                 log.warning("judgeguard: could not cancel unfinished checks cleanly")
+        return left
+
+    def close(self, timeout: float | None = 10.0) -> int:
+        """:meth:`shutdown`, then stop the loop thread (for private dispatchers)."""
+        left = self.shutdown(timeout)
+        loop, thread = self._loop, self._thread
+        if loop is not None and loop.is_running():
+
+            async def cancel_rest() -> None:  # e.g. background tasks a client library left
+                current = asyncio.current_task()
+                rest = [t for t in asyncio.all_tasks() if t is not current]
+                for task in rest:
+                    task.cancel()
+                await asyncio.gather(*rest, return_exceptions=True)
+
+            with contextlib.suppress(Exception):  # best effort
+                asyncio.run_coroutine_threadsafe(cancel_rest(), loop).result(5.0)
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(5.0)
+            if not loop.is_running():
+                loop.close()
+        self._loop = self._thread = None
         return left
 
 

@@ -1,6 +1,6 @@
 """The parse stage: judge output in, Judgment (rationale + verdict, verdict redacted) out."""
 
-from judgeguard.parsing.core import find_markup, parse
+from judgeguard.parsing.core import find_markup, judgment_from_parts, parse
 from judgeguard.parsing.registry import (
     FormatMatch,
     register_format,
@@ -11,6 +11,7 @@ from judgeguard.parsing.registry import (
 __all__ = [
     "FormatMatch",
     "find_markup",
+    "judgment_from_parts",
     "parse",
     "register_format",
     "registered_formats",

@@ -12,7 +12,7 @@ from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
 from judgeguard.parsing.textformats import BUILTIN_FORMATS, Candidate, find_candidates
 from judgeguard.schema import Judgment
-from judgeguard.verdicts import Verdict, VerdictSpec
+from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
 __all__ = ["find_markup", "parse"]
 
@@ -293,3 +293,36 @@ def find_markup(text: str) -> list[Candidate]:
         if fmt.pattern is not None:
             found.extend(fmt.candidates(text, _AUTO))
     return found
+
+
+def judgment_from_parts(
+    rationale: str,
+    verdict: Verdict | str | float | bool,
+    spec: VerdictSpec | str | None = None,
+) -> Judgment:
+    """A Judgment from a rationale and a verdict logged separately.
+
+    The verdict is read like a rendered verdict (``"A>B"``, ``7``, ``"pass"``) under
+    ``spec``; the rationale is redacted like a reasoning field (verdict markup and a
+    trailing restatement of the verdict are removed). Raises :class:`ParseError`.
+    """
+    spec_ = VerdictSpec.coerce(spec)
+    if isinstance(verdict, Verdict):
+        v = verdict
+    else:  # a logged verdict field: read it like a verdict key of structured output
+        found = interpret_value(verdict, spec_, key="verdict")
+        if found is None:
+            raise VerdictNotFound(
+                f"the logged verdict {verdict!r} is not a verdict", excerpt=excerpt(str(verdict))
+            )
+        v = found
+    red = _redact(rationale, v, [], field=True)
+    return Judgment(
+        raw=rationale,
+        rationale=red.text(),
+        verdict=v,
+        format="parts",
+        rationale_source=rationale,
+        redactions=red.redactions(),
+        rationale_origin="field",
+    )

@@ -1,0 +1,509 @@
+"""The audit: logged judgments (JSONL) in, per-line results and per-judge reliability out.
+
+Streaming: lines are read, parsed and checked a window at a time, and results are
+written in input order, so memory stays flat in the number of lines (only the first
+order of a swapped pair waits for its twin). Checks go through the same dispatcher,
+cache and telemetry as the guard. A second, line-level cache entry (keyed on the raw
+line and the audit settings) makes a rerun skip even the parse: an interrupted audit
+resumes at cache speed and errors are retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from judgeguard.cache import DiskCache, cache_key
+from judgeguard.dispatch import Dispatcher
+from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.schema import Check
+from judgeguard.verdicts import Verdict, VerdictSpec
+
+__all__ = ["AuditConfig", "AuditError", "AuditSummary", "JudgeStats", "read_lines", "run_audit"]
+
+#: The contract's input field names (remappable with ``--field name=dotted.path``).
+FIELDS = (
+    "output",
+    "rationale",
+    "verdict",
+    "judge",
+    "label",
+    "pair_id",
+    "swapped",
+    "reference",
+    "question",
+    "response_a",
+    "response_b",
+    "id",
+)
+SUMMARY_KEYS = (
+    "n",
+    "parse_rate",
+    "outcome_accuracy",
+    "swap_agreement",
+    "rc",
+    "mean_r_rationale",
+    "mean_reward",
+    "flagged_rate",
+    "deceptive_rate",
+)
+
+
+class AuditError(JudgeguardError, ValueError):
+    """An audit that cannot start (bad file, bad field mapping); the message says why."""
+
+
+@dataclass
+class AuditConfig:
+    """Settings of one audit run (see ``judgeguard audit --help``)."""
+
+    metajudge: Any = None
+    verdict: str = "auto"
+    fields: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 16
+    limit: int | None = None
+    cache: DiskCache | None = None
+    telemetry: Any = None
+
+
+@dataclass
+class JudgeStats:
+    """Running totals of one judge (or of all judges)."""
+
+    n: int = 0
+    parsed: int = 0
+    labeled: int = 0
+    correct: int = 0
+    pairs: int = 0
+    pairs_agree: int = 0
+    checked: int = 0
+    consistent: int = 0
+    r_sum: float = 0.0
+    reward_n: int = 0
+    reward_sum: float = 0.0
+    flagged: int = 0
+    correct_checked: int = 0
+    deceptive: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The contract's figures: rates as fractions, ``None`` where they do not apply."""
+
+        def rate(a: float, b: int) -> float | None:
+            return a / b if b else None
+
+        return {
+            "n": self.n,
+            "parse_rate": rate(self.parsed, self.n),
+            "outcome_accuracy": rate(self.correct, self.labeled),
+            "swap_agreement": rate(self.pairs_agree, self.pairs),
+            "rc": rate(self.consistent, self.checked),
+            "mean_r_rationale": rate(self.r_sum, self.checked),
+            "mean_reward": rate(self.reward_sum, self.reward_n),
+            "flagged_rate": rate(self.flagged, self.checked),
+            "deceptive_rate": rate(self.deceptive, self.correct_checked),
+        }
+
+
+@dataclass
+class AuditSummary:
+    """Per-judge and overall statistics, plus what the report needs."""
+
+    judges: dict[str, JudgeStats] = field(default_factory=dict)
+    overall: JudgeStats = field(default_factory=JudgeStats)
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    swap_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+    r_values: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+    lines: int = 0
+    metajudge: str | None = None
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` contract: ``{"judges": {name: {...}}, "overall": {...}}``."""
+        return {
+            "judges": {k: v.summary() for k, v in sorted(self.judges.items())},
+            "overall": self.overall.summary(),
+        }
+
+
+def _dig(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(obj, Mapping) and part in obj:
+            obj = obj[part]
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+    return obj
+
+
+def read_lines(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """Non-empty lines of a JSONL file with their 1-based numbers, streamed."""
+    with open(path, "rb") as f:
+        count = 0
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            if limit is not None and count >= limit:
+                return
+            count += 1
+            yield number, raw
+
+
+@dataclass
+class _Line:
+    number: int
+    raw: bytes
+    record: dict[str, Any] | None = None
+    error: str | None = None
+    judge: str = "unknown"
+    verdict: Verdict | None = None
+    parse_error: ParseError | None = None
+    label: Verdict | None = None
+    label_text: str | None = None
+    result: dict[str, Any] | None = None
+    check: Check | None = None
+
+
+class _Auditor:
+    def __init__(self, config: AuditConfig) -> None:
+        self.config = config
+        self.spec = VerdictSpec.coerce(config.verdict)
+        self.summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
+        self.pending_pairs: dict[tuple[str, str], tuple[bool, str]] = {}
+        mj = config.metajudge
+        self.settings = {
+            "spec": config.verdict,
+            "fields": sorted(config.fields.items()),
+            "metajudge": mj.sampling_key() if mj is not None else None,
+            "gate": repr(mj.gate) if mj is not None else None,
+        }
+
+    # -- one line ---------------------------------------------------------------------------
+    def line_key(self, raw: bytes) -> str:
+        return cache_key("audit_line", settings=self.settings, line=hashlib.sha256(raw).hexdigest())
+
+    def field_(self, record: Mapping[str, Any], name: str) -> Any:
+        path = self.config.fields.get(name)
+        return _dig(record, path) if path else record.get(name)
+
+    def prepare(self, line: _Line) -> Any:
+        """Parse one line; returns the check request to submit, or None."""
+        from judgeguard.parsing import judgment_from_parts, parse
+        from judgeguard.pipeline import CheckRequest
+
+        try:
+            record = json.loads(line.raw)
+        except ValueError as exc:
+            line.error = f"invalid JSON: {exc}"
+            return None
+        if not isinstance(record, dict):
+            line.error = "a line must hold a JSON object"
+            return None
+        line.record = record
+        line.judge = str(self.field_(record, "judge") or "unknown")
+        label = self.field_(record, "label")
+        if label is not None:
+            line.label_text = str(label)
+        output = self.field_(record, "output")
+        try:
+            if output is not None:
+                judgment = parse(output, self.spec)
+            elif (
+                self.field_(record, "rationale") is not None
+                and self.field_(record, "verdict") is not None
+            ):
+                judgment = judgment_from_parts(
+                    str(self.field_(record, "rationale")), self.field_(record, "verdict"), self.spec
+                )
+            else:
+                line.error = "no 'output' (or 'rationale' + 'verdict') field"
+                return None
+        except ParseError as exc:
+            line.parse_error = exc
+            return None
+        line.verdict = judgment.verdict
+        if label is not None:
+            try:
+                line.label = Verdict.parse(
+                    label,
+                    VerdictSpec(
+                        kind=judgment.verdict.kind,
+                        scale=judgment.verdict.scale,
+                        options=judgment.verdict.options,
+                    ),
+                )
+            except ParseError:
+                line.label = None
+        context = {k: self.field_(record, k) for k in ("question", "response_a", "response_b")}
+        context = {k: v for k, v in context.items() if v is not None}
+        reference = self.field_(record, "reference")
+        if isinstance(reference, str):
+            reference = [reference]
+        if not (
+            isinstance(reference, list) and reference and all(isinstance(r, str) for r in reference)
+        ):
+            reference = None
+        return CheckRequest(judgment, context or None, line.label, reference)
+
+    def result_record(self, line: _Line) -> dict[str, Any]:
+        rec = line.record or {}
+        out: dict[str, Any] = {
+            "line": line.number,
+            "id": self.field_(rec, "id") if rec else None,
+            "judge": line.judge,
+        }
+        if line.error is not None:
+            out.update(status="malformed", reason="malformed_line", error=line.error)
+            return out
+        if line.parse_error is not None:
+            out.update(
+                status="unparsed",
+                reason=line.parse_error.reason,
+                error=str(line.parse_error),
+                label=line.label_text,
+            )
+            return self._carry(out, rec)
+        check = line.check
+        v = line.verdict
+        out.update(
+            verdict=v.render() if v else None,
+            kind=v.kind if v else None,
+            label=line.label_text,
+            correct=(
+                v.agrees_with(line.label) if v is not None and line.label is not None else None
+            ),
+        )
+        if check is not None:
+            out.update(
+                status=check.status,
+                reason=check.reason,
+                r_rationale=check.r_rationale,
+                r_outcome=check.r_outcome,
+                reward=check.reward,
+                needs_review=check.needs_review
+                if check.status in ("consistent", "inconsistent")
+                else None,
+                supported=check.supported.render() if check.supported else None,
+                explanation=check.explanation,
+                cached=check.cached,
+                error=check.error,
+            )
+            m = check.reference_match
+            if m is not None:
+                out["reference_check"] = {
+                    "status": m.status,
+                    "recall": m.recall,
+                    "precision": m.precision,
+                    "f1": m.f1,
+                    "ap": m.ap,
+                    "reason": m.reason,
+                }
+            if check.judgment is not None:
+                out["rationale"] = check.judgment.rationale
+        return self._carry(out, rec)
+
+    def _carry(self, out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
+        skip = {"output", "rationale", "verdict", "label", "judge", "id"}
+        extra = {k: v for k, v in rec.items() if k not in skip}
+        if extra:
+            out["fields"] = extra
+        return out
+
+    # -- aggregation ----------------------------------------------------------------------
+    def account(self, result: dict[str, Any]) -> None:
+        s = self.summary
+        s.lines += 1
+        if result["status"] == "malformed":
+            s.malformed.append((result["line"], result.get("error") or ""))
+            return
+        judge = result["judge"]
+        stats = s.judges.setdefault(judge, JudgeStats())
+        for st in (stats, s.overall):
+            st.n += 1
+        if result["status"] == "unparsed":
+            return
+        correct = result.get("correct")
+        status = result.get("status")
+        done = status in ("consistent", "inconsistent")
+        for st in (stats, s.overall):
+            st.parsed += 1
+            if correct is not None:
+                st.labeled += 1
+                st.correct += bool(correct)
+            if done:
+                st.checked += 1
+                st.consistent += status == "consistent"
+                st.r_sum += result.get("r_rationale") or 0.0
+                st.flagged += bool(result.get("needs_review"))
+                if correct:
+                    st.correct_checked += 1
+                    st.deceptive += status == "inconsistent"
+            if result.get("reward") is not None:
+                st.reward_n += 1
+                st.reward_sum += result["reward"]
+        if done:
+            s.r_values.append(result.get("r_rationale") or 0.0)
+            if result.get("needs_review") and len(s.flagged) < 200:
+                s.flagged.append(result)
+        if result.get("reward") is not None:
+            s.rewards.append(result["reward"])
+        self._pair(result)
+
+    def _pair(self, result: dict[str, Any]) -> None:
+        fields = result.get("fields") or {}
+        pair_id = fields.get("pair_id")
+        if pair_id is None or result.get("kind") != "pairwise":
+            return
+        swapped = bool(fields.get("swapped"))
+        winner = Verdict.parse(result["verdict"], VerdictSpec(kind="pairwise"))
+        if swapped:
+            winner = winner.mirrored()
+        key = (result["judge"], str(pair_id))
+        other = self.pending_pairs.pop(key, None)
+        if other is None or other[0] == swapped:
+            self.pending_pairs[key] = (swapped, str(winner.winner))
+            return
+        first, second = (other[1], winner.winner) if not other[0] else (winner.winner, other[1])
+        agree = first == second
+        for st in (self.summary.judges[result["judge"]], self.summary.overall):
+            st.pairs += 1
+            st.pairs_agree += agree
+        row = self.summary.swap_confusion.setdefault(str(first), {})
+        row[str(second)] = row.get(str(second), 0) + 1
+
+
+def run_audit(
+    path: str | Path,
+    config: AuditConfig,
+    out: IO[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AuditSummary:
+    """Audit a JSONL file of logged judgments; write one result line per input line.
+
+    ``out`` receives the results (JSONL, input order); ``progress(n)`` is told how many
+    lines finished since its last call. Ctrl-C stops cleanly: finished lines are
+    written, the summary covers them, ``summary.interrupted`` is set, and a rerun
+    resumes from the cache.
+    """
+    from judgeguard.pipeline import run_check
+    from judgeguard.telemetry import get_telemetry
+
+    p = Path(path)
+    if not p.is_file():
+        raise AuditError(f"no such file: {p}")
+    for name, dotted in config.fields.items():
+        if name not in FIELDS:
+            raise AuditError(f"--field {name}=…: unknown field; known fields: {list(FIELDS)}")
+        if not dotted:
+            raise AuditError(f"--field {name}= needs a path, e.g. {name}=judgment.response")
+    auditor = _Auditor(config)
+    tel = config.telemetry or get_telemetry()
+    cache = config.cache
+    window = max(4 * config.concurrency, 64)
+    dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1)
+    if config.metajudge is not None:
+        from judgeguard.metajudge.client import import_litellm
+
+        import_litellm()
+    queue: list[tuple[_Line, Any, str | None]] = []
+
+    def emit(line: _Line, result: dict[str, Any]) -> None:
+        auditor.account(result)
+        if out is not None:
+            out.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+        if progress is not None:
+            progress(1)
+
+    def settle(item: tuple[_Line, Any, str | None]) -> None:
+        line, pending, key = item
+        if pending is not None:
+            line.check = pending.result()
+        result = auditor.result_record(line)
+        if (
+            key is not None
+            and cache is not None
+            and result["status"]
+            in ("consistent", "inconsistent", "unparsed")
+            + (("skipped",) if config.metajudge is None else ())
+        ):
+            cache.put_record(key, json.dumps(result, ensure_ascii=False, default=str))
+        emit(line, result)
+
+    try:
+        for number, raw in read_lines(p, config.limit):
+            line = _Line(number, raw)
+            key = auditor.line_key(raw) if cache is not None else None
+            cached = cache.get_record(key) if key is not None and cache is not None else None
+            if cached is not None:
+                result = json.loads(cached)
+                result["line"] = number
+                if result.get("cached") is False:
+                    result["cached"] = True
+                queue.append((line, None, None))
+                line.result = result
+            else:
+                request = auditor.prepare(line)
+                pending = None
+                if request is not None:
+
+                    def job(request: Any = request) -> Any:
+                        return run_check(request, config.metajudge, cache, tel)
+
+                    def fallback(status: str, reason: str, message: str) -> Check:
+                        return Check(
+                            status=status,
+                            reason=reason,
+                            error=message,
+                            needs_review=status == "error",
+                        )
+
+                    pending = dispatcher.submit(job, fallback)
+                queue.append((line, pending, key))
+            while queue and (len(queue) > window or queue[0][1] is None or queue[0][1].done()):
+                head = queue.pop(0)
+                if head[0].result is not None:
+                    emit(head[0], head[0].result)
+                else:
+                    settle(head)
+        while queue:
+            head = queue.pop(0)
+            if head[0].result is not None:
+                emit(head[0], head[0].result)
+            else:
+                settle(head)
+    except KeyboardInterrupt:
+        auditor.summary.interrupted = True
+        dispatcher.shutdown(timeout=2.0)
+        for head in queue:
+            if head[0].result is not None:
+                emit(head[0], head[0].result)
+            elif head[1] is None or head[1].done():
+                settle(head)
+    finally:
+        dispatcher.close(timeout=0.1)
+    return auditor.summary
+
+
+def summary_rows(summary: AuditSummary) -> list[tuple[str, dict[str, Any]]]:
+    """(name, figures) per judge, then ``overall``."""
+    rows = [(k, v.summary()) for k, v in sorted(summary.judges.items())]
+    rows.append(("overall", summary.overall.summary()))
+    return rows
+
+
+def format_figure(key: str, value: Any) -> str:
+    """A figure for a table: counts, means to 3 decimals, rates as percentages, ``–``
+    where it does not apply."""
+    if value is None:
+        return "–"
+    if key == "n":
+        return str(value)
+    if key.startswith("mean_"):
+        return f"{value:.3f}"
+    return f"{100 * value:.1f}%"

@@ -89,8 +89,10 @@ def _scatter(rows: list[tuple[str, dict[str, Any]]]) -> str:
             f'fill-opacity=".85"><title>{_e(name)}: accuracy {x:.1%}, RC {y:.1%}'
             "</title></circle>"
         )
+        right = x > 0.7  # keep labels inside the plot: right-hand points label leftwards
         parts.append(
-            f'<text x="{cx + 10:.1f}" y="{cy + 4:.1f}" style="fill:{color}">{_e(name)}</text>'
+            f'<text x="{cx - 10 if right else cx + 10:.1f}" y="{cy + 4:.1f}" '
+            f'text-anchor="{"end" if right else "start"}" style="fill:{color}">{_e(name)}</text>'
         )
     if not usable:
         parts.append(

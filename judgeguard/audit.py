@@ -177,6 +177,7 @@ class _Auditor:
         self.summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
         self.pending_pairs: dict[tuple[str, str], tuple[bool, str]] = {}
         mj = config.metajudge
+        self._key_prefix: bytes | None = None
         self.settings = {
             "spec": config.verdict,
             "fields": sorted(config.fields.items()),
@@ -186,7 +187,9 @@ class _Auditor:
 
     # -- one line ---------------------------------------------------------------------------
     def line_key(self, raw: bytes) -> str:
-        return cache_key("audit_line", settings=self.settings, line=hashlib.sha256(raw).hexdigest())
+        if self._key_prefix is None:
+            self._key_prefix = cache_key("audit_line", settings=self.settings).encode()
+        return hashlib.sha256(self._key_prefix + raw).hexdigest()
 
     def field_(self, record: Mapping[str, Any], name: str) -> Any:
         path = self.config.fields.get(name)
@@ -407,10 +410,7 @@ def run_audit(
     cache = config.cache
     window = max(4 * config.concurrency, 64)
     dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1)
-    if config.metajudge is not None:
-        from judgeguard.metajudge.client import import_litellm
-
-        import_litellm()
+    primed = False
     queue: list[tuple[_Line, Any, str | None]] = []
 
     def emit(line: _Line, result: dict[str, Any]) -> None:
@@ -463,6 +463,13 @@ def run_audit(
                             needs_review=status == "error",
                         )
 
+                    if not primed and config.metajudge is not None:
+                        # litellm's slow first import, only once a check is needed: a rerun
+                        # served by the cache never pays for it
+                        from judgeguard.metajudge.client import import_litellm
+
+                        dispatcher.prime(import_litellm)
+                        primed = True
                     pending = dispatcher.submit(job, fallback)
                 queue.append((line, pending, key))
             while queue and (len(queue) > window or queue[0][1] is None or queue[0][1].done()):

@@ -109,6 +109,14 @@ def main() -> None:
         print(f"warm audit: {args.lines} lines in {warm:.2f} s = {args.lines / warm:.0f} "
               f"lines/s, {len(server.requests) - requests_before - calls} new calls; "
               f"cold/warm = {cold / warm:.0f}x")
+        workers = os.cpu_count() or 2
+        env_w = {**env, "JUDGEGUARD_CACHE_DIR": str(Path(tmp) / "cache-workers")}
+        before = len(server.requests)
+        cold_w, _ = run_cli([*common, "--workers", str(workers)], env_w)
+        print(f"cold audit, {workers} worker processes: {args.lines / cold_w:.0f} lines/s "
+              f"total, {args.lines / cold_w / workers:.0f} lines/s per worker "
+              f"({len(server.requests) - before} calls); vs bare (one process): "
+              f"{args.lines / cold_w / bare_rate:.1%}")
         big = Path(tmp) / "big.jsonl"
         write_log(big, args.lines * 10)
         small_env = {**env, "JUDGEGUARD_CACHE_DIR": str(Path(tmp) / "cache-mem")}

@@ -66,6 +66,7 @@ class AuditConfig:
     fields: dict[str, str] = field(default_factory=dict)
     concurrency: int = 16
     limit: int | None = None
+    workers: int = 1
     cache: DiskCache | None = None
     telemetry: Any = None
 
@@ -381,6 +382,205 @@ class _Auditor:
         row[str(second)] = row.get(str(second), 0) + 1
 
 
+class _Ready:
+    """A line whose result is known (a cache hit)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self._result = result
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> dict[str, Any]:
+        return self._result
+
+
+class _LocalSlot:
+    """A line checked in this process."""
+
+    def __init__(self, finish: Callable[[], dict[str, Any]], pending: Any) -> None:
+        self._finish, self._pending = finish, pending
+
+    def done(self) -> bool:
+        return self._pending is None or bool(self._pending.done())
+
+    def result(self) -> dict[str, Any]:
+        return self._finish()
+
+
+class _Batch:
+    """Lines sent together to a worker process (submitted when full or when awaited)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.items: list[tuple[int, bytes]] = []
+        self.future: Any = None
+
+    def submit(self) -> None:
+        if self.future is None:
+            self.future = self.pool.submit(_worker_batch, self.items)
+
+
+class _BatchSlot:
+    def __init__(self, batch: _Batch, pos: int) -> None:
+        self.batch, self.pos = batch, pos
+
+    def done(self) -> bool:
+        return self.batch.future is not None and bool(self.batch.future.done())
+
+    def result(self) -> dict[str, Any]:
+        self.batch.submit()
+        return self.batch.future.result()[self.pos]  # type: ignore[no-any-return]
+
+
+class _LocalChecker:
+    """Parses and checks lines on this process's own dispatcher."""
+
+    def __init__(
+        self,
+        auditor: _Auditor,
+        config: AuditConfig,
+        tel: Any,
+        store: Callable[[str | None, dict[str, Any]], None],
+    ) -> None:
+        self.auditor, self.config, self.tel, self.store = auditor, config, tel, store
+        window = max(4 * config.concurrency, 64)
+        self.dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1)
+        self.primed = False
+
+    def slot(self, line: _Line, key: str | None) -> Any:
+        from judgeguard.pipeline import run_check
+
+        request = self.auditor.prepare(line)
+        pending = None
+        if request is not None:
+            config, tel = self.config, self.tel
+
+            def job() -> Any:
+                return run_check(request, config.metajudge, config.cache, tel)
+
+            if not self.primed and config.metajudge is not None:
+                # litellm's slow first import happens only once a check is needed: a rerun
+                # served by the cache never pays for it
+                from judgeguard.metajudge.client import import_litellm
+
+                self.dispatcher.prime(import_litellm)
+                self.primed = True
+            pending = self.dispatcher.submit(job, _fallback)
+
+        def finish() -> dict[str, Any]:
+            if pending is not None:
+                line.check = pending.result()
+            result = self.auditor.result_record(line)
+            self.store(key, result)
+            return result
+
+        return _LocalSlot(finish, pending)
+
+    def interrupt(self) -> None:
+        self.dispatcher.shutdown(timeout=2.0)
+
+    def close(self) -> None:
+        self.dispatcher.close(timeout=0.1)
+
+
+class _PoolChecker:
+    """Sends lines in batches to worker processes (``workers`` > 1): each worker parses,
+    checks and caches on its own dispatcher, past one process's litellm CPU ceiling."""
+
+    def __init__(self, config: AuditConfig) -> None:
+        import concurrent.futures
+        import multiprocessing
+
+        per_worker = max(1, config.concurrency // config.workers)
+        payload = {
+            "metajudge": config.metajudge,
+            "verdict": config.verdict,
+            "fields": config.fields,
+            "concurrency": per_worker,
+            "cache_dir": str(config.cache.directory) if config.cache else None,
+            "ttl": config.cache.ttl if config.cache else None,
+        }
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=config.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(payload,),
+        )
+        self.batch_size = max(8, per_worker * 2)
+        self.batch = _Batch(self.pool)
+
+    def slot(self, line: _Line, key: str | None) -> Any:
+        self.batch.items.append((line.number, line.raw))
+        slot = _BatchSlot(self.batch, len(self.batch.items) - 1)
+        if len(self.batch.items) >= self.batch_size:
+            self.batch.submit()
+            self.batch = _Batch(self.pool)
+        return slot
+
+    def interrupt(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fallback(status: str, reason: str, message: str) -> Check:
+    return Check(
+        status=status,
+        reason=reason,
+        error=message,
+        needs_review=status == "error",
+    )
+
+
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_init(payload: dict[str, Any]) -> None:
+    from judgeguard.metajudge.client import import_litellm
+    from judgeguard.telemetry import get_telemetry
+
+    cache = DiskCache(payload["cache_dir"], ttl=payload["ttl"]) if payload["cache_dir"] else None
+    config = AuditConfig(
+        metajudge=payload["metajudge"],
+        verdict=payload["verdict"],
+        fields=payload["fields"],
+        concurrency=payload["concurrency"],
+        cache=cache,
+    )
+    auditor = _Auditor(config)
+    store = _store_for(auditor, config)
+    _worker_state["checker"] = _LocalChecker(auditor, config, get_telemetry(), store)
+    if config.metajudge is not None:
+        import_litellm()
+
+
+def _worker_batch(items: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+    checker: _LocalChecker = _worker_state["checker"]
+    slots = []
+    for number, raw in items:
+        line = _Line(number, raw)
+        key = checker.auditor.line_key(raw) if checker.config.cache is not None else None
+        slots.append(checker.slot(line, key))
+    return [s.result() for s in slots]
+
+
+def _store_for(
+    auditor: _Auditor, config: AuditConfig
+) -> Callable[[str | None, dict[str, Any]], None]:
+    """Stores a line's result in the line cache when it is final (never errors)."""
+    final = ("consistent", "inconsistent", "unparsed") + (
+        ("skipped",) if config.metajudge is None else ()
+    )
+
+    def store(key: str | None, result: dict[str, Any]) -> None:
+        if key is not None and config.cache is not None and result["status"] in final:
+            config.cache.put_record(key, json.dumps(result, ensure_ascii=False, default=str))
+
+    return store
+
+
 def run_audit(
     path: str | Path,
     config: AuditConfig,
@@ -390,11 +590,11 @@ def run_audit(
     """Audit a JSONL file of logged judgments; write one result line per input line.
 
     ``out`` receives the results (JSONL, input order); ``progress(n)`` is told how many
-    lines finished since its last call. Ctrl-C stops cleanly: finished lines are
+    lines finished since its last call. With ``config.workers > 1`` the lines are parsed
+    and checked in that many worker processes. Ctrl-C stops cleanly: finished lines are
     written, the summary covers them, ``summary.interrupted`` is set, and a rerun
     resumes from the cache.
     """
-    from judgeguard.pipeline import run_check
     from judgeguard.telemetry import get_telemetry
 
     p = Path(path)
@@ -405,95 +605,55 @@ def run_audit(
             raise AuditError(f"--field {name}=…: unknown field; known fields: {list(FIELDS)}")
         if not dotted:
             raise AuditError(f"--field {name}= needs a path, e.g. {name}=judgment.response")
+    if config.workers < 1:
+        raise AuditError("--workers must be at least 1")
     auditor = _Auditor(config)
-    tel = config.telemetry or get_telemetry()
     cache = config.cache
     window = max(4 * config.concurrency, 64)
-    dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1)
-    primed = False
-    queue: list[tuple[_Line, Any, str | None]] = []
+    checker: _LocalChecker | _PoolChecker = (
+        _PoolChecker(config)
+        if config.workers > 1
+        else _LocalChecker(
+            auditor, config, config.telemetry or get_telemetry(), _store_for(auditor, config)
+        )
+    )
+    queue: list[Any] = []
 
-    def emit(line: _Line, result: dict[str, Any]) -> None:
+    def emit(result: dict[str, Any]) -> None:
         auditor.account(result)
         if out is not None:
             out.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
         if progress is not None:
             progress(1)
 
-    def settle(item: tuple[_Line, Any, str | None]) -> None:
-        line, pending, key = item
-        if pending is not None:
-            line.check = pending.result()
-        result = auditor.result_record(line)
-        if (
-            key is not None
-            and cache is not None
-            and result["status"]
-            in ("consistent", "inconsistent", "unparsed")
-            + (("skipped",) if config.metajudge is None else ())
-        ):
-            cache.put_record(key, json.dumps(result, ensure_ascii=False, default=str))
-        emit(line, result)
-
     try:
         for number, raw in read_lines(p, config.limit):
-            line = _Line(number, raw)
             key = auditor.line_key(raw) if cache is not None else None
             cached = cache.get_record(key) if key is not None and cache is not None else None
             if cached is not None:
                 result = json.loads(cached)
                 result["line"] = number
-                if result.get("cached") is False:
-                    result["cached"] = True
-                queue.append((line, None, None))
-                line.result = result
+                result["cached"] = True
+                queue.append(_Ready(result))
             else:
-                request = auditor.prepare(line)
-                pending = None
-                if request is not None:
-
-                    def job(request: Any = request) -> Any:
-                        return run_check(request, config.metajudge, cache, tel)
-
-                    def fallback(status: str, reason: str, message: str) -> Check:
-                        return Check(
-                            status=status,
-                            reason=reason,
-                            error=message,
-                            needs_review=status == "error",
-                        )
-
-                    if not primed and config.metajudge is not None:
-                        # litellm's slow first import, only once a check is needed: a rerun
-                        # served by the cache never pays for it
-                        from judgeguard.metajudge.client import import_litellm
-
-                        dispatcher.prime(import_litellm)
-                        primed = True
-                    pending = dispatcher.submit(job, fallback)
-                queue.append((line, pending, key))
-            while queue and (len(queue) > window or queue[0][1] is None or queue[0][1].done()):
-                head = queue.pop(0)
-                if head[0].result is not None:
-                    emit(head[0], head[0].result)
-                else:
-                    settle(head)
+                queue.append(checker.slot(_Line(number, raw), key))
+            while queue and (len(queue) > window or queue[0].done()):
+                emit(queue.pop(0).result())
         while queue:
-            head = queue.pop(0)
-            if head[0].result is not None:
-                emit(head[0], head[0].result)
-            else:
-                settle(head)
+            emit(queue.pop(0).result())
     except KeyboardInterrupt:
         auditor.summary.interrupted = True
-        dispatcher.shutdown(timeout=2.0)
-        for head in queue:
-            if head[0].result is not None:
-                emit(head[0], head[0].result)
-            elif head[1] is None or head[1].done():
-                settle(head)
+        checker.interrupt()
+        for slot in queue:
+            if slot.done():
+                try:
+                    emit(slot.result())
+                except Exception:  # a cancelled batch: its lines simply did not finish
+                    break
+            else:
+                break
     finally:
-        dispatcher.close(timeout=0.1)
+        checker.close()
     return auditor.summary
 
 

@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes for parsing and checks (1: this process); "
+        "more go past one process's litellm CPU ceiling",
+    )
+    a.add_argument(
         "--verdict", default="auto", help="verdict spec, e.g. pairwise, score:1-10, label:pass,fail"
     )
     a.add_argument(
@@ -124,6 +131,7 @@ def audit_command(args: argparse.Namespace) -> int:
         verdict=args.verdict,
         fields=_fields(args.field),
         concurrency=max(1, args.concurrency),
+        workers=args.workers,
         limit=args.limit,
         cache=cache,
     )

@@ -303,3 +303,15 @@ def test_thousands_of_lines(env, tmp_path, capsys):
     assert summary["overall"]["outcome_accuracy"] == 1.0
     assert sum(1 for _ in results.open()) == 3001
     assert "line 1501: skipped" in err
+
+
+def test_worker_processes_give_the_same_results(env, tmp_path, capsys):
+    path = write(tmp_path, SMALL * 5, broken_at=3)
+    args = [str(path), "--metajudge", "openai/judge-test", "--no-cache"]
+    _, one, _ = run_json(args, capsys)
+    results = tmp_path / "o.jsonl"
+    code, two, err = run_json([*args, "--workers", "2", "--out", str(results)], capsys)
+    assert code == 0 and two == one
+    assert [json.loads(x)["line"] for x in results.read_text().splitlines()] == list(
+        range(1, 32))
+    assert "line 4: skipped" in err

@@ -38,7 +38,7 @@ def write_log(path: Path, n: int) -> None:
             text = (f"Case {i}: Assistant A fixes the off-by-one error in line {i % 97} and "
                     f"adds a test; Assistant B only renames variables.\n\nMy final verdict "
                     f"is: [[A>B]]")
-            f.write(json.dumps({"id": i, "judge": f"judge-{i % 4}", "label": "A>B",
+            f.write(json.dumps({"id": i, "judge": f"judge-{(i // 2) % 4}", "label": "A>B",
                                 "pair_id": f"p{i // 2}", "swapped": bool(i % 2),
                                 "output": text}) + "\n")
 

@@ -395,19 +395,6 @@ class _Ready:
         return self._result
 
 
-class _LocalSlot:
-    """A line checked in this process."""
-
-    def __init__(self, finish: Callable[[], dict[str, Any]], pending: Any) -> None:
-        self._finish, self._pending = finish, pending
-
-    def done(self) -> bool:
-        return self._pending is None or bool(self._pending.done())
-
-    def result(self) -> dict[str, Any]:
-        return self._finish()
-
-
 class _Batch:
     """Lines sent together to a worker process (submitted when full or when awaited)."""
 
@@ -452,30 +439,30 @@ class _LocalChecker:
         from judgeguard.pipeline import run_check
 
         request = self.auditor.prepare(line)
-        pending = None
-        if request is not None:
-            config, tel = self.config, self.tel
+        config, tel, auditor, store = self.config, self.tel, self.auditor, self.store
 
-            def job() -> Any:
-                return run_check(request, config.metajudge, config.cache, tel)
-
-            if not self.primed and config.metajudge is not None:
-                # litellm's slow first import happens only once a check is needed: a rerun
-                # served by the cache never pays for it
-                from judgeguard.metajudge.client import import_litellm
-
-                self.dispatcher.prime(import_litellm)
-                self.primed = True
-            pending = self.dispatcher.submit(job, _fallback)
-
-        def finish() -> dict[str, Any]:
-            if pending is not None:
-                line.check = pending.result()
-            result = self.auditor.result_record(line)
-            self.store(key, result)
+        # The job builds and stores the line's result itself: every cache write then
+        # happens on the dispatcher thread (SQLite writers on two threads wait on each
+        # other's locks, which cost milliseconds per line).
+        async def job() -> dict[str, Any]:
+            if request is not None:
+                line.check = await run_check(request, config.metajudge, config.cache, tel)
+            result = auditor.result_record(line)
+            store(key, result)
             return result
 
-        return _LocalSlot(finish, pending)
+        def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
+            line.check = _fallback(status, reason, message)
+            return auditor.result_record(line)
+
+        if request is not None and not self.primed and config.metajudge is not None:
+            # litellm's slow first import happens only once a check is needed: a rerun
+            # served by the cache never pays for it
+            from judgeguard.metajudge.client import import_litellm
+
+            self.dispatcher.prime(import_litellm)
+            self.primed = True
+        return self.dispatcher.submit(job, fallback)
 
     def interrupt(self) -> None:
         self.dispatcher.shutdown(timeout=2.0)

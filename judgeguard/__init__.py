@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from judgeguard.cache import DiskCache
     from judgeguard.dispatch import Dispatcher, flush, set_dispatcher
     from judgeguard.gating import Gate, outcome_reward
-    from judgeguard.guard import Checker, GuardConfigError, GuardedJudge, GuardResult, guard
+    from judgeguard.guarding import Checker, GuardConfigError, GuardedJudge, GuardResult, guard
     from judgeguard.metajudge import CheckFailed, InvalidCheckInput, MetaJudge, SelfGradingWarning
     from judgeguard.metajudge.agreement import fleiss_kappa
     from judgeguard.metajudge.metrics import RationaleScores, rationale_metrics
@@ -63,11 +63,11 @@ _LAZY: dict[str, str] = {
     "InvalidCheckInput": "judgeguard.metajudge",
     "SelfGradingWarning": "judgeguard.metajudge",
     "Gate": "judgeguard.gating",
-    "guard": "judgeguard.guard",
-    "Checker": "judgeguard.guard",
-    "GuardResult": "judgeguard.guard",
-    "GuardedJudge": "judgeguard.guard",
-    "GuardConfigError": "judgeguard.guard",
+    "guard": "judgeguard.guarding",
+    "Checker": "judgeguard.guarding",
+    "GuardResult": "judgeguard.guarding",
+    "GuardedJudge": "judgeguard.guarding",
+    "GuardConfigError": "judgeguard.guarding",
     "flush": "judgeguard.dispatch",
     "Dispatcher": "judgeguard.dispatch",
     "set_dispatcher": "judgeguard.dispatch",

@@ -127,6 +127,13 @@ class Runs(BaseTracer):
         return [r for r in self.ended if r.name == name]
 
 
+def test_importing_the_integration_keeps_jg_guard_the_decorator():
+    # a submodule named like the decorator would replace jg.guard once imported
+    import judgeguard.guarding  # noqa: F401
+
+    assert callable(jg.guard) and jg.guard.__module__ == "judgeguard.guarding"
+
+
 # -- identity, invoke / ainvoke / batch / abatch ------------------------------------------
 def test_invoke_returns_the_very_same_object_and_checks(loopback_llm):
     loopback_llm.script(B_WINS)

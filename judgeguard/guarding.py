@@ -1,4 +1,7 @@
-"""``guard``: wrap a judge function so every verdict is parsed, checked, gated, cached, traced.
+"""The guard stage: wrap a judge so every verdict is parsed, checked, gated, cached, traced.
+
+(The module is ``guarding``, not ``guard``: importing a submodule named ``guard`` would make
+Python replace the package attribute ``judgeguard.guard`` — the decorator — by the module.)
 
 The guarded judge returns exactly what the judge returned (the same object). The check
 runs in the background dispatcher unless ``wait=True``; a MetaJudge failure never

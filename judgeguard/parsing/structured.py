@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from judgeguard.errors import ParseError
+from judgeguard.errors import AmbiguousVerdict, excerpt
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
 __all__ = ["FieldVerdict", "find_json_objects", "find_tags", "verdict_from_mapping"]
@@ -170,18 +170,15 @@ def tag_verdict(
 ) -> tuple[Verdict, tuple[int, int], tuple[int, int] | None] | None:
     """A verdict in XML-style tags: (verdict, tag span, reasoning body span or None).
 
-    The last verdict tag wins; several verdict tags that disagree raise
-    ``AmbiguousVerdict`` in the caller (returned as a ParseError here).
+    Several verdict tags that disagree raise :class:`AmbiguousVerdict`; the reasoning is
+    the body of the best-ranked reasoning-like tag, when there is one.
     """
     tags = find_tags(text)
     verdict_tags = []
     for name, start, end, bs, be in tags:
         if _key_rank(name, VERDICT_KEYS) is None:
             continue
-        try:
-            v = interpret_value(text[bs:be], spec, key=name)
-        except ParseError:
-            raise
+        v = interpret_value(text[bs:be], spec, key=name)
         if v is not None:
             verdict_tags.append((v, (start, end)))
     if not verdict_tags:
@@ -189,8 +186,6 @@ def tag_verdict(
     verdict, span = verdict_tags[-1]
     distinct = {v.render() for v, _ in verdict_tags}
     if len(distinct) > 1:
-        from judgeguard.errors import AmbiguousVerdict, excerpt
-
         raise AmbiguousVerdict(
             f"the judge gave several different verdict tags: {sorted(distinct)}",
             excerpt=excerpt(text, span[0], span[1]),

@@ -219,3 +219,11 @@ def test_unreadable_outputs_are_parse_errors(bad):
     with pytest.raises(jg.ParseError) as info:
         jg.parse(bad)
     assert info.value.reason in {"unsupported_output", "verdict_not_found"}
+
+
+@pytest.mark.parametrize("output", [{"score": "0/0"}, "The answer is fine.\nScore: 3 out of 0"])
+def test_empty_scale_is_a_parse_error(output):
+    # found by hypothesis: "0/0" implied the scale 0-0
+    with pytest.raises(jg.ParseError) as info:
+        jg.parse(output)
+    assert info.value.reason == "bad_scale"

@@ -395,8 +395,11 @@ class VerdictSpec:
         """A score verdict on the declared scale (else the format's), or ScoreOutOfRange."""
         scale = self.scale or implied_scale
         if scale is not None and not scale[0] < scale[1]:
-            raise ParseError(f"the score's scale {scale[0]:g}-{scale[1]:g} is empty",
-                             excerpt=source, reason="bad_scale")
+            raise ParseError(
+                f"the score's scale {scale[0]:g}-{scale[1]:g} is empty",
+                excerpt=source,
+                reason="bad_scale",
+            )
         if not math.isfinite(value):
             raise ScoreOutOfRange(f"score {value} is not a finite number", excerpt=source)
         if scale is not None and not scale[0] <= value <= scale[1]:

@@ -10,6 +10,7 @@ then as current as the installed litellm; set the variable to ``False`` yourself
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import time
@@ -152,13 +153,15 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def supports_structured_output(model: str, kwargs: Mapping[str, Any]) -> bool:
     """Whether litellm says ``model`` accepts a JSON-schema ``response_format``."""
+    return _supports_schema(model, kwargs.get("custom_llm_provider"))
+
+
+@functools.lru_cache(maxsize=256)
+def _supports_schema(model: str, provider: str | None) -> bool:
+    # litellm's model-info lookup costs ~0.5 ms a call; the answer never changes
     litellm = import_litellm()
     try:
-        return bool(
-            litellm.supports_response_schema(
-                model=model, custom_llm_provider=kwargs.get("custom_llm_provider")
-            )
-        )
+        return bool(litellm.supports_response_schema(model=model, custom_llm_provider=provider))
     except Exception:
         return False
 

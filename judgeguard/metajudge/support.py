@@ -20,6 +20,7 @@ Rules, by verdict kind (``p`` is the MetaJudge's distribution over the verdict o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from judgeguard.verdicts import Verdict, VerdictSpec
@@ -35,9 +36,15 @@ def options_for(verdict: Verdict) -> tuple[str, ...]:
     return options if len(options) >= 2 else ()
 
 
+@functools.lru_cache(maxsize=64)
+def _pairwise(option: str) -> Verdict:
+    """The pairwise verdict an option string (``"A>>B"`` …) stands for."""
+    return Verdict.parse(option, VerdictSpec(kind="pairwise"))
+
+
 def _option_verdict(option: str, verdict: Verdict) -> Verdict:
     if verdict.kind == "pairwise":
-        return Verdict.parse(option, VerdictSpec(kind="pairwise"))
+        return _pairwise(option)
     if verdict.kind == "score":
         return Verdict.score(float(option), verdict.scale)
     return Verdict.of_label(option, verdict.options)
@@ -52,7 +59,7 @@ def _half_width(verdict: Verdict) -> float:
 def _winner_mass(probabilities: Mapping[str, float]) -> dict[str, float]:
     mass = {"A": 0.0, "tie": 0.0, "B": 0.0}
     for option, p in probabilities.items():
-        v = Verdict.parse(option, VerdictSpec(kind="pairwise"))
+        v = _pairwise(option)
         assert v.winner is not None
         mass[v.winner] += p
     return mass
@@ -92,11 +99,7 @@ def supported_verdict(
         winner = _unique_argmax(_winner_mass(probabilities))
         if winner is None:
             return None, False
-        in_winner = {
-            o: p
-            for o, p in probabilities.items()
-            if Verdict.parse(o, VerdictSpec(kind="pairwise")).winner == winner
-        }
+        in_winner = {o: p for o, p in probabilities.items() if _pairwise(o).winner == winner}
         top = max(in_winner, key=lambda o: in_winner[o])
         return _option_verdict(top, verdict), winner == verdict.winner
     top_option = _unique_argmax(probabilities)

@@ -10,6 +10,7 @@ resumes at cache speed and errors are retried.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -141,6 +142,13 @@ def _dig(obj: Any, path: str) -> Any:
         else:
             return None
     return obj
+
+
+@functools.lru_cache(maxsize=64)
+def _winner(rendered: str, swapped: bool) -> str:
+    """The winner (A, B or tie) of a rendered pairwise verdict, mirrored if swapped."""
+    verdict = Verdict.parse(rendered, VerdictSpec(kind="pairwise"))
+    return str((verdict.mirrored() if swapped else verdict).winner)
 
 
 def read_lines(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -365,15 +373,13 @@ class _Auditor:
         if pair_id is None or result.get("kind") != "pairwise":
             return
         swapped = bool(fields.get("swapped"))
-        winner = Verdict.parse(result["verdict"], VerdictSpec(kind="pairwise"))
-        if swapped:
-            winner = winner.mirrored()
+        winner = _winner(result["verdict"], swapped)
         key = (result["judge"], str(pair_id))
         other = self.pending_pairs.pop(key, None)
         if other is None or other[0] == swapped:
-            self.pending_pairs[key] = (swapped, str(winner.winner))
+            self.pending_pairs[key] = (swapped, winner)
             return
-        first, second = (other[1], winner.winner) if not other[0] else (winner.winner, other[1])
+        first, second = (other[1], winner) if not other[0] else (winner, other[1])
         agree = first == second
         for st in (self.summary.judges[result["judge"]], self.summary.overall):
             st.pairs += 1

@@ -154,11 +154,15 @@ def audit_command(args: argparse.Namespace) -> int:
         with progress:
             task = progress.add_task("audit", total=total, rate="")
 
+            done = [0]
+
             def advance(n: int) -> None:
                 progress.advance(task, n)
-                speed = progress.tasks[0].speed
-                if speed:
-                    progress.update(task, rate=f"{speed:,.0f} lines/s")
+                done[0] += n
+                if done[0] % 256 < n:  # rich's speed estimate is costly: refresh it rarely
+                    speed = progress.tasks[0].speed
+                    if speed:
+                        progress.update(task, rate=f"{speed:,.0f} lines/s")
 
             summary = run_audit(args.file, config, out, advance)
     except AuditError as exc:

@@ -40,7 +40,6 @@ AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
     "label": ("label", "gold", "gold_label", "expected_verdict", "ground_truth"),
     "reference": ("reference", "reference_reasons", "reference_outputs"),
 }
-_SPECIAL = ("label", "reference")
 
 
 class GuardConfigError(JudgeguardError, ValueError):

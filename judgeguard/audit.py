@@ -10,19 +10,20 @@ resumes at cache speed and errors are retried.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from judgeguard.cache import DiskCache, cache_key
 from judgeguard.dispatch import Dispatcher
 from judgeguard.errors import JudgeguardError, ParseError
-from judgeguard.schema import Check
-from judgeguard.verdicts import Verdict, VerdictSpec
+
+if TYPE_CHECKING:  # pydantic models load on first parse: a fully cached rerun never needs them
+    from judgeguard.schema import Check
+    from judgeguard.verdicts import Verdict, VerdictSpec
 
 __all__ = ["AuditConfig", "AuditError", "AuditSummary", "JudgeStats", "read_lines", "run_audit"]
 
@@ -144,11 +145,14 @@ def _dig(obj: Any, path: str) -> Any:
     return obj
 
 
-@functools.lru_cache(maxsize=64)
+_WINNERS = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
+_MIRROR = {"A": "B", "B": "A", "tie": "tie"}
+
+
 def _winner(rendered: str, swapped: bool) -> str:
     """The winner (A, B or tie) of a rendered pairwise verdict, mirrored if swapped."""
-    verdict = Verdict.parse(rendered, VerdictSpec(kind="pairwise"))
-    return str((verdict.mirrored() if swapped else verdict).winner)
+    winner = _WINNERS[rendered]
+    return _MIRROR[winner] if swapped else winner
 
 
 def read_lines(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -182,7 +186,7 @@ class _Line:
 class _Auditor:
     def __init__(self, config: AuditConfig) -> None:
         self.config = config
-        self.spec = VerdictSpec.coerce(config.verdict)
+        self._spec: VerdictSpec | None = None
         self.summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
         self.pending_pairs: dict[tuple[str, str], tuple[bool, str]] = {}
         mj = config.metajudge
@@ -204,10 +208,20 @@ class _Auditor:
         path = self.config.fields.get(name)
         return _dig(record, path) if path else record.get(name)
 
+    @property
+    def spec(self) -> VerdictSpec:
+        """The parsed ``--verdict`` spec (built on first use: it needs pydantic)."""
+        if self._spec is None:
+            from judgeguard.verdicts import VerdictSpec
+
+            self._spec = VerdictSpec.coerce(self.config.verdict)
+        return self._spec
+
     def prepare(self, line: _Line) -> Any:
         """Parse one line; returns the check request to submit, or None."""
         from judgeguard.parsing import judgment_from_parts, parse
         from judgeguard.pipeline import CheckRequest
+        from judgeguard.verdicts import Verdict, VerdictSpec
 
         try:
             record = json.loads(line.raw)
@@ -519,6 +533,8 @@ class _PoolChecker:
 
 
 def _fallback(status: str, reason: str, message: str) -> Check:
+    from judgeguard.schema import Check
+
     return Check(
         status=status,
         reason=reason,

@@ -16,9 +16,10 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from judgeguard.schema import Check, RationaleMatch
+if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
+    from judgeguard.schema import Check, RationaleMatch
 
 __all__ = ["CACHE_SCHEMA_VERSION", "DiskCache", "default_cache", "default_cache_dir"]
 
@@ -88,6 +89,8 @@ class DiskCache:
         self._count(raw is not None)
         if raw is None:
             return None
+        from judgeguard.schema import Check
+
         return Check.model_validate_json(raw).model_copy(update={"cached": True})
 
     def put_check(self, key: str, check: Check) -> bool:
@@ -103,6 +106,8 @@ class DiskCache:
         self._count(raw is not None)
         if raw is None:
             return None
+        from judgeguard.schema import RationaleMatch
+
         return RationaleMatch.model_validate_json(raw).model_copy(update={"cached": True})
 
     def put_match(self, key: str, match: RationaleMatch) -> bool:

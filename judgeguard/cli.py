@@ -119,13 +119,14 @@ def audit_command(args: argparse.Namespace) -> int:
     elif not args.json:
         err.print(f"[yellow]{_NO_METAJUDGE}[/yellow]")
     cache = None if args.no_cache else DiskCache(args.cache_dir)
-    from judgeguard.verdicts import VerdictSpec
+    if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
+        from judgeguard.verdicts import VerdictSpec
 
-    try:
-        VerdictSpec.coerce(args.verdict)
-    except ValueError as exc:
-        err.print(f"[red]judgeguard: {exc}[/red]")
-        return 2
+        try:
+            VerdictSpec.coerce(args.verdict)
+        except ValueError as exc:
+            err.print(f"[red]judgeguard: {exc}[/red]")
+            return 2
     config = AuditConfig(
         metajudge=metajudge,
         verdict=args.verdict,

@@ -104,7 +104,14 @@ def audit_command(args: argparse.Namespace) -> int:
     )
     from rich.table import Table
 
-    from judgeguard.audit import AuditConfig, AuditError, format_figure, run_audit, summary_rows
+    from judgeguard.audit import (
+        SUMMARY_KEYS,
+        AuditConfig,
+        AuditError,
+        format_figure,
+        run_audit,
+        summary_rows,
+    )
     from judgeguard.cache import DiskCache
 
     err = Console(stderr=True)
@@ -184,17 +191,7 @@ def audit_command(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), indent=2))
     else:
         table = Table(title=f"judgeguard audit · {args.file}")
-        keys = [
-            "n",
-            "parse_rate",
-            "outcome_accuracy",
-            "swap_agreement",
-            "rc",
-            "mean_r_rationale",
-            "mean_reward",
-            "flagged_rate",
-            "deceptive_rate",
-        ]
+        keys = SUMMARY_KEYS
         short = {
             "n": "n",
             "parse_rate": "parsed",

@@ -11,4 +11,18 @@ settings.register_profile("standard", max_examples=400, deadline=None)
 settings.register_profile("deep", max_examples=20000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "standard"))
 
+import pytest  # noqa: E402
 from loopback import loopback_llm  # noqa: E402,F401  (fixture: a loopback OpenAI server)
+
+import judgeguard as jg  # noqa: E402
+
+
+@pytest.fixture
+def isolated_judgeguard(tmp_path, monkeypatch):
+    """A private cache directory, no MetaJudge from the environment, a fresh dispatcher."""
+    monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("JUDGEGUARD_METAJUDGE", raising=False)
+    previous = jg.set_dispatcher(jg.Dispatcher())
+    yield
+    jg.flush(10)
+    jg.set_dispatcher(previous)

@@ -312,6 +312,5 @@ def test_worker_processes_give_the_same_results(env, tmp_path, capsys):
     results = tmp_path / "o.jsonl"
     code, two, err = run_json([*args, "--workers", "2", "--out", str(results)], capsys)
     assert code == 0 and two == one
-    assert [json.loads(x)["line"] for x in results.read_text().splitlines()] == list(
-        range(1, 32))
+    assert [json.loads(x)["line"] for x in results.read_text().splitlines()] == list(range(1, 32))
     assert "line 4: skipped" in err

@@ -30,14 +30,7 @@ def verdict_text(i=0, verdict="B>>A"):
     )
 
 
-@pytest.fixture(autouse=True)
-def fresh_dispatcher(tmp_path, monkeypatch):
-    monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("JUDGEGUARD_METAJUDGE", raising=False)
-    previous = jg.set_dispatcher(jg.Dispatcher())
-    yield
-    jg.flush(10)
-    jg.set_dispatcher(previous)
+pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
 
 
 def mj_for(server, **kw):

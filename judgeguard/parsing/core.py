@@ -10,7 +10,7 @@ from judgeguard.parsing.inputs import JudgeOutput, read_output, split_thinking
 from judgeguard.parsing.redact import Redactor, conclusion_spans, heading_span, statement_span
 from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
-from judgeguard.parsing.textformats import BUILTIN_FORMATS, Candidate, find_candidates
+from judgeguard.parsing.textformats import Candidate, find_candidates
 from judgeguard.schema import Judgment
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
@@ -91,7 +91,8 @@ def _from_text(text: str, spec: VerdictSpec, thinking: str | None) -> _Found:
         cands = user_fmt.candidates(text, spec)
         if cands:
             chosen = _select(cands, text)
-            return _finish(text, chosen, user_fmt.name, cands, thinking, spec)
+            markup = find_candidates(text, _AUTO) + cands
+            return _finish(text, chosen, user_fmt.name, markup, thinking)
 
     tagged = tag_verdict(text, spec)
     if tagged is not None:
@@ -135,22 +136,19 @@ def _from_text(text: str, spec: VerdictSpec, thinking: str | None) -> _Found:
             excerpt=excerpt(text or (thinking or "")),
         )
     chosen = _select(cands, text)
-    return _finish(text, chosen, chosen.format, cands, thinking, spec)
+    # under "auto" the candidates already are every built-in markup in the text
+    markup = cands if spec == _AUTO else find_candidates(text, _AUTO)
+    return _finish(text, chosen, chosen.format, markup, thinking)
 
 
 def _finish(
-    text: str,
-    chosen: Candidate,
-    fmt: str,
-    cands: list[Candidate],
-    thinking: str | None,
-    spec: VerdictSpec,
+    text: str, chosen: Candidate, fmt: str, markup: list[Candidate], thinking: str | None
 ) -> _Found:
+    """Redact ``markup`` (every verdict token in ``text``, the chosen one included)."""
     assert chosen.verdict is not None
     verdict = chosen.verdict
     red = Redactor(text)
-    extra = [c for c in cands if c.format not in {f.name for f in BUILTIN_FORMATS}]
-    _redact_into(red, text, verdict, find_candidates(text, _AUTO) + extra, chosen=chosen)
+    _redact_into(red, text, verdict, markup, chosen=chosen)
     if thinking and len("".join(red.text().split())) < MIN_RATIONALE_CHARS:
         tred = Redactor(thinking)
         _redact_into(tred, thinking, verdict, find_candidates(thinking, _AUTO))

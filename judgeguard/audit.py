@@ -456,7 +456,7 @@ class _LocalChecker:
         self.primed = False
 
     def slot(self, line: _Line, key: str | None) -> Any:
-        from judgeguard.pipeline import run_check
+        from judgeguard.pipeline import failed_check, run_check
 
         request = self.auditor.prepare(line)
         config, tel, auditor, store = self.config, self.tel, self.auditor, self.store
@@ -472,7 +472,7 @@ class _LocalChecker:
             return result
 
         def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
-            line.check = _fallback(status, reason, message)
+            line.check = failed_check(status, reason, message, config.metajudge)
             return auditor.result_record(line)
 
         if request is not None and not self.primed and config.metajudge is not None:
@@ -530,17 +530,6 @@ class _PoolChecker:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _fallback(status: str, reason: str, message: str) -> Check:
-    from judgeguard.schema import Check
-
-    return Check(
-        status=status,
-        reason=reason,
-        error=message,
-        needs_review=status == "error",
-    )
 
 
 _worker_state: dict[str, Any] = {}

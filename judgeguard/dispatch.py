@@ -28,7 +28,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
-__all__ = ["Dispatcher", "PendingCheck", "flush", "get_dispatcher", "set_dispatcher"]
+__all__ = ["Dispatcher", "PendingCheck", "finished", "flush", "get_dispatcher", "set_dispatcher"]
 
 log = logging.getLogger("judgeguard")
 T = TypeVar("T")
@@ -162,13 +162,10 @@ class Dispatcher:
     def _rejected(
         self, fallback: Fallback[T], callbacks: Sequence[Callable[[T], Any]]
     ) -> PendingCheck[T]:
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         result = fallback(
             "skipped", "queue_full", f"the check queue is full ({self.max_queue} pending)"
         )
-        future.set_result(result)
-        _run_callbacks(callbacks, result)
-        return PendingCheck(future)
+        return finished(result, callbacks)
 
     def _enqueue(
         self,
@@ -301,6 +298,14 @@ class Dispatcher:
                 loop.close()
         self._loop = self._thread = None
         return left
+
+
+def finished(result: T, callbacks: Sequence[Callable[[T], Any]] = ()) -> PendingCheck[T]:
+    """A job that ended before it was queued: ``result`` is already terminal."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    _run_callbacks(callbacks, result)
+    future.set_result(result)
+    return PendingCheck(future)
 
 
 def _run_callbacks(callbacks: Sequence[Callable[[Any], Any]], result: Any) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from judgeguard.cache import DiskCache, default_cache
-from judgeguard.dispatch import PendingCheck, get_dispatcher
+from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import JudgeguardError, ParseError
 
 __all__ = ["Checker", "GuardResult", "GuardedJudge", "guard"]
@@ -214,7 +214,7 @@ class Checker:
         self, output: Any, context_source: ContextSource, span: Any, wait: bool
     ) -> GuardResult[Any] | tuple[_LazyJudgment, Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
-        from judgeguard.pipeline import CheckRequest, run_check, unparsed_check
+        from judgeguard.pipeline import CheckRequest, failed_check, run_check, unparsed_check
         from judgeguard.schema import Check
 
         tel = self.telemetry
@@ -236,7 +236,7 @@ class Checker:
             return GuardResult(
                 output,
                 lazy,
-                _finished(
+                finished(
                     Check(
                         status="skipped",
                         reason="sampled_out",
@@ -267,13 +267,7 @@ class Checker:
             )
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            return Check(
-                status=status,
-                reason=reason,
-                error=message,
-                metajudge_model=metajudge.model if metajudge is not None else None,
-                needs_review=status == "error",
-            )
+            return failed_check(status, reason, message, metajudge)
 
         return lazy, job, fallback, callbacks
 
@@ -435,21 +429,6 @@ def _outcome_or_none(judgment: Any) -> float | None:
         return judgment.verdict.outcome()  # type: ignore[no-any-return]
     except Exception:
         return None
-
-
-def _finished(check: Any, callbacks: Sequence[Callable[[Any], Any]]) -> PendingCheck[Any]:
-    import concurrent.futures
-
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    future.set_result(check)
-    for cb in callbacks:
-        try:
-            cb(check)
-        except Exception:
-            import logging
-
-            logging.getLogger("judgeguard").exception("judgeguard: on_result raised")
-    return PendingCheck(future)
 
 
 def guard(

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
 
-__all__ = ["CheckRequest", "run_check", "unparsed_check"]
+__all__ = ["CheckRequest", "failed_check", "run_check", "unparsed_check"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,20 @@ def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Che
         error=str(error),
         metajudge_model=metajudge.model if metajudge is not None else None,
         needs_review=True,
+    )
+
+
+def failed_check(
+    status: str, reason: str, message: str, metajudge: MetaJudge | None = None
+) -> Check:
+    """The terminal result of a check that could not run to its end (dispatcher fallback:
+    ``queue_full``, ``check_timeout``, ``internal_error``, ``shutdown``)."""
+    return Check(
+        status=status,
+        reason=reason,
+        error=message,
+        metajudge_model=metajudge.model if metajudge is not None else None,
+        needs_review=status == "error",
     )
 
 

@@ -144,7 +144,9 @@ def audit_command(args: argparse.Namespace) -> int:
         cache=cache,
     )
     out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
-    total = _count_lines(args.file)
+    show_progress = not args.no_progress and err.is_terminal
+    # the bar's total (for the ETA) costs a pass over the file: only when a bar is shown
+    total = _count_lines(args.file) if show_progress else None
     if args.limit is not None and total is not None:
         total = min(total, args.limit)
     progress = Progress(
@@ -156,7 +158,7 @@ def audit_command(args: argparse.Namespace) -> int:
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err,
-        disable=args.no_progress or not err.is_terminal,
+        disable=not show_progress,
     )
     try:
         with progress:

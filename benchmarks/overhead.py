@@ -5,24 +5,30 @@ Run: python benchmarks/overhead.py [--calls N]
 1. Added CPU per call in the caller's thread (``time.thread_time``) for a judge that
    returns a 2 KB Arena-Hard output at once: guarded minus bare, median over N calls;
    without a telemetry provider (target ≤ 50 µs) and with the OTel SDK configured
-   (in-memory exporter). The background thread's CPU per call is printed beside it:
-   the parse and the check run there, off the caller's path.
+   (in-memory exporter). The background CPU per call in this process is printed beside
+   it: the parse and the check run there, off the caller's path (with
+   ``offload="process"`` only the hand-off does: the parse runs in the worker process).
 2. Wall time of a judge that calls a loopback OpenAI-compatible server with 20 ms
-   latency, guarded (MetaJudge on the same server, background checks) / bare
+   latency (in its own process, as a real provider would be), guarded (MetaJudge on the same server, background checks) / bare
    (target ratio ≤ 1.02).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -59,11 +65,11 @@ def _cpu_per_call(fn, calls: int) -> tuple[list[float], float]:
     return samples, time.process_time() - p0
 
 
-def added_cpu(calls: int, label: str, telemetry: object | None) -> None:
+def added_cpu(calls: int, label: str, telemetry: object | None, offload: str = "thread") -> None:
     def bare() -> str:
         return ARENA
 
-    guarded = jg.guard(bare, cache=False, telemetry=telemetry)
+    guarded = jg.guard(bare, cache=False, telemetry=telemetry, offload=offload)
     for _ in range(200):  # warm up: imports, first parse, dispatcher thread
         guarded()
     jg.flush()
@@ -80,9 +86,35 @@ def added_cpu(calls: int, label: str, telemetry: object | None) -> None:
     )
 
 
+def _respond(body: dict[str, Any]) -> str:
+    return SUPPORT if body["model"] == "metajudge" else "x"
+
+
+def _serve(conn: Connection, latency: float) -> None:
+    """The loopback server, in its own process: like a real provider, its CPU is not ours."""
+    with LoopbackLLM(_respond, latency=latency) as server:
+        conn.send(server.port)
+        conn.recv()  # serve until the parent says stop
+
+
+@contextlib.contextmanager
+def loopback_process(latency: float) -> Iterator[str]:
+    """A loopback OpenAI-compatible server in a child process; yields its base URL."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
+    proc.start()
+    try:
+        yield f"http://127.0.0.1:{parent.recv()}"
+    finally:
+        parent.send("stop")
+        proc.join(10)
+
+
 def wall_ratio(calls: int) -> None:
-    with LoopbackLLM(latency=0.020) as server:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    with loopback_process(latency=0.020) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port)
 
         def judge() -> str:
             body = json.dumps({"model": "judge", "messages": [{"role": "user", "content": "x"}]})
@@ -90,19 +122,24 @@ def wall_ratio(calls: int) -> None:
             conn.getresponse().read()
             return ARENA
 
-        server.responder = lambda body: SUPPORT if body["model"] == "metajudge" else "x"
-        mj = jg.MetaJudge("openai/metajudge", api_base=server.base_url, api_key="k", retries=0)
+        mj = jg.MetaJudge("openai/metajudge", api_base=f"{base_url}/v1", api_key="k", retries=0)
         variants = {
             "guard, no MetaJudge (parse + dispatch only)": jg.guard(judge, cache=False),
-            "guard + MetaJudge via litellm (background)": jg.guard(
+            "guard + MetaJudge via litellm (background thread)": jg.guard(
                 judge, metajudge=mj, cache=False
+            ),
+            "guard, no MetaJudge, offload='process'": jg.guard(
+                judge, cache=False, offload="process"
+            ),
+            "guard + MetaJudge via litellm, offload='process'": jg.guard(
+                judge, metajudge=mj, cache=False, offload="process"
             ),
         }
         for label, guarded in variants.items():
             for _ in range(10):
                 judge()
                 guarded()
-            jg.flush()
+            jg.flush()  # the first offloaded check waits for the worker to start
             rounds = []
             for _ in range(3):  # interleave bare and guarded rounds to cancel drift
                 t = time.perf_counter()
@@ -128,6 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
     added_cpu(args.calls, "no telemetry provider", None)
+    added_cpu(args.calls, "no telemetry provider, offload='process'", None, "process")
 
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader

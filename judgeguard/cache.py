@@ -68,6 +68,7 @@ class DiskCache:
 
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.ttl = ttl
+        self.size_limit = size_limit
         self._cache = diskcache.Cache(str(self.directory), size_limit=size_limit)
         self._lock = threading.Lock()
         self.hits = 0
@@ -76,7 +77,13 @@ class DiskCache:
     def __repr__(self) -> str:
         return f"DiskCache({str(self.directory)!r})"
 
-    def _count(self, hit: bool) -> None:
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its settings: the copy opens the same directory (counters start at 0)."""
+        return (_reopen, (str(self.directory), self.size_limit, self.ttl))
+
+    def count(self, hit: bool) -> None:
+        """Count one lookup in :attr:`hits` or :attr:`misses` (also for lookups made by a
+        copy of this cache in a check worker process)."""
         with self._lock:
             if hit:
                 self.hits += 1
@@ -86,7 +93,7 @@ class DiskCache:
     def get_check(self, key: str) -> Check | None:
         """The cached support check under ``key`` (marked ``cached=True``), or ``None``."""
         raw = self._cache.get(key)
-        self._count(raw is not None)
+        self.count(raw is not None)
         if raw is None:
             return None
         from judgeguard.schema import Check
@@ -103,7 +110,7 @@ class DiskCache:
     def get_match(self, key: str) -> RationaleMatch | None:
         """The cached reference check under ``key`` (marked ``cached=True``), or ``None``."""
         raw = self._cache.get(key)
-        self._count(raw is not None)
+        self.count(raw is not None)
         if raw is None:
             return None
         from judgeguard.schema import RationaleMatch
@@ -120,7 +127,7 @@ class DiskCache:
     def get_record(self, key: str) -> str | None:
         """A stored text record (e.g. an audit line's result), counted as a lookup."""
         raw = self._cache.get(key)
-        self._count(raw is not None)
+        self.count(raw is not None)
         return raw if isinstance(raw, str) else None
 
     def put_record(self, key: str, text: str) -> None:
@@ -141,6 +148,10 @@ class DiskCache:
 
 _default: DiskCache | None = None
 _default_lock = threading.Lock()
+
+
+def _reopen(directory: str, size_limit: int, ttl: float | None) -> DiskCache:
+    return DiskCache(directory, size_limit=size_limit, ttl=ttl)
 
 
 def default_cache() -> DiskCache:

@@ -101,6 +101,19 @@ class _LazyJudgment:
             raise self._error
         return self._value
 
+    def peek(self) -> tuple[Any, bool]:
+        """``(judgment or None, parse failed)`` without parsing."""
+        if not self._done:
+            return None, False
+        return self._value, self._error is not None
+
+    def offer(self, judgment: Any) -> None:
+        """Take a judgment parsed elsewhere (the check worker), unless parsed already."""
+        if judgment is not None and not self._done:
+            with self._lock:
+                if not self._done:
+                    self._value, self._done = judgment, True
+
 
 class GuardResult(Generic[T]):
     """The handle of one guarded call: its output, its judgment and its pending check."""
@@ -156,11 +169,19 @@ class Checker:
         on_unparsed: Literal["record", "raise"] = "record",
         sample: float = 1.0,
         telemetry: Any = None,
+        offload: Literal["thread", "process"] | None = None,
     ) -> None:
         from judgeguard.verdicts import VerdictSpec
 
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
+        if offload is None:
+            offload = os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"  # type: ignore[assignment]
+        if offload not in ("thread", "process"):
+            raise GuardConfigError(
+                f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
+                f"got {offload!r}"
+            )
         if not 0.0 <= sample <= 1.0:
             raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
         self.metajudge = _resolve_metajudge(metajudge)
@@ -169,8 +190,18 @@ class Checker:
         self.cache = _resolve_cache(cache)
         self.on_unparsed = on_unparsed
         self.sample = sample
+        self.offload: Literal["thread", "process"] = offload
         self._telemetry = telemetry
         self._rng = random.Random()
+        self._worker_config: Any = _UNSET
+
+    def worker_config(self) -> Any:
+        """The settings sent to the check worker (``None`` when they do not pickle)."""
+        if self._worker_config is _UNSET:
+            from judgeguard.offload import worker_config
+
+            self._worker_config = worker_config(self.metajudge, self.spec, self.cache)
+        return self._worker_config
 
     @property
     def telemetry(self) -> Any:
@@ -214,7 +245,7 @@ class Checker:
         self, output: Any, context_source: ContextSource, span: Any, wait: bool
     ) -> GuardResult[Any] | tuple[_LazyJudgment, Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
-        from judgeguard.pipeline import CheckRequest, failed_check, run_check, unparsed_check
+        from judgeguard.pipeline import check_output, failed_check
         from judgeguard.schema import Check
 
         tel = self.telemetry
@@ -245,7 +276,8 @@ class Checker:
                     callbacks,
                 ),
             )
-        if metajudge_needs_priming(self.metajudge):
+        offload = self.offload == "process"
+        if not offload and metajudge_needs_priming(self.metajudge):
             from judgeguard.metajudge.client import import_litellm
 
             get_dispatcher().prime(import_litellm)
@@ -257,14 +289,25 @@ class Checker:
         child = wait
 
         async def job() -> Check:
-            try:
-                judgment = lazy.get()
-            except ParseError as exc:
-                return unparsed_check(exc, metajudge)
-            request = CheckRequest(judgment, context or None, label, reference)
-            return await run_check(
-                request, metajudge, cache, tel, judge_span=judge_ctx, child=child
-            )
+            judgment, failed = lazy.peek()
+            config = self.worker_config() if offload and not failed else None
+            if config is not None:
+                from judgeguard.offload import WorkerUnavailable, run_offloaded
+
+                try:
+                    check = await run_offloaded(
+                        config, output, judgment, context, label, reference, tel, cache,
+                        judge_span=judge_ctx, child=child,
+                    )  # fmt: skip
+                except WorkerUnavailable:
+                    pass  # logged once; run it here
+                else:
+                    lazy.offer(check.judgment)
+                    return check
+            return await check_output(
+                lazy.get, context, label, reference, metajudge, cache, tel,
+                judge_span=judge_ctx, child=child,
+            )  # fmt: skip
 
         def fallback(status: str, reason: str, message: str) -> Check:
             return failed_check(status, reason, message, metajudge)
@@ -289,6 +332,7 @@ class GuardedJudge(Generic[F]):
         sample: float,
         telemetry: Any,
         name: str | None,
+        offload: Literal["thread", "process"] | None = None,
     ) -> None:
         self.fn = fn
         self.checker = Checker(
@@ -299,6 +343,7 @@ class GuardedJudge(Generic[F]):
             on_unparsed=on_unparsed,
             sample=sample,
             telemetry=telemetry,
+            offload=offload,
         )
         self.context = context
         self.wait = wait
@@ -412,6 +457,7 @@ class GuardedJudge(Generic[F]):
 
 
 _primed_pid: int | None = None
+_UNSET: Any = object()
 
 
 def metajudge_needs_priming(metajudge: Any) -> bool:
@@ -445,6 +491,7 @@ def guard(
     sample: float = 1.0,
     telemetry: Any = None,
     name: str | None = None,
+    offload: Literal["thread", "process"] | None = None,
 ) -> Any:
     """Guard a judge function: parse, check, gate, cache and trace each verdict.
 
@@ -461,8 +508,11 @@ def guard(
     (default directory), False, a directory or a :class:`judgeguard.DiskCache`;
     ``on_unparsed="raise"`` raises the :class:`judgeguard.ParseError` from the call
     instead of recording status ``unparsed``; ``sample`` checks only that fraction of
-    calls (the rest end ``skipped``, reason ``sampled_out``). Judge exceptions propagate
-    unchanged and are recorded on the judge span.
+    calls (the rest end ``skipped``, reason ``sampled_out``); ``offload="process"`` runs
+    the parse and the MetaJudge calls in a worker process instead of the dispatcher
+    thread, so they never hold the judge's GIL (default ``$JUDGEGUARD_OFFLOAD``, else
+    ``"thread"``; see :mod:`judgeguard.offload`). Judge exceptions propagate unchanged
+    and are recorded on the judge span.
     """
 
     def wrap(f: F) -> GuardedJudge[F]:
@@ -478,6 +528,7 @@ def guard(
             sample=sample,
             telemetry=telemetry,
             name=name,
+            offload=offload,
         )
 
     return wrap(fn) if fn is not None else wrap

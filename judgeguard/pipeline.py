@@ -7,7 +7,7 @@ trace and report in the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
 
-__all__ = ["CheckRequest", "failed_check", "run_check", "unparsed_check"]
+__all__ = ["CheckRequest", "check_output", "failed_check", "run_check", "unparsed_check"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ async def run_check(
     """
     j = request.judgment
     started = time.perf_counter()
-    with telemetry.evaluator_span(judge_span, child) as span:
+    with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
         if metajudge is None:
             check = Check(
                 status="skipped",
@@ -97,6 +97,28 @@ async def run_check(
         check.judgment = j
         telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
     return check
+
+
+async def check_output(
+    judgment: Callable[[], Judgment],
+    context: Mapping[str, Any] | None,
+    label: Verdict | str | float | None,
+    reference: Sequence[str] | str | None,
+    metajudge: MetaJudge | None,
+    cache: DiskCache | None,
+    telemetry: Telemetry,
+    *,
+    judge_span: Any = None,
+    child: bool = False,
+) -> Check:
+    """One judge output's check: ``judgment()`` parses it (status ``unparsed`` when it
+    raises a :class:`ParseError`), then :func:`run_check`."""
+    try:
+        parsed = judgment()
+    except ParseError as exc:
+        return unparsed_check(exc, metajudge)
+    request = CheckRequest(parsed, context or None, label, reference)
+    return await run_check(request, metajudge, cache, telemetry, judge_span=judge_span, child=child)
 
 
 def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> float | None:

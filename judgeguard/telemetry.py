@@ -25,11 +25,12 @@ when the user opts in with ``capture_content=True`` or
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,24 @@ if TYPE_CHECKING:
     from judgeguard.metajudge.client import CallResult
     from judgeguard.schema import Check, Judgment
 
-__all__ = ["Telemetry", "configure_telemetry", "get_telemetry"]
+__all__ = ["RecordedSpan", "Telemetry", "configure_telemetry", "get_telemetry"]
+
+#: One span recorded elsewhere (a check worker process), replayed by
+#: :meth:`Telemetry.replay`: ``(name, kind, span_id, parent_span_id, start_ns, end_ns,
+#: attributes, events [(name, attributes, timestamp_ns)], (status_code, description))``.
+RecordedSpan = tuple[
+    str,
+    int,
+    int,
+    "int | None",
+    int,
+    int,
+    "dict[str, Any]",
+    "list[tuple[str, dict[str, Any], int]]",
+    "tuple[int, str | None]",
+]
+#: One metric measurement recorded elsewhere: ``(instrument name, value, attributes)``.
+RecordedPoint = tuple[str, float, "dict[str, Any]"]
 
 #: Bucket boundaries of the reward histograms (values lie in [0, 1]).
 _REWARD_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -164,6 +182,28 @@ class Telemetry:
             unit="{lookup}",
             description="Check cache lookups, by judgeguard.cache.hit",
         )
+
+        self._instruments: dict[str, Any] = {
+            sc.METRIC_RATIONALE_REWARD: self._rationale_reward.record,
+            sc.METRIC_GATED_REWARD: self._gated_reward.record,
+            sc.METRIC_CHECKS: self._checks.add,
+            sc.METRIC_CHECK_DURATION: self._check_duration.record,
+            sc.METRIC_CACHE_LOOKUPS: self._cache_lookups.add,
+        }
+
+    @contextmanager
+    def activate(self) -> Iterator[Telemetry]:
+        """Make this the telemetry :func:`get_telemetry` returns in the current context
+        (a check's MetaJudge CLIENT spans then go where its evaluator span goes)."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
+
+    def tracing(self) -> bool:
+        """Whether spans are recorded (a tracer provider is configured)."""
+        return not self._tracing_off()
 
     def _tracing_off(self) -> bool:
         """Whether no tracer provider is configured (the API's proxy or no-op one)."""
@@ -455,19 +495,71 @@ class Telemetry:
         """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""
         self._cache_lookups.add(1, {sc.JUDGEGUARD_CACHE_HIT: bool(hit)})
 
+    # -- replay -----------------------------------------------------------------------------
+    def replay(
+        self,
+        judge: SpanContext | None,
+        child: bool,
+        spans: Sequence[RecordedSpan],
+        points: Sequence[RecordedPoint],
+    ) -> None:
+        """Re-emit spans and measurements a check worker process recorded for one check.
+
+        Spans keep their names, kinds, attributes, events, status and timestamps; they
+        get new ids here. A recorded root (the evaluator span) is placed as
+        :meth:`evaluator_span` would place it: a child of ``judge`` with ``child``,
+        else the root of a new trace linked to ``judge``.
+        """
+        for name, value, attributes in points:
+            record = self._instruments.get(name)
+            if record is not None:
+                record(value, attributes)
+        if not spans or self._tracing_off():
+            return
+        valid = judge is not None and judge.is_valid
+        made: dict[int, Span] = {}
+        for name, kind, span_id, parent_id, start, end, attrs, events, status in sorted(
+            spans, key=lambda s: s[4]
+        ):
+            links: list[Link] | None = None
+            if parent_id is not None and parent_id in made:
+                parent = trace.set_span_in_context(made[parent_id])
+            elif child and valid:
+                assert judge is not None
+                parent = trace.set_span_in_context(NonRecordingSpan(judge))
+            else:
+                parent = Context()
+                if valid:
+                    assert judge is not None
+                    links = [Link(judge)]
+            span = self._tracer.start_span(
+                name, parent, SpanKind(kind), attrs, links, start_time=start
+            )
+            for event_name, event_attrs, timestamp in events:
+                span.add_event(event_name, event_attrs, timestamp)
+            if status[0] != StatusCode.UNSET.value:
+                code = StatusCode(status[0])
+                span.set_status(Status(code, status[1] if code is StatusCode.ERROR else None))
+            span.end(end)
+            made[span_id] = span
+
 
 _default: Telemetry | None = None
 _default_lock = threading.Lock()
+_active: contextvars.ContextVar[Telemetry | None] = contextvars.ContextVar(
+    "judgeguard_telemetry", default=None
+)
 
 
 def get_telemetry() -> Telemetry:
-    """The process-wide :class:`Telemetry` (global providers unless configured).
+    """The :class:`Telemetry` in use: the one a running check activated, else the
+    process-wide one (global providers unless configured).
 
     Built on first use from the global tracer and meter providers through the API's
     proxies, so a provider the application installs later is still used.
     """
     global _default
-    telemetry = _default
+    telemetry = _active.get() or _default
     if telemetry is None:
         with _default_lock:
             if _default is None:

@@ -89,6 +89,7 @@ class UserFormat:
 
 _lock = threading.Lock()
 _formats: dict[str, UserFormat] = {}
+_generation = 0  # bumped on every change, so copies elsewhere know when they are stale
 
 
 def register_format(
@@ -118,17 +119,36 @@ def register_format(
         kind,
         None if scale is None else (float(scale[0]), float(scale[1])),
     )
+    global _generation
     with _lock:
         _formats[name] = fmt
+        _generation += 1
 
 
 def unregister_format(name: str) -> None:
     """Forget a registered format (no error if it is unknown)."""
+    global _generation
     with _lock:
-        _formats.pop(name, None)
+        if _formats.pop(name, None) is not None:
+            _generation += 1
 
 
 def registered_formats() -> tuple[UserFormat, ...]:
     """The registered formats, in registration order."""
     with _lock:
         return tuple(_formats.values())
+
+
+def snapshot() -> tuple[int, tuple[UserFormat, ...]]:
+    """The registry's generation and formats (for a check worker process)."""
+    with _lock:
+        return _generation, tuple(_formats.values())
+
+
+def install(formats: tuple[UserFormat, ...]) -> None:
+    """Replace the registered formats by ``formats`` (in a check worker process)."""
+    global _generation
+    with _lock:
+        _formats.clear()
+        _formats.update((f.name, f) for f in formats)
+        _generation += 1

@@ -9,8 +9,9 @@ Run: python benchmarks/overhead.py [--calls N]
    it: the parse and the check run there, off the caller's path (with
    ``offload="process"`` only the hand-off does: the parse runs in the worker process).
 2. Wall time of a judge that calls a loopback OpenAI-compatible server with 20 ms
-   latency (in its own process, as a real provider would be), guarded (MetaJudge on the same server, background checks) / bare
-   (target ratio ≤ 1.02).
+   latency (in its own process, as a real provider would be), guarded / bare (target
+   ratio ≤ 1.02): background checks without and with a MetaJudge (on the same server),
+   in the dispatcher thread (default) and with ``offload="process"``.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def loopback_process(latency: float) -> Iterator[str]:
         proc.join(10)
 
 
-def wall_ratio(calls: int) -> None:
+def wall_ratio(calls: int, rounds: int) -> None:
     with loopback_process(latency=0.020) as base_url:
         port = int(base_url.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port)
@@ -140,8 +141,8 @@ def wall_ratio(calls: int) -> None:
                 judge()
                 guarded()
             jg.flush()  # the first offloaded check waits for the worker to start
-            rounds = []
-            for _ in range(3):  # interleave bare and guarded rounds to cancel drift
+            ratios = []
+            for _ in range(rounds):  # interleave bare and guarded rounds to cancel drift
                 t = time.perf_counter()
                 for _ in range(calls):
                     judge()
@@ -149,12 +150,12 @@ def wall_ratio(calls: int) -> None:
                 t = time.perf_counter()
                 for _ in range(calls):
                     guarded()
-                rounds.append((time.perf_counter() - t) / bare)
+                ratios.append((time.perf_counter() - t) / bare)
                 jg.flush()
             print(
                 f"[loopback 20 ms] {label}: wall time guarded/bare, median ratio "
-                f"{statistics.median(rounds):.4f} over 3 rounds of {calls} calls "
-                f"(ratios {', '.join(f'{r:.4f}' for r in rounds)})"
+                f"{statistics.median(ratios):.4f} over {rounds} rounds of {calls} calls "
+                f"(ratios {', '.join(f'{r:.4f}' for r in ratios)})"
             )
 
 
@@ -162,6 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--wall-calls", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
     added_cpu(args.calls, "no telemetry provider", None)
@@ -183,7 +185,7 @@ def main() -> None:
     added_cpu(args.calls // 5, "OTel SDK, in-memory exporter", tel)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
-        wall_ratio(args.wall_calls)
+        wall_ratio(args.wall_calls, args.rounds)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ def isolated_judgeguard(tmp_path, monkeypatch):
     """A private cache directory, no MetaJudge from the environment, a fresh dispatcher."""
     monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("JUDGEGUARD_METAJUDGE", raising=False)
-    previous = jg.set_dispatcher(jg.Dispatcher())
+    dispatcher = jg.Dispatcher()
+    previous = jg.set_dispatcher(dispatcher)
     yield
     jg.flush(10)
     jg.set_dispatcher(previous)
+    dispatcher.close(10)  # its loop and what client libraries left on it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -57,6 +57,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
         context: HandlerContext = None,
         sample: float = 1.0,
         telemetry: Any = None,
+        offload: Literal["thread", "process"] | None = None,
     ) -> None:
         if context is not None and not isinstance(context, Mapping) and not callable(context):
             raise GuardConfigError(
@@ -70,6 +71,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
             cache=cache,
             sample=sample,
             telemetry=telemetry,
+            offload=offload,
         )
         self.context = context
         #: The handle of each checked model run, by run id (insertion-ordered).

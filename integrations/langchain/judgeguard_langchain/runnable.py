@@ -59,8 +59,8 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     ``context`` says where question, candidates, ``label`` and ``reference`` come from
     in the input: ``None`` for the common key names (``question``, ``answer_a`` …), a
     mapping ``{context_key: input_key}``, a list of keys, or a function of the input.
-    ``metajudge``, ``verdict``, ``on_result``, ``cache``, ``on_unparsed``, ``sample`` and
-    ``telemetry`` mean what they mean for :func:`judgeguard.guard`.
+    ``metajudge``, ``verdict``, ``on_result``, ``cache``, ``on_unparsed``, ``sample``,
+    ``telemetry`` and ``offload`` mean what they mean for :func:`judgeguard.guard`.
 
     With ``wait=True`` the run ends after the check, and the check summary is sent as
     the custom event ``"judgeguard.check"`` and written into the run's metadata
@@ -86,6 +86,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         sample: float = 1.0,
         telemetry: Any = None,
         name: str | None = None,
+        offload: Literal["thread", "process"] | None = None,
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
@@ -97,6 +98,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
             on_unparsed=on_unparsed,
             sample=sample,
             telemetry=telemetry,
+            offload=offload,
         )
         self.context: ContextSpec = context
         self.wait = wait

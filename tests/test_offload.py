@@ -1,0 +1,307 @@
+"""offload="process": checks run in a worker process, results and telemetry come back.
+
+One worker process serves the whole test session (it starts on first use); tests that
+need a fresh one kill it, and the next check starts another.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from loopback import Reply
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import judgeguard as jg
+from judgeguard import semconv as sc
+from judgeguard.guarding import GuardConfigError
+from judgeguard.offload import get_worker
+from judgeguard.telemetry import Telemetry
+
+pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
+
+B_WINS = json.dumps(
+    {
+        "probabilities": {"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6},
+        "explanation": "B's loop is correct.",
+        "unsupported_claims": [],
+    }
+)
+
+
+def verdict_text(i=0, verdict="B>>A"):
+    return (
+        f"Case {i}: Assistant A's loop skips the last element; Assistant B's loop is "
+        f"correct and handles the empty list.\n\nMy final verdict is: [[{verdict}]]"
+    )
+
+
+def mj_for(server, **kw):
+    kw.setdefault("retries", 0)
+    kw.setdefault("timeout", 5)
+    return jg.MetaJudge("openai/judge-test", api_base=server.base_url, api_key="k", **kw)
+
+
+def comparable(check):
+    data = check.model_dump(exclude={"latency_s", "judgment"})
+    data["rationale"] = check.judgment.rationale if check.judgment is not None else None
+    return data
+
+
+@pytest.mark.parametrize(
+    "output", [verdict_text(1), verdict_text(2, "A=B"), "no verdict in here at all"]
+)
+def test_process_checks_equal_thread_checks(loopback_llm, output):
+    loopback_llm.responder = lambda body: B_WINS
+    by_mode = {}
+    for mode in ("thread", "process"):
+        judge = jg.guard(lambda: output, metajudge=mj_for(loopback_llm), cache=False, offload=mode)
+        result = judge.run()
+        assert result.output is output
+        by_mode[mode] = comparable(result.check(60))
+    assert by_mode["process"] == by_mode["thread"]
+    assert get_worker().process is not None
+    assert get_worker().process.pid != os.getpid()
+
+
+def test_offload_from_the_environment_and_bad_values(monkeypatch):
+    monkeypatch.setenv("JUDGEGUARD_OFFLOAD", "process")
+    assert jg.guard(lambda: "x").checker.offload == "process"
+    monkeypatch.setenv("JUDGEGUARD_OFFLOAD", "processes")
+    with pytest.raises(GuardConfigError, match="offload must be"):
+        jg.guard(lambda: "x")
+    with pytest.raises(GuardConfigError, match="offload must be"):
+        jg.guard(lambda: "x", offload="fork")
+
+
+def test_many_offloaded_checks_all_end_and_the_judgment_comes_back(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    results = [judge.run(i) for i in range(60)]
+    statuses = [r.check(60).status for r in results]
+    assert statuses == ["consistent"] * 60
+    # the worker's parse is handed back: no second parse here
+    assert results[7]._lazy.peek()[0] is results[7].check().judgment
+    assert results[7].judgment.verdict.render() == "B>>A"
+
+
+def test_cache_hits_in_the_worker_are_counted_here(loopback_llm, tmp_path):
+    loopback_llm.responder = lambda body: B_WINS
+    cache = jg.DiskCache(tmp_path / "c")
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=cache, offload="process")
+    first = judge.run(3).check(60)
+    second = judge.run(3).check(60)
+    assert (first.cached, second.cached) == (False, True)
+    assert len(loopback_llm.requests) == 1
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_unpicklable_output_is_checked_in_this_process(loopback_llm, caplog):
+    loopback_llm.responder = lambda body: B_WINS
+    output = {  # a lock does not pickle
+        "reasoning": "Assistant A skips the last element; Assistant B handles it.",
+        "verdict": "B>>A",
+        "lock": threading.Lock(),
+    }
+    judge = jg.guard(lambda: output, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        check = judge.run().check(60)
+    assert check.status == "consistent"
+    assert "does not pickle" in caplog.text
+
+
+def test_unpicklable_metajudge_is_used_in_this_process(loopback_llm, caplog):
+    class LocalMetaJudge(jg.MetaJudge):  # a local class does not pickle
+        pass
+
+    loopback_llm.responder = lambda body: B_WINS
+    mj = LocalMetaJudge("openai/judge-test", api_base=loopback_llm.base_url, api_key="k")
+    judge = jg.guard(verdict_text, metajudge=mj, cache=False, offload="process")
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        assert judge.run().check(60).status == "consistent"
+    assert "settings do not pickle" in caplog.text
+
+
+def test_settings_the_worker_cannot_import_fall_back(loopback_llm, tmp_path, monkeypatch):
+    loopback_llm.responder = lambda body: B_WINS
+    warm = jg.guard(verdict_text, cache=False, offload="process")
+    assert warm.run().check(60).status == "skipped"  # the worker runs, with its sys.path
+    (tmp_path / "jg_probe_metajudge.py").write_text(
+        "import judgeguard as jg\nclass ProbeMetaJudge(jg.MetaJudge):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from jg_probe_metajudge import ProbeMetaJudge  # importable here, not in the worker
+
+    mj = ProbeMetaJudge("openai/judge-test", api_base=loopback_llm.base_url, api_key="k")
+    judge = jg.guard(verdict_text, metajudge=mj, cache=False, offload="process")
+    assert [judge.run(i).check(60).status for i in range(3)] == ["consistent"] * 3
+    sys.modules.pop("jg_probe_metajudge", None)
+
+
+def test_registered_formats_reach_the_worker(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+    jg.register_format("house_grade", r"HOUSE-GRADE=(?P<verdict>B>>A|A>>B)")
+    try:
+        text = (
+            "Assistant A's loop never reads the last element, so find([1, 2, 3], 3) fails.\n\n"
+            "Assistant B's loop is correct and also handles the empty list.\n\nHOUSE-GRADE=B>>A"
+        )
+        judge = jg.guard(
+            lambda: text, metajudge=mj_for(loopback_llm), cache=False, offload="process"
+        )
+        check = judge.run().check(60)
+        assert check.status == "consistent"
+        assert check.judgment.format == "house_grade"
+    finally:
+        jg.unregister_format("house_grade")
+
+
+def test_a_function_format_that_does_not_pickle_still_parses(loopback_llm, caplog):
+    loopback_llm.responder = lambda body: B_WINS
+    jg.register_format("lambda_grade", function=lambda text: jg.Verdict.pairwise("B", 2))
+    try:
+        text = "Only B handles the empty list and the last element."
+        judge = jg.guard(
+            lambda: text, metajudge=mj_for(loopback_llm), cache=False, offload="process"
+        )
+        with caplog.at_level(logging.WARNING, logger="judgeguard"):
+            check = judge.run().check(60)
+        assert check.judgment.format == "lambda_grade"
+    finally:
+        jg.unregister_format("lambda_grade")
+
+
+def test_a_dead_worker_loses_no_check(loopback_llm):
+    loopback_llm.responder = lambda body: Reply(content=B_WINS, delay=0.5)
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    judge.run(0).check(60)  # the worker is up
+    results = [judge.run(i) for i in range(1, 4)]
+    time.sleep(0.2)
+    get_worker().process.kill()
+    assert [r.check(60).status for r in results] == ["consistent"] * 3
+    assert judge.run(9).check(60).status == "consistent"  # a new worker starts
+
+
+# -- telemetry ------------------------------------------------------------------------------
+@pytest.fixture
+def otel():
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield exporter, reader, Telemetry(tracer_provider, meter_provider)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+def metric_points(reader, name):
+    data = reader.get_metrics_data()
+    return [
+        p
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == name
+        for p in m.data.data_points
+    ]
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_worker_spans_and_metrics_are_replayed_here(loopback_llm, otel, wait):
+    exporter, reader, telemetry = otel
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(
+        verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process",
+        telemetry=telemetry, wait=wait, name="pairwise",
+    )  # fmt: skip
+    check = judge.run(6).check(60)
+    jg.flush(10)
+    by_name = {s.name: s for s in exporter.get_finished_spans()}
+    judge_span = by_name["judge pairwise"]
+    evaluator = by_name[sc.SPAN_EVALUATOR]
+    client = by_name["chat judge-test"]
+    assert client.kind is SpanKind.CLIENT
+    assert client.parent.span_id == evaluator.context.span_id
+    assert client.context.trace_id == evaluator.context.trace_id
+    assert client.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    if wait:
+        assert evaluator.parent.span_id == judge_span.context.span_id
+        assert evaluator.context.trace_id == judge_span.context.trace_id
+    else:
+        assert evaluator.parent is None
+        assert [link.context.span_id for link in evaluator.links] == [judge_span.context.span_id]
+    assert judge_span.attributes[sc.JUDGEGUARD_VERDICT] == "B>>A"
+    assert evaluator.attributes[sc.JUDGEGUARD_R_RATIONALE] == pytest.approx(check.r_rationale)
+    events = {e.attributes[sc.GEN_AI_EVALUATION_NAME] for e in evaluator.events}
+    assert events == {sc.EVALUATION_RATIONALE_CONSISTENCY, sc.EVALUATION_GATED_REWARD}
+    # recorded in the worker, the timestamps still order the story
+    assert evaluator.start_time <= client.start_time <= client.end_time <= evaluator.end_time
+    assert judge_span.start_time <= evaluator.start_time
+    assert sc.GEN_AI_EVALUATION_EXPLANATION not in str([e.attributes for e in evaluator.events])
+    (count,) = metric_points(reader, sc.METRIC_CHECKS)
+    assert count.value == 1
+    assert count.attributes[sc.JUDGEGUARD_CHECK_STATUS] == "consistent"
+    (reward,) = metric_points(reader, sc.METRIC_RATIONALE_REWARD)
+    assert reward.sum == pytest.approx(check.r_rationale)
+
+
+def test_content_capture_is_honoured_in_the_worker(loopback_llm, otel):
+    exporter, _, telemetry = otel
+    telemetry.capture_content = True
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(
+        verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process",
+        telemetry=telemetry,
+    )  # fmt: skip
+    judge.run(7).check(60)
+    jg.flush(10)
+    (evaluator,) = [s for s in exporter.get_finished_spans() if s.name == sc.SPAN_EVALUATOR]
+    explanations = [e.attributes.get(sc.GEN_AI_EVALUATION_EXPLANATION) for e in evaluator.events]
+    assert "B's loop is correct." in explanations
+
+
+# -- process lifetime -------------------------------------------------------------------------
+def test_exit_hook_finishes_offloaded_checks_and_the_worker_exits(loopback_llm, tmp_path):
+    loopback_llm.responder = lambda body: Reply(content=B_WINS, delay=0.3)
+    out = tmp_path / "results.txt"
+    pid_file = tmp_path / "worker.pid"
+    code = f"""
+        import judgeguard as jg
+        from judgeguard.offload import get_worker
+        f = open({str(out)!r}, "a")
+        def record(check):
+            f.write(check.status + "\\n"); f.flush()
+        mj = jg.MetaJudge("openai/judge-test", api_base={loopback_llm.base_url!r}, api_key="k")
+        judge = jg.guard(lambda i: "A skips the end; B is right (case %d).\\n[[B>A]]" % i,
+                         metajudge=mj, on_result=record, cache=False, offload="process")
+        for i in range(5):
+            judge(i)
+        import time
+        while get_worker().process is None:
+            time.sleep(0.01)
+        open({str(pid_file)!r}, "w").write(str(get_worker().process.pid))
+        # exits right away: the exit hook must finish the 5 checks
+    """
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().split() == ["consistent"] * 5
+    worker_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{worker_pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{worker_pid}"), "the worker outlived its caller"

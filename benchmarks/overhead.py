@@ -164,8 +164,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--wall-calls", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--wall-only", action="store_true", help="skip the CPU figures")
     args = parser.parse_args()
     print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
+    if args.wall_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
+            wall_ratio(args.wall_calls, args.rounds)
+        return
     added_cpu(args.calls, "no telemetry provider", None)
     added_cpu(args.calls, "no telemetry provider, offload='process'", None, "process")
 

@@ -36,6 +36,7 @@ T = TypeVar("T")
 #: Builds the terminal result of a job that could not produce its own:
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
+_timeout: Any = getattr(asyncio, "timeout", None)
 
 
 class PendingCheck(Generic[T]):
@@ -216,7 +217,11 @@ class Dispatcher:
         assert self._limit is not None
         try:
             async with self._limit:
-                result = await asyncio.wait_for(job(), self.check_timeout)
+                if _timeout is not None:  # 3.11+: no extra task per job, unlike wait_for
+                    async with _timeout(self.check_timeout):
+                        result = await job()
+                else:  # pragma: no cover - Python 3.10
+                    result = await asyncio.wait_for(job(), self.check_timeout)
         except asyncio.TimeoutError:
             result = fallback(
                 "error", "check_timeout", f"the check took longer than {self.check_timeout} s"

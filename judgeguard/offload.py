@@ -9,7 +9,9 @@ caller process; it runs :func:`main`). The worker parses, checks and caches it
 and sends back the :class:`~judgeguard.Check` with the spans and metric points it
 recorded; they are replayed into the caller's telemetry with their original timestamps
 (:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's dispatcher still bounds,
-times out and flushes checks, and runs ``on_result`` and the exit hook.
+times out and flushes checks, and runs ``on_result`` and the exit hook. The worker runs
+at a lower CPU priority (``$JUDGEGUARD_WORKER_NICE``, default 10) and imports litellm as
+it starts, so the first check waits a few seconds for it (within ``check_timeout``).
 
 Nothing is lost: when an output, its context, the MetaJudge or a registered format
 cannot be pickled, or cannot be unpickled in the worker (say, a class defined in
@@ -146,8 +148,8 @@ class CheckWorker:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         generation, formats = snapshot()
         with self._lock:
-            link = self._link
-            if link is None or link.proc.poll() is not None:
+            link = self._link  # a dead worker's reader clears it; a send to it fails
+            if link is None:
                 link = self._link = self._start()
             if config.id in link.bad_configs:
                 raise WorkerUnavailable("the worker could not load the guard's settings")
@@ -433,6 +435,8 @@ class _Worker:
     def serve(self) -> None:
         from judgeguard.parsing.registry import install
 
+        # import litellm on the loop thread while this one keeps reading the pipe
+        self.dispatcher.prime(_quiet_litellm)
         while True:
             try:
                 message = self.receive.recv()
@@ -492,11 +496,32 @@ class _Worker:
         self.dispatcher.submit(job, fallback, [answer])
 
 
+def _lower_priority() -> None:
+    """Checks are background work: the worker yields the CPU to the caller's process
+    (niceness ``$JUDGEGUARD_WORKER_NICE``, default 10; 0 keeps the caller's)."""
+    try:
+        increment = int(os.environ.get("JUDGEGUARD_WORKER_NICE", "10"))
+    except ValueError:
+        increment = 10
+    if increment > 0 and hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(increment)
+
+
+def _quiet_litellm() -> None:
+    """The worker's MetaJudge failures become check statuses: litellm need not print its
+    "Give Feedback / Get Help" banner for each (the worker's process, the worker's call)."""
+    from judgeguard.metajudge.client import import_litellm
+
+    import_litellm().suppress_debug_info = True
+
+
 def main(argv: Sequence[str]) -> int:
     """Entry point of the worker process: ``main([READ_FD, WRITE_FD])``."""
     if len(argv) != 2:
         print("judgeguard worker: expected READ_FD WRITE_FD", file=sys.stderr)
         return 2
+    _lower_priority()
     receive = Connection(int(argv[0]), writable=False)
     answer = Connection(int(argv[1]), readable=False)
     _Worker(receive, answer).serve()

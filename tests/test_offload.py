@@ -305,3 +305,42 @@ def test_exit_hook_finishes_offloaded_checks_and_the_worker_exits(loopback_llm, 
     while time.monotonic() < deadline and os.path.exists(f"/proc/{worker_pid}"):
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{worker_pid}"), "the worker outlived its caller"
+
+
+def test_a_hung_offloaded_check_times_out_and_the_worker_goes_on(loopback_llm):
+    from loopback import Hang
+
+    loopback_llm.responder = lambda body: Hang(seconds=5) if "Case 1" in str(body) else B_WINS
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    judge.run(0).check(60)  # the worker is up, litellm imported (seconds, the first time)
+    short = jg.Dispatcher(check_timeout=0.5)
+    jg.set_dispatcher(short)  # the fixture restores the default
+    hung = judge.run(1)
+    assert hung.check(10).reason == "check_timeout"
+    after = judge.run(2).check(10)
+    assert after.status == "consistent", after
+    short.close(1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_worker(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    assert judge.run(0).check(60).status == "consistent"
+    parent_worker = get_worker().process.pid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            status = judge.run(1).check(60).status
+            os.write(write, f"{status} {get_worker().process.pid}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    status, child_worker = os.read(read, 100).decode().split()
+    os.close(read)
+    assert status == "consistent"
+    assert int(child_worker) != parent_worker
+    assert judge.run(2).check(60).status == "consistent"  # the parent's worker still serves
+    assert get_worker().process.pid == parent_worker

@@ -33,6 +33,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -66,6 +67,7 @@ class WorkerConfig:
 
 
 _config_ids = itertools.count(1)
+_RESTART_DELAY = 30.0  # seconds without a new start attempt after one failed
 _WORKER_MAIN = "import sys; from judgeguard.offload import main; sys.exit(main(sys.argv[1:]))"
 _warned: set[str] = set()
 
@@ -111,6 +113,7 @@ class CheckWorker:
         self._link: _Link | None = None
         self._ids = itertools.count(1)
         self._bad_formats = -1
+        self._no_start_until = 0.0  # after a failed start, do not retry at once
         self.pid = os.getpid()
 
     def _start(self) -> _Link:
@@ -126,9 +129,10 @@ class CheckWorker:
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
-        except OSError as exc:
+        except Exception as exc:  # OSError; ValueError where pass_fds is unsupported
             for fd in (to_worker_r, to_worker_w, to_caller_r, to_caller_w):
                 os.close(fd)
+            _warn_once("start", f"could not start the check worker ({exc})")
             raise WorkerUnavailable(f"could not start the check worker: {exc}") from exc
         os.close(to_worker_r)
         os.close(to_caller_w)
@@ -150,7 +154,13 @@ class CheckWorker:
         with self._lock:
             link = self._link  # a dead worker's reader clears it; a send to it fails
             if link is None:
-                link = self._link = self._start()
+                if time.monotonic() < self._no_start_until:
+                    raise WorkerUnavailable("the check worker could not start recently")
+                try:
+                    link = self._link = self._start()
+                except WorkerUnavailable:
+                    self._no_start_until = time.monotonic() + _RESTART_DELAY
+                    raise
             if config.id in link.bad_configs:
                 raise WorkerUnavailable("the worker could not load the guard's settings")
             try:

@@ -344,3 +344,23 @@ def test_a_forked_child_gets_its_own_worker(loopback_llm):
     assert int(child_worker) != parent_worker
     assert judge.run(2).check(60).status == "consistent"  # the parent's worker still serves
     assert get_worker().process.pid == parent_worker
+
+
+def test_a_worker_that_cannot_start_leaves_checks_in_process(loopback_llm, monkeypatch, caplog):
+    import judgeguard.offload as offload
+
+    starts = []
+
+    def refuse(*args, **kwargs):
+        starts.append(args)
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(offload.subprocess, "Popen", refuse)
+    monkeypatch.setattr(offload, "_worker", offload.CheckWorker())  # not the running one
+    monkeypatch.setattr(offload, "_warned", set())
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        assert [judge.run(i).check(60).status for i in range(3)] == ["consistent"] * 3
+    assert "could not start the check worker (no processes here)" in caplog.text
+    assert len(starts) == 1  # no new attempt for every check

@@ -4,6 +4,7 @@ One worker process serves the whole test session (it starts on first use); tests
 need a fresh one kill it, and the next check starts another.
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -364,3 +365,17 @@ def test_a_worker_that_cannot_start_leaves_checks_in_process(loopback_llm, monke
         assert [judge.run(i).check(60).status for i in range(3)] == ["consistent"] * 3
     assert "could not start the check worker (no processes here)" in caplog.text
     assert len(starts) == 1  # no new attempt for every check
+
+
+async def test_async_judges_offload_too(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+
+    async def judge(i):
+        await asyncio.sleep(0)
+        return verdict_text(i)
+
+    guarded = jg.guard(judge, metajudge=mj_for(loopback_llm), cache=False, offload="process")
+    results = await asyncio.gather(*(guarded.arun(i) for i in range(10)))
+    checks = [await r.acheck() for r in results]
+    assert [c.status for c in checks] == ["consistent"] * 10
+    assert await guarded(3) == verdict_text(3)

@@ -1,6 +1,6 @@
 """What the guard costs a judge call in background mode.
 
-Run: python benchmarks/overhead.py [--calls N]
+Run: python benchmarks/overhead.py [--calls N] [--wall-only] [--pin]
 
 1. Added CPU per call in the caller's thread (``time.thread_time``) for a judge that
    returns a 2 KB Arena-Hard output at once: guarded minus bare, median over N calls;
@@ -11,7 +11,9 @@ Run: python benchmarks/overhead.py [--calls N]
 2. Wall time of a judge that calls a loopback OpenAI-compatible server with 20 ms
    latency (in its own process, as a real provider would be), guarded / bare (target
    ratio ≤ 1.02): background checks without and with a MetaJudge (on the same server),
-   in the dispatcher thread (default) and with ``offload="process"``.
+   in the dispatcher thread (default) and with ``offload="process"``. ``--pin`` gives
+   the server a CPU of its own (as a remote provider has) and leaves the others to the
+   judge, the guard and its check worker; without it all share every CPU.
 """
 
 from __future__ import annotations
@@ -91,19 +93,22 @@ def _respond(body: dict[str, Any]) -> str:
     return SUPPORT if body["model"] == "metajudge" else "x"
 
 
-def _serve(conn: Connection, latency: float) -> None:
+def _serve(conn: Connection, latency: float, cpus: set[int] | None) -> None:
     """The loopback server, in its own process: like a real provider, its CPU is not ours."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     with LoopbackLLM(_respond, latency=latency) as server:
         conn.send(server.port)
         conn.recv()  # serve until the parent says stop
 
 
 @contextlib.contextmanager
-def loopback_process(latency: float) -> Iterator[str]:
-    """A loopback OpenAI-compatible server in a child process; yields its base URL."""
+def loopback_process(latency: float, cpus: set[int] | None = None) -> Iterator[str]:
+    """A loopback OpenAI-compatible server in a child process (on ``cpus`` when given);
+    yields its base URL."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
+    proc = ctx.Process(target=_serve, args=(child, latency, cpus), daemon=True)
     proc.start()
     try:
         yield f"http://127.0.0.1:{parent.recv()}"
@@ -112,8 +117,15 @@ def loopback_process(latency: float) -> Iterator[str]:
         proc.join(10)
 
 
-def wall_ratio(calls: int, rounds: int) -> None:
-    with loopback_process(latency=0.020) as base_url:
+def wall_ratio(calls: int, rounds: int, pin: bool) -> None:
+    server_cpus = None
+    if pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2:
+        # a remote provider's CPU is not ours: give the server a core of its own
+        first, *rest = sorted(os.sched_getaffinity(0))
+        server_cpus = {first}
+        os.sched_setaffinity(0, set(rest))  # this process, and the check worker it starts
+        print(f"loopback server on CPU {first}; judge, guard and check worker on {rest}")
+    with loopback_process(latency=0.020, cpus=server_cpus) as base_url:
         port = int(base_url.rsplit(":", 1)[1])
         conn = http.client.HTTPConnection("127.0.0.1", port)
 
@@ -165,12 +177,15 @@ def main() -> None:
     parser.add_argument("--wall-calls", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--wall-only", action="store_true", help="skip the CPU figures")
+    parser.add_argument(
+        "--pin", action="store_true", help="run the loopback server on a CPU of its own"
+    )
     args = parser.parse_args()
     print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
     if args.wall_only:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
-            wall_ratio(args.wall_calls, args.rounds)
+            wall_ratio(args.wall_calls, args.rounds, args.pin)
         return
     added_cpu(args.calls, "no telemetry provider", None)
     added_cpu(args.calls, "no telemetry provider, offload='process'", None, "process")
@@ -191,7 +206,7 @@ def main() -> None:
     added_cpu(args.calls // 5, "OTel SDK, in-memory exporter", tel)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
-        wall_ratio(args.wall_calls, args.rounds)
+        wall_ratio(args.wall_calls, args.rounds, args.pin)
 
 
 if __name__ == "__main__":

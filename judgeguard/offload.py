@@ -1,22 +1,23 @@
 """Checks in a worker process: the parse and the MetaJudge calls off the caller's interpreter.
 
-Background checks in a thread share the GIL with the judge's own thread: litellm spends
-about 5 ms of CPU per MetaJudge call and the parse about 0.3 ms, and each time the
-judge's response arrives while a check holds the GIL, the judge waits
-(``benchmarks/overhead.py`` measures it). With ``offload="process"`` the guard sends
-each judge output over a pipe to one worker process (started on first use, one per
-caller process; it runs :func:`main`). The worker parses, checks and caches it
-and sends back the :class:`~judgeguard.Check` with the spans and metric points it
-recorded; they are replayed into the caller's telemetry with their original timestamps
-(:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's dispatcher still bounds,
-times out and flushes checks, and runs ``on_result`` and the exit hook. The worker runs
-at a lower CPU priority (``$JUDGEGUARD_WORKER_NICE``, default 10) and imports litellm as
-it starts, so the first check waits a few seconds for it (within ``check_timeout``).
+Background checks in a thread share the caller's interpreter: litellm spends about 5 ms
+of CPU per MetaJudge call and the parse about 0.3 ms, under the same GIL as the judge.
+With ``offload="process"`` the guard sends each judge output over a pipe to one worker
+process (started on first use, one per caller process; it runs :func:`main`). The worker
+parses, checks and caches it and sends back the :class:`~judgeguard.Check` with the spans
+and metric points it recorded; they are replayed into the caller's telemetry with their
+original timestamps (:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's
+dispatcher still bounds, times out and flushes checks, and runs ``on_result`` and the
+exit hook. The worker runs at a lower CPU priority (``$JUDGEGUARD_WORKER_NICE``, default
+10) and imports litellm as it starts, so the first check waits a few seconds for it
+(within ``check_timeout``). It pays off when a core is free for it; on one busy core the
+thread costs the judge less (``benchmarks/overhead.py --pin``). litellm settings made in
+code in the caller (``litellm.api_key``, callbacks) do not reach the worker.
 
 Nothing is lost: when an output, its context, the MetaJudge or a registered format
 cannot be pickled, or cannot be unpickled in the worker (say, a class defined in
-``__main__``), or when the worker dies, that check runs in the caller's dispatcher thread
-as without offload (logged once per cause).
+``__main__``), when the worker cannot start, or when it dies, that check runs in the
+caller's dispatcher thread as without offload (logged once per cause).
 """
 
 from __future__ import annotations
@@ -301,7 +302,7 @@ async def run_offloaded(
 def _close_at_exit() -> None:
     worker = _worker
     if worker is not None and worker.pid == os.getpid():
-        worker.close()
+        worker.close(2.0)  # the dispatcher's exit hook has had what it waits for
 
 
 def _after_fork_in_child() -> None:

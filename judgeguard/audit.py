@@ -452,7 +452,8 @@ class _LocalChecker:
     ) -> None:
         self.auditor, self.config, self.tel, self.store = auditor, config, tel, store
         window = max(4 * config.concurrency, 64)
-        self.dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1)
+        # the checks are the audit's main work: no lower priority
+        self.dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1, nice=0)
         self.primed = False
 
     def slot(self, line: _Line, key: str | None) -> Any:

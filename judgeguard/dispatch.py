@@ -8,7 +8,9 @@ with reason ``queue_full`` (``on_full="skip"``) — never a silent drop. Every j
 exactly one terminal result: its own, or a fallback for a timeout (``check_timeout``),
 a crash (``internal_error``) or shutdown (``shutdown``). :func:`flush` waits for pending
 work; an exit hook flushes with a bounded timeout (``JUDGEGUARD_EXIT_TIMEOUT``, default
-10 s) and reports what it could not finish. A forked child gets its own dispatcher.
+10 s) and reports what it could not finish. A forked child gets its own dispatcher. On
+Linux the loop thread runs at a lower CPU priority (``nice``, default
+``$JUDGEGUARD_NICE`` or 10): checks are background work and yield the CPU to the judge.
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ T = TypeVar("T")
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
 _timeout: Any = getattr(asyncio, "timeout", None)
+
+
+def background_nice() -> int:
+    """How much lower background check work runs than the caller: ``$JUDGEGUARD_NICE``
+    (default 10; 0 runs it at the caller's priority)."""
+    try:
+        return max(0, int(os.environ.get("JUDGEGUARD_NICE", "10")))
+    except ValueError:
+        return 10
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Lower the calling thread's CPU priority by ``increment`` nice levels, so that the
+    judge's threads (and its provider's, on the same machine) get the CPU first.
+
+    Linux only: there ``setpriority`` on a thread id renices that thread alone;
+    elsewhere a thread id is not a process id, and nothing is done.
+    """
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
 
 
 class PendingCheck(Generic[T]):
@@ -75,6 +101,7 @@ class Dispatcher:
         max_queue: int = 10_000,
         on_full: Literal["wait", "skip"] = "wait",
         check_timeout: float | None = 300.0,
+        nice: int | None = None,
     ) -> None:
         if concurrency < 1 or max_queue < 1:
             raise ValueError("concurrency and max_queue must be at least 1")
@@ -84,6 +111,7 @@ class Dispatcher:
         self.max_queue = max_queue
         self.on_full = on_full
         self.check_timeout = check_timeout
+        self.nice = background_nice() if nice is None else nice
         self._slots = threading.BoundedSemaphore(max_queue)
         self._lock = threading.Lock()
         self._pending: set[concurrent.futures.Future[Any]] = set()
@@ -106,6 +134,7 @@ class Dispatcher:
                 ready = threading.Event()
 
                 def run() -> None:
+                    lower_thread_priority(self.nice)
                     asyncio.set_event_loop(loop)
                     self._limit = asyncio.Semaphore(self.concurrency)
                     loop.call_soon(ready.set)

@@ -8,7 +8,7 @@ parses, checks and caches it and sends back the :class:`~judgeguard.Check` with 
 and metric points it recorded; they are replayed into the caller's telemetry with their
 original timestamps (:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's
 dispatcher still bounds, times out and flushes checks, and runs ``on_result`` and the
-exit hook. The worker runs at a lower CPU priority (``$JUDGEGUARD_WORKER_NICE``, default
+exit hook. The worker runs at a lower CPU priority (``$JUDGEGUARD_NICE``, default
 10) and imports litellm as it starts, so the first check waits a few seconds for it
 (within ``check_timeout``). It pays off when a core is free for it; on one busy core the
 thread costs the judge less (``benchmarks/overhead.py --pin``). litellm settings made in
@@ -420,7 +420,9 @@ class _Worker:
 
         self.receive, self.answer = receive, answer
         self.answer_lock = threading.Lock()
-        self.dispatcher = Dispatcher(concurrency=1024, max_queue=1_000_000, check_timeout=None)
+        self.dispatcher = Dispatcher(  # the whole process is reniced already
+            concurrency=1024, max_queue=1_000_000, check_timeout=None, nice=0
+        )
         self.configs: dict[int, Any] = {}
         self.telemetries: dict[tuple[bool, bool], Telemetry] = {}
         self.meters = _recording_meter_provider()
@@ -508,12 +510,10 @@ class _Worker:
 
 
 def _lower_priority() -> None:
-    """Checks are background work: the worker yields the CPU to the caller's process
-    (niceness ``$JUDGEGUARD_WORKER_NICE``, default 10; 0 keeps the caller's)."""
-    try:
-        increment = int(os.environ.get("JUDGEGUARD_WORKER_NICE", "10"))
-    except ValueError:
-        increment = 10
+    """Checks are background work: the worker yields the CPU to the caller's process."""
+    from judgeguard.dispatch import background_nice
+
+    increment = background_nice()
     if increment > 0 and hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(increment)

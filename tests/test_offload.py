@@ -379,3 +379,34 @@ async def test_async_judges_offload_too(loopback_llm):
     checks = [await r.acheck() for r in results]
     assert [c.status for c in checks] == ["consistent"] * 10
     assert await guarded(3) == verdict_text(3)
+
+
+# -- CPU priority of background work ------------------------------------------------------------
+def _loop_thread_nice(dispatcher):
+    seen = []
+    done = threading.Event()
+
+    def probe():
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        done.set()
+
+    dispatcher.prime(probe)
+    assert done.wait(10)
+    dispatcher.close(1)
+    return seen[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_background_work_runs_at_a_lower_priority(monkeypatch, loopback_llm):
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    monkeypatch.delenv("JUDGEGUARD_NICE", raising=False)
+    assert _loop_thread_nice(jg.Dispatcher()) == min(19, ours + 10)
+    assert _loop_thread_nice(jg.Dispatcher(nice=0)) == ours  # e.g. the audit's
+    monkeypatch.setenv("JUDGEGUARD_NICE", "3")
+    assert _loop_thread_nice(jg.Dispatcher()) == min(19, ours + 3)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours  # caller untouched
+    loopback_llm.responder = lambda body: B_WINS
+    judge = jg.guard(verdict_text, cache=False, offload="process")
+    judge.run().check(60)
+    worker_nice = os.getpriority(os.PRIO_PROCESS, get_worker().process.pid)
+    assert worker_nice > ours  # the worker's own nice was set as it started (default 10)

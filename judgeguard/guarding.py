@@ -510,9 +510,9 @@ def guard(
     instead of recording status ``unparsed``; ``sample`` checks only that fraction of
     calls (the rest end ``skipped``, reason ``sampled_out``); ``offload="process"`` runs
     the parse and the MetaJudge calls in a worker process instead of the dispatcher
-    thread, so they never hold the judge's GIL (default ``$JUDGEGUARD_OFFLOAD``, else
-    ``"thread"``; see :mod:`judgeguard.offload`). Judge exceptions propagate unchanged
-    and are recorded on the judge span.
+    thread, so they never hold the judge's GIL; it pays off with a CPU to spare (default
+    ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`). Judge
+    exceptions propagate unchanged and are recorded on the judge span.
     """
 
     def wrap(f: F) -> GuardedJudge[F]:

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from judgeguard.metajudge.client import CallResult
     from judgeguard.schema import Check, Judgment
 
-__all__ = ["RecordedSpan", "Telemetry", "configure_telemetry", "get_telemetry"]
+__all__ = ["RecordedPoint", "RecordedSpan", "Telemetry", "configure_telemetry", "get_telemetry"]
 
 #: One span recorded elsewhere (a check worker process), replayed by
 #: :meth:`Telemetry.replay`: ``(name, kind, span_id, parent_span_id, start_ns, end_ns,

@@ -219,11 +219,14 @@ def metric_points(reader, name):
 
 
 @pytest.mark.parametrize("wait", [False, True])
-def test_worker_spans_and_metrics_are_replayed_here(loopback_llm, otel, wait):
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_worker_spans_and_metrics_are_replayed_here(loopback_llm, otel, wait, mode):
+    """Process mode replays what thread mode records, into the guard's own telemetry
+    (not the process default: CLIENT spans included)."""
     exporter, reader, telemetry = otel
     loopback_llm.responder = lambda body: B_WINS
     judge = jg.guard(
-        verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload="process",
+        verdict_text, metajudge=mj_for(loopback_llm), cache=False, offload=mode,
         telemetry=telemetry, wait=wait, name="pairwise",
     )  # fmt: skip
     check = judge.run(6).check(60)

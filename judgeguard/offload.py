@@ -128,6 +128,7 @@ class CheckWorker:
                 [sys.executable, "-c", _WORKER_MAIN, str(to_worker_r), str(to_caller_w)],
                 pass_fds=(to_worker_r, to_caller_w),
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # never into the caller's stdout; logs: stderr
                 env=env,
             )
         except Exception as exc:  # OSError; ValueError where pass_fds is unsupported
@@ -306,7 +307,8 @@ def _close_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _worker
+    global _worker, _worker_lock
+    _worker_lock = threading.Lock()  # another thread may have held it at the fork
     worker, _worker = _worker, None
     link = worker._link if worker is not None else None
     if link is not None:  # the parent's pipes: closing our copies lets its worker see EOF

@@ -47,12 +47,9 @@ if TYPE_CHECKING:
     from judgeguard.telemetry import RecordedPoint, RecordedSpan, Telemetry
     from judgeguard.verdicts import Verdict, VerdictSpec
 
-__all__ = ["OFFLOAD_MODES", "WorkerConfig", "WorkerUnavailable", "run_offloaded"]
+__all__ = ["WorkerConfig", "WorkerUnavailable", "run_offloaded"]
 
 log = logging.getLogger("judgeguard")
-
-#: Where background checks run: in the dispatcher thread or in a worker process.
-OFFLOAD_MODES = ("thread", "process")
 
 
 class WorkerUnavailable(Exception):
@@ -342,23 +339,24 @@ def _recording_meter_provider() -> Any:
     """A meter provider whose counters and histograms append to the running check's record."""
     from opentelemetry import metrics
 
+    def note(name: str, amount: float, attributes: Any) -> None:
+        record = _record.get()
+        if record is not None:
+            record.points.append((name, amount, dict(attributes or {})))
+
     class Count(metrics.Counter):
         def __init__(self, name: str) -> None:
             self._name = name
 
         def add(self, amount: float, attributes: Any = None, context: Any = None) -> None:
-            record = _record.get()
-            if record is not None:
-                record.points.append((self._name, amount, dict(attributes or {})))
+            note(self._name, amount, attributes)
 
     class Measure(metrics.Histogram):
         def __init__(self, name: str) -> None:
             self._name = name
 
         def record(self, amount: float, attributes: Any = None, context: Any = None) -> None:
-            record = _record.get()
-            if record is not None:
-                record.points.append((self._name, amount, dict(attributes or {})))
+            note(self._name, amount, attributes)
 
     class Meter(metrics.NoOpMeter):
         def create_counter(self, name: str, unit: str = "", description: str = "") -> Any:

@@ -10,33 +10,12 @@ import threading
 import time
 
 import pytest
+from guard_helpers import B_WINS, mj_for, verdict_text
 from loopback import Hang, Reply
 
 import judgeguard as jg
 
-B_WINS = json.dumps(
-    {
-        "probabilities": {"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6},
-        "explanation": "B is right.",
-        "unsupported_claims": [],
-    }
-)
-
-
-def verdict_text(i=0, verdict="B>>A"):
-    return (
-        f"Case {i}: Assistant A's loop skips the last element; Assistant B's loop is "
-        f"correct and handles the empty list.\n\nMy final verdict is: [[{verdict}]]"
-    )
-
-
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
-
-
-def mj_for(server, **kw):
-    kw.setdefault("retries", 0)
-    kw.setdefault("timeout", 5)
-    return jg.MetaJudge("openai/judge-test", api_base=server.base_url, api_key="k", **kw)
 
 
 class Output:

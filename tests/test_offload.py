@@ -5,7 +5,6 @@ need a fresh one kill it, and the next check starts another.
 """
 
 import asyncio
-import json
 import logging
 import os
 import subprocess
@@ -15,6 +14,7 @@ import threading
 import time
 
 import pytest
+from guard_helpers import B_WINS, metric_points, mj_for, verdict_text
 from loopback import Reply
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -30,27 +30,6 @@ from judgeguard.offload import get_worker
 from judgeguard.telemetry import Telemetry
 
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
-
-B_WINS = json.dumps(
-    {
-        "probabilities": {"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6},
-        "explanation": "B's loop is correct.",
-        "unsupported_claims": [],
-    }
-)
-
-
-def verdict_text(i=0, verdict="B>>A"):
-    return (
-        f"Case {i}: Assistant A's loop skips the last element; Assistant B's loop is "
-        f"correct and handles the empty list.\n\nMy final verdict is: [[{verdict}]]"
-    )
-
-
-def mj_for(server, **kw):
-    kw.setdefault("retries", 0)
-    kw.setdefault("timeout", 5)
-    return jg.MetaJudge("openai/judge-test", api_base=server.base_url, api_key="k", **kw)
 
 
 def comparable(check):
@@ -204,18 +183,6 @@ def otel():
     yield exporter, reader, Telemetry(tracer_provider, meter_provider)
     tracer_provider.shutdown()
     meter_provider.shutdown()
-
-
-def metric_points(reader, name):
-    data = reader.get_metrics_data()
-    return [
-        p
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == name
-        for p in m.data.data_points
-    ]
 
 
 @pytest.mark.parametrize("wait", [False, True])

@@ -11,6 +11,7 @@ import textwrap
 from types import SimpleNamespace
 
 import pytest
+from guard_helpers import B_WINS, metric_points
 from loopback import Reply
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -33,13 +34,6 @@ ARENA = (
     "Assistant A's loop `while lo < hi` never inspects the last element, so find([1, 2, 3], 3) "
     "returns -1. Assistant B's loop is correct and handles the empty list.\n\n"
     "My final verdict is: [[B>>A]]"
-)
-B_WINS = json.dumps(
-    {
-        "probabilities": {"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6},
-        "explanation": "B's loop is correct.",
-        "unsupported_claims": [],
-    }
 )
 SECRET = "the MetaJudge's private explanation"
 
@@ -84,17 +78,7 @@ def one_span(otel, name):
 
 
 def points(otel, name):
-    data = otel.reader.get_metrics_data()
-    if data is None:
-        return []
-    return [
-        p
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == name
-        for p in m.data.data_points
-    ]
+    return metric_points(otel.reader, name)
 
 
 def evaluation_events(span):

@@ -453,7 +453,9 @@ class _LocalChecker:
         self.auditor, self.config, self.tel, self.store = auditor, config, tel, store
         window = max(4 * config.concurrency, 64)
         # the checks are the audit's main work: no lower priority
-        self.dispatcher = Dispatcher(concurrency=config.concurrency, max_queue=window + 1, nice=0)
+        self.dispatcher = Dispatcher(
+            concurrency=config.concurrency, max_queue=window + 1, on_full="wait", nice=0
+        )
         self.primed = False
 
     def slot(self, line: _Line, key: str | None) -> Any:

@@ -2,9 +2,10 @@
 
 Sync and async callers submit a job (a coroutine factory) and get a
 :class:`PendingCheck` back at once. The dispatcher bounds concurrency (default 16) and
-the number of submitted-but-unfinished jobs (default 10 000): when full, the caller waits
-(``on_full="wait"``, the default: backpressure) or the job ends at once as ``skipped``
-with reason ``queue_full`` (``on_full="skip"``) — never a silent drop. Every job ends in
+the number of submitted-but-unfinished jobs (default 10 000): when full, the job ends at once
+as ``skipped`` with reason ``queue_full`` (``on_full="skip"``, the default: a hung MetaJudge
+never delays the judge; counted, and logged once per burst), or the caller waits for room
+(``on_full="wait"``: backpressure, opt-in) — never a silent drop. Every job ends in
 exactly one terminal result: its own, or a fallback for a timeout (``check_timeout``),
 a crash (``internal_error``) or shutdown (``shutdown``). :func:`flush` waits for pending
 work; an exit hook flushes with a bounded timeout (``JUDGEGUARD_EXIT_TIMEOUT``, default
@@ -23,12 +24,15 @@ import concurrent.futures
 # fails once the interpreter is shutting down (when our exit hook drains pending checks)
 import concurrent.futures.thread
 import contextlib
+import contextvars
 import logging
 import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
+
+from judgeguard.errors import safe_str
 
 __all__ = ["Dispatcher", "PendingCheck", "finished", "flush", "get_dispatcher", "set_dispatcher"]
 
@@ -39,6 +43,13 @@ T = TypeVar("T")
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
 _timeout: Any = getattr(asyncio, "timeout", None)
+#: Native ids of the dispatchers' loop threads (where waiting for a check would deadlock).
+_loop_threads: set[int] = set()
+
+
+def on_dispatcher_thread() -> bool:
+    """Whether the calling thread is a dispatcher's loop thread (e.g. in ``on_result``)."""
+    return threading.get_ident() in _loop_threads
 
 
 def background_nice() -> int:
@@ -76,7 +87,16 @@ class PendingCheck(Generic[T]):
         return self._future.done()
 
     def result(self, timeout: float | None = None) -> T:
-        """The terminal result; raises ``TimeoutError`` if not done within ``timeout``."""
+        """The terminal result; raises ``TimeoutError`` if not done within ``timeout``.
+
+        From an ``on_result`` callback (the dispatcher's own thread) an unfinished check
+        cannot be waited for: that raises ``RuntimeError`` instead of deadlocking.
+        """
+        if not self._future.done() and on_dispatcher_thread():
+            raise RuntimeError(
+                "judgeguard: waiting for an unfinished check from an on_result callback would "
+                "deadlock (callbacks run on the dispatcher's thread); use add_done_callback"
+            )
         try:
             return self._future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -99,7 +119,7 @@ class Dispatcher:
         *,
         concurrency: int = 16,
         max_queue: int = 10_000,
-        on_full: Literal["wait", "skip"] = "wait",
+        on_full: Literal["wait", "skip"] = "skip",
         check_timeout: float | None = 300.0,
         nice: int | None = None,
     ) -> None:
@@ -122,6 +142,9 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._limit: asyncio.Semaphore | None = None
         self.pid = os.getpid()
+        #: Jobs ended ``skipped``/``queue_full`` so far; ``_full_burst`` counts the current run.
+        self.rejected = 0
+        self._full_burst = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -134,11 +157,15 @@ class Dispatcher:
                 ready = threading.Event()
 
                 def run() -> None:
+                    _loop_threads.add(threading.get_ident())
                     lower_thread_priority(self.nice)
                     asyncio.set_event_loop(loop)
                     self._limit = asyncio.Semaphore(self.concurrency)
                     loop.call_soon(ready.set)
-                    loop.run_forever()
+                    try:
+                        loop.run_forever()
+                    finally:
+                        _loop_threads.discard(threading.get_ident())
 
                 thread = threading.Thread(target=run, name="judgeguard-dispatch", daemon=True)
                 thread.start()
@@ -192,6 +219,17 @@ class Dispatcher:
     def _rejected(
         self, fallback: Fallback[T], callbacks: Sequence[Callable[[T], Any]]
     ) -> PendingCheck[T]:
+        with self._lock:
+            self.rejected += 1
+            self._full_burst += 1
+            first = self._full_burst == 1
+        if first:
+            log.warning(
+                "judgeguard: the check queue is full (%d pending: the MetaJudge is slower than "
+                "the judge); further checks end 'skipped' (reason 'queue_full') until it has "
+                "room. Raise max_queue/concurrency, or use on_full='wait' for backpressure.",
+                self.max_queue,
+            )
         result = fallback(
             "skipped", "queue_full", f"the check queue is full ({self.max_queue} pending)"
         )
@@ -206,6 +244,9 @@ class Dispatcher:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._lock:
             self._pending.add(future)
+            burst, self._full_burst = self._full_burst, 0
+        if burst:
+            log.warning("judgeguard: the check queue has room again; %d check(s) skipped", burst)
         try:
             loop = self._ensure_loop()
             with self._lock:
@@ -213,7 +254,8 @@ class Dispatcher:
                 wake = not self._wake_scheduled
                 self._wake_scheduled = True
             if wake:  # one wake-up (a self-pipe write) drains every job queued until then
-                loop.call_soon_threadsafe(self._drain)
+                # in an empty context: jobs must not run under the caller's (its spans)
+                loop.call_soon_threadsafe(self._drain, context=contextvars.Context())
         except Exception as exc:  # the loop is gone (interpreter shutdown)
             self._finish(future, fallback("error", "shutdown", str(exc)), callbacks)
         return PendingCheck(future)
@@ -257,9 +299,9 @@ class Dispatcher:
             )
         except asyncio.CancelledError:
             result = fallback("error", "shutdown", "the check was cancelled at shutdown")
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: the loop must go on
             log.exception("judgeguard: a check crashed")
-            result = fallback("error", "internal_error", f"{type(exc).__name__}: {exc}")
+            result = fallback("error", "internal_error", f"{type(exc).__name__}: {safe_str(exc)}")
         self._finish(future, result, callbacks)
 
     def _finish(
@@ -278,11 +320,21 @@ class Dispatcher:
 
     # -- draining -------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> int:
-        """Wait for every pending job; returns how many are still unfinished."""
+        """Wait for every pending job; returns how many are still unfinished.
+
+        Called from the dispatcher's own thread (an ``on_result`` callback), where waiting
+        would deadlock, it returns that number at once, with a warning.
+        """
         with self._lock:
             pending = list(self._pending)
         if not pending:
             return 0
+        if on_dispatcher_thread():
+            log.warning(
+                "judgeguard: flush() was called from an on_result callback, where it cannot "
+                "wait (the checks finish on this very thread); it returned at once"
+            )
+            return len(pending)
         _, not_done = concurrent.futures.wait(pending, timeout)
         return len(not_done)
 
@@ -346,7 +398,7 @@ def _run_callbacks(callbacks: Sequence[Callable[[Any], Any]], result: Any) -> No
     for cb in callbacks:
         try:
             cb(result)
-        except Exception:
+        except BaseException:  # SystemExit too: the loop must go on
             log.exception("judgeguard: an on_result callback raised; the check is unaffected")
 
 

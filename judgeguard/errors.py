@@ -10,6 +10,7 @@ __all__ = [
     "ScoreOutOfRange",
     "UnsupportedOutput",
     "VerdictNotFound",
+    "safe_str",
 ]
 
 _EXCERPT_CHARS = 160
@@ -90,3 +91,14 @@ class UnsupportedOutput(ParseError):
     """The judge returned an object judgeguard does not know how to read."""
 
     reason = "unsupported_output"
+
+
+def safe_str(obj: object) -> str:
+    """``str(obj)``, or a stand-in naming its type when its ``__str__`` raises."""
+    try:
+        return str(obj)
+    except Exception:  # an object's own __str__ may do anything
+        try:
+            return f"<{type(obj).__name__} whose str() raised>"
+        except Exception:
+            return "<unprintable object>"

@@ -10,17 +10,22 @@ changes, delays or breaks the judge's own return in background mode.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
+import logging
 import os
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
+
+from opentelemetry.trace import INVALID_SPAN
 
 from judgeguard.cache import DiskCache, default_cache
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
-from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.errors import JudgeguardError, ParseError, safe_str
 
 __all__ = ["Checker", "GuardResult", "GuardedJudge", "guard"]
 
@@ -42,8 +47,15 @@ AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
 }
 
 
+log = logging.getLogger("judgeguard")
+
+
 class GuardConfigError(JudgeguardError, ValueError):
     """A guard option that cannot work (the message says which and why)."""
+
+
+class ContextError(JudgeguardError):
+    """The check's context could not be built from a call (the check ends ``bad_context``)."""
 
 
 def _resolve_metajudge(metajudge: Any) -> Any:
@@ -100,6 +112,10 @@ class _LazyJudgment:
         if self._error is not None:
             raise self._error
         return self._value
+
+    def failure(self) -> ParseError | None:
+        """The parse error, once parsed (``None`` before, or when it parsed)."""
+        return self._error
 
     def peek(self) -> tuple[Any, bool]:
         """``(judgment or None, parse failed)`` without parsing."""
@@ -194,6 +210,13 @@ class Checker:
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
+        from judgeguard.preload import preload
+
+        preload(
+            litellm_models=self.metajudge.models if self.metajudge is not None else (),
+            offload=self.offload == "process",
+            cache=self.cache is not None,
+        )
 
     def worker_config(self) -> Any:
         """The settings sent to the check worker (``None`` when they do not pickle)."""
@@ -220,49 +243,94 @@ class Checker:
         ``context`` is a mapping (question, candidates, ``label``, ``reference`` …) or a
         function returning one, called only when a check is actually submitted; ``span``
         is the judge span to link the evaluator span to (or parent it, with ``wait``).
+        Never raises (a failure of judgeguard's own becomes the check's status), except the
+        :class:`judgeguard.ParseError` that ``on_unparsed="raise"`` asks for.
         """
-        prepared = self._prepare(output, context, span, wait)
-        if isinstance(prepared, GuardResult):
-            return prepared
-        pending = get_dispatcher().submit(*prepared[1:])
+        lazy = self._lazy(output)
+        try:
+            prepared = self._prepare(output, lazy, context, span, wait)
+            if isinstance(prepared, GuardResult):
+                return prepared
+            pending = get_dispatcher().submit(*prepared)
+        except Exception as exc:  # the guard's promise: never the caller's error
+            return self._crashed(output, lazy, exc)
         if wait:
             pending.result()
-        return GuardResult(output, prepared[0], pending)
+        return GuardResult(output, lazy, pending)
 
     async def asubmit(
         self, output: Any, context: ContextSource = None, *, span: Any = None, wait: bool = False
     ) -> GuardResult[Any]:
         """Async twin of :meth:`submit` (waits for queue room without blocking the loop)."""
-        prepared = self._prepare(output, context, span, wait)
-        if isinstance(prepared, GuardResult):
-            return prepared
-        pending = await get_dispatcher().asubmit(*prepared[1:])
+        lazy = self._lazy(output)
+        try:
+            prepared = self._prepare(output, lazy, context, span, wait)
+            if isinstance(prepared, GuardResult):
+                return prepared
+            pending = await get_dispatcher().asubmit(*prepared)
+        except Exception as exc:  # the guard's promise: never the caller's error
+            return self._crashed(output, lazy, exc)
         if wait:
             await pending.aresult()
-        return GuardResult(output, prepared[0], pending)
+        return GuardResult(output, lazy, pending)
+
+    def _lazy(self, output: Any) -> _LazyJudgment:
+        """The output's judgment, parsed later on the dispatcher thread; parsed now only when
+        ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
+        lazy = _LazyJudgment(output, self.spec)
+        if self.on_unparsed == "raise":
+            with contextlib.suppress(ParseError):
+                lazy.get()
+            failure = lazy.failure()
+            if isinstance(failure, ParseError):
+                raise failure
+        return lazy
+
+    def _crashed(self, output: Any, lazy: _LazyJudgment, exc: BaseException) -> GuardResult[Any]:
+        """The handle of a call whose check could not even be submitted."""
+        from judgeguard.pipeline import failed_check
+
+        reason = "bad_context" if isinstance(exc, ContextError) else "internal_error"
+        if reason == "internal_error":
+            log.warning("judgeguard: could not submit a check", exc_info=exc)
+        message = f"{type(exc).__name__}: {safe_str(exc)}"
+        check = failed_check("error", reason, message, self.metajudge)
+        return GuardResult(output, lazy, finished(check, self._callbacks(None)))
+
+    def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Any], Any]]:
+        """``on_result`` wrapped to run in the judge call's context, isolated from the
+        dispatcher: whatever it raises (``SystemExit`` included) is logged and counted."""
+        on_result = self.on_result
+        if on_result is None:
+            return []
+        telemetry = self.telemetry
+
+        def deliver(check: Any) -> None:
+            try:
+                if context is None:
+                    on_result(check)
+                else:
+                    context.copy().run(on_result, check)
+            except BaseException:  # a callback never takes the dispatcher down
+                log.exception("judgeguard: an on_result callback raised; the check is unaffected")
+                telemetry.record_callback_error()
+
+        return [deliver]
 
     def _prepare(
-        self, output: Any, context_source: ContextSource, span: Any, wait: bool
-    ) -> GuardResult[Any] | tuple[_LazyJudgment, Any, Any, list[Any]]:
+        self,
+        output: Any,
+        lazy: _LazyJudgment,
+        context_source: ContextSource,
+        span: Any,
+        wait: bool,
+    ) -> GuardResult[Any] | tuple[Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard.pipeline import check_output, failed_check
         from judgeguard.schema import Check
 
         tel = self.telemetry
-        if span is None:
-            from opentelemetry.trace import INVALID_SPAN
-
-            span = INVALID_SPAN
-        lazy = _LazyJudgment(output, self.spec)
-        callbacks = [self.on_result] if self.on_result is not None else []
-        if self.on_unparsed == "raise" or span.is_recording():
-            try:
-                judgment = lazy.get()
-                tel.record_judgment(span, judgment, None, _outcome_or_none(judgment))
-            except ParseError as exc:
-                tel.record_judgment(span, None, exc, None)
-                if self.on_unparsed == "raise":
-                    raise
+        callbacks = self._callbacks(contextvars.copy_context())
         if self.sample < 1.0 and self._rng.random() >= self.sample:
             return GuardResult(
                 output,
@@ -276,16 +344,15 @@ class Checker:
                     callbacks,
                 ),
             )
-        offload = self.offload == "process"
-        if not offload and metajudge_needs_priming(self.metajudge):
-            from judgeguard.metajudge.client import import_litellm
-
-            get_dispatcher().prime(import_litellm)
-        context = dict((context_source() if callable(context_source) else context_source) or {})
+        try:
+            context = dict((context_source() if callable(context_source) else context_source) or {})
+        except Exception as exc:  # a context= function's error is the check's
+            raise ContextError(f"building the check's context failed: {exc!r}") from exc
         label = context.pop("label", None)
         reference = context.pop("reference", None)
         metajudge, cache = self.metajudge, self.cache
-        judge_ctx = tel.link_context(span)
+        offload = self.offload == "process"
+        judge_ctx = tel.link_context(span) if span is not None else None
         child = wait
 
         async def job() -> Check:
@@ -310,9 +377,11 @@ class Checker:
             )  # fmt: skip
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            return failed_check(status, reason, message, metajudge)
+            check = failed_check(status, reason, message, metajudge)
+            tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
+            return check
 
-        return lazy, job, fallback, callbacks
+        return job, fallback, callbacks
 
 
 class GuardedJudge(Generic[F]):
@@ -347,14 +416,31 @@ class GuardedJudge(Generic[F]):
         )
         self.context = context
         self.wait = wait
-        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge"))
+        self.name = str(name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge")))
         self.is_async = inspect.iscoroutinefunction(fn)
         try:
             self._signature: inspect.Signature | None = inspect.signature(fn)
         except (TypeError, ValueError):
             self._signature = None
         self._bound_self: Any = None
+        self._check_context_names()
         functools.update_wrapper(self, fn)
+
+    def _check_context_names(self) -> None:
+        """``context=`` names that no call could ever supply fail here, at decoration."""
+        spec = self.context
+        if self._signature is None or spec is None or callable(spec) or isinstance(spec, str):
+            return
+        params = self._signature.parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        names = spec.values() if isinstance(spec, Mapping) else spec
+        unknown = [n for n in names if n not in params]
+        if unknown:
+            raise GuardConfigError(
+                f"context= names parameters {unknown} that {self.name} does not have "
+                f"(its parameters: {list(params)})"
+            )
 
     # methods: bind like a function
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
@@ -401,7 +487,7 @@ class GuardedJudge(Generic[F]):
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
         full = self._args(args)
-        with self.checker.telemetry.judge_span(self.name) as span:
+        with judge_span(self.checker, self.name) as span:
             output = self.fn(*full, **kwargs)
             result = self.checker.submit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
@@ -410,7 +496,7 @@ class GuardedJudge(Generic[F]):
 
     async def _arun(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
         full = self._args(args)
-        with self.checker.telemetry.judge_span(self.name) as span:
+        with judge_span(self.checker, self.name) as span:
             output = await self.fn(*full, **kwargs)
             result = await self.checker.asubmit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
@@ -450,31 +536,40 @@ class GuardedJudge(Generic[F]):
         )
         missing = [param for param in mapping.values() if param not in values]
         if missing:
-            raise GuardConfigError(
+            raise ContextError(
                 f"context= names parameters {missing} that {self.name} was not called with"
             )
         return {key: values[param] for key, param in mapping.items()}
 
 
-_primed_pid: int | None = None
 _UNSET: Any = object()
 
 
-def metajudge_needs_priming(metajudge: Any) -> bool:
-    """True once per process when a MetaJudge is in use: litellm's first import takes
-    seconds and must happen in the dispatcher thread before the first check needs it."""
-    global _primed_pid
-    if metajudge is None or _primed_pid == os.getpid():
-        return False
-    _primed_pid = os.getpid()
-    return True
+@contextlib.contextmanager
+def judge_span(checker: Checker, name: str) -> Iterator[Any]:
+    """The judge span around a guarded call, which never adds an error of its own.
 
-
-def _outcome_or_none(judgment: Any) -> float | None:
+    The judge's own exception passes through unchanged (recorded on the span); a failure
+    of the tracing itself (a broken provider or exporter) is logged, and the call goes on
+    without a span.
+    """
     try:
-        return judgment.verdict.outcome()  # type: ignore[no-any-return]
+        scope = checker.telemetry.judge_span(name)
+        span = scope.__enter__()
+    except Exception:  # tracing must never break the judge call
+        log.warning("judgeguard: could not open the judge span", exc_info=True)
+        yield INVALID_SPAN
+        return
+    try:
+        yield span
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            scope.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    try:
+        scope.__exit__(None, None, None)
     except Exception:
-        return None
+        log.warning("judgeguard: could not end the judge span", exc_info=True)
 
 
 def guard(

@@ -95,6 +95,7 @@ async def run_check(
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
+        telemetry.record_judgment(span, j, None, check.r_outcome)
         telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
     return check
 
@@ -112,11 +113,15 @@ async def check_output(
     child: bool = False,
 ) -> Check:
     """One judge output's check: ``judgment()`` parses it (status ``unparsed`` when it
-    raises a :class:`ParseError`), then :func:`run_check`."""
+    raises a :class:`ParseError`, recorded on its evaluator span), then :func:`run_check`."""
     try:
         parsed = judgment()
     except ParseError as exc:
-        return unparsed_check(exc, metajudge)
+        check = unparsed_check(exc, metajudge)
+        with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
+            telemetry.record_judgment(span, None, exc)
+            telemetry.record_check(span, check)
+        return check
     request = CheckRequest(parsed, context or None, label, reference)
     return await run_check(request, metajudge, cache, telemetry, judge_span=judge_span, child=child)
 

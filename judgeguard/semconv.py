@@ -86,6 +86,7 @@ METRIC_GATED_REWARD: Final = "judgeguard.gated_reward"  # histogram, R_final
 METRIC_CHECKS: Final = "judgeguard.checks"  # counter, by judgeguard.check.status
 METRIC_CHECK_DURATION: Final = "judgeguard.check.duration"  # histogram, seconds
 METRIC_CACHE_LOOKUPS: Final = "judgeguard.cache.lookups"  # counter, by judgeguard.cache.hit
+METRIC_CALLBACK_ERRORS: Final = "judgeguard.callback.errors"  # counter, on_result raised
 
 # -- span names --------------------------------------------------------------------------
 SPAN_JUDGE_PREFIX: Final = "judge"  # "judge {name}"

@@ -183,12 +183,19 @@ class Telemetry:
             description="Check cache lookups, by judgeguard.cache.hit",
         )
 
+        self._callback_errors = meter.create_counter(
+            sc.METRIC_CALLBACK_ERRORS,
+            unit="{error}",
+            description="on_result callbacks that raised (logged with their traceback)",
+        )
+
         self._instruments: dict[str, Any] = {
             sc.METRIC_RATIONALE_REWARD: self._rationale_reward.record,
             sc.METRIC_GATED_REWARD: self._gated_reward.record,
             sc.METRIC_CHECKS: self._checks.add,
             sc.METRIC_CHECK_DURATION: self._check_duration.record,
             sc.METRIC_CACHE_LOOKUPS: self._cache_lookups.add,
+            sc.METRIC_CALLBACK_ERRORS: self._callback_errors.add,
         }
 
     @contextmanager
@@ -240,9 +247,10 @@ class Telemetry:
         error: BaseException | None = None,
         r_outcome: float | None = None,
     ) -> None:
-        """Put the parsed judgment (or the parse failure) on the judge span.
+        """Put the parsed judgment (or the parse failure) on a check's evaluator span.
 
-        A :class:`judgeguard.ParseError` sets ``judgeguard.parse.status=unparsed`` and
+        (Not on the judge span: that would mean parsing in the judge's thread.) A
+        :class:`judgeguard.ParseError` sets ``judgeguard.parse.status=unparsed`` and
         ``error.type`` to its reason code; the span status is left alone, since the
         judge call itself succeeded. The rationale is recorded only with content capture.
         """
@@ -490,6 +498,10 @@ class Telemetry:
         if error_type:
             attributes[sc.ERROR_TYPE] = error_type
         span.add_event(sc.GEN_AI_EVALUATION_RESULT, attributes)
+
+    def record_callback_error(self) -> None:
+        """Count one ``on_result`` callback that raised."""
+        self._callback_errors.add(1)
 
     def record_cache(self, hit: bool) -> None:
         """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""

@@ -191,9 +191,16 @@ def test_context_function_and_bad_names(loopback_llm):
     )
     judge.run("hello").check(10)
     assert "HELLO" in loopback_llm.requests[0]["messages"][1]["content"]
-    bad = jg.guard(lambda x: verdict_text(), metajudge=mj_for(loopback_llm), context=["nope"])
+    # a name the judge has no parameter for is a configuration error, found at decoration
     with pytest.raises(jg.GuardConfigError, match="nope"):
-        bad("x")
+        jg.guard(lambda x: verdict_text(), metajudge=mj_for(loopback_llm), context=["nope"])
+    # a parameter the call leaves out: the judge's result comes back, the check says why
+    partial = jg.guard(lambda x, rubric=None, **kw: verdict_text(), context={"rubric": "criteria"})
+    r = partial.run("x")
+    assert r.output == verdict_text()
+    check = r.check(10)
+    assert (check.status, check.reason) == ("error", "bad_context")
+    assert "criteria" in check.error
 
 
 def test_bad_options_are_typed_errors():
@@ -253,9 +260,9 @@ def test_cache_ttl_expires(loopback_llm, tmp_path):
 
 
 # -- dispatcher --------------------------------------------------------------------------
-def test_queue_full_is_skipped_never_dropped(loopback_llm):
+def test_queue_full_is_skipped_by_default_never_dropped(loopback_llm):
     loopback_llm.responder = lambda body: Hang(seconds=1.0)
-    jg.set_dispatcher(jg.Dispatcher(concurrency=1, max_queue=2, on_full="skip"))
+    jg.set_dispatcher(jg.Dispatcher(concurrency=1, max_queue=2))
     results = []
     judge = jg.guard(
         lambda i: verdict_text(i),
@@ -271,9 +278,9 @@ def test_queue_full_is_skipped_never_dropped(loopback_llm):
     assert all(h.done() for h in handles)
 
 
-def test_queue_full_waits_by_default(loopback_llm):
+def test_queue_full_waits_when_asked(loopback_llm):
     loopback_llm.responder = lambda body: Reply(content=B_WINS, delay=0.2)
-    jg.set_dispatcher(jg.Dispatcher(concurrency=1, max_queue=1))
+    jg.set_dispatcher(jg.Dispatcher(concurrency=1, max_queue=1, on_full="wait"))
     judge = jg.guard(lambda i: verdict_text(i), metajudge=mj_for(loopback_llm), cache=False)
     t = time.perf_counter()
     handles = [judge.run(i) for i in range(3)]

@@ -212,7 +212,8 @@ def test_worker_spans_and_metrics_are_replayed_here(loopback_llm, otel, wait, mo
     else:
         assert evaluator.parent is None
         assert [link.context.span_id for link in evaluator.links] == [judge_span.context.span_id]
-    assert judge_span.attributes[sc.JUDGEGUARD_VERDICT] == "B>>A"
+    assert evaluator.attributes[sc.JUDGEGUARD_VERDICT] == "B>>A"
+    assert sc.JUDGEGUARD_VERDICT not in judge_span.attributes  # no parse in the judge's thread
     assert evaluator.attributes[sc.JUDGEGUARD_R_RATIONALE] == pytest.approx(check.r_rationale)
     events = {e.attributes[sc.GEN_AI_EVALUATION_NAME] for e in evaluator.events}
     assert events == {sc.EVALUATION_RATIONALE_CONSISTENCY, sc.EVALUATION_GATED_REWARD}

@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from judgeguard.cache import DiskCache
-from judgeguard.guarding import AUTO_CONTEXT, Checker, GuardConfigError, GuardResult
+from judgeguard.guarding import (
+    AUTO_CONTEXT,
+    Checker,
+    ContextSource,
+    GuardConfigError,
+    GuardResult,
+    judge_span,
+)
 
-__all__ = ["AUTO_CONTEXT", "Checker", "DiskCache", "GuardConfigError", "GuardResult"]
+__all__ = [
+    "AUTO_CONTEXT",
+    "Checker",
+    "ContextSource",
+    "DiskCache",
+    "GuardConfigError",
+    "GuardResult",
+    "judge_span",
+]

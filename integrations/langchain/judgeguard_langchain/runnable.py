@@ -27,7 +27,7 @@ from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from langchain_core.utils.pydantic import TypeBaseModel
 
 from judgeguard_langchain._chunks import Accumulator
-from judgeguard_langchain._core import Checker, DiskCache, GuardResult
+from judgeguard_langchain._core import Checker, ContextSource, DiskCache, GuardResult, judge_span
 from judgeguard_langchain.context import (
     CHECK_EVENT,
     ContextSpec,
@@ -180,6 +180,19 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         await self._acall_with_config(run, input, config)
         return box[0]
 
+    def _context(self, value: Any) -> ContextSource:
+        """The check's context from the input, or (when it cannot be built) a function
+        raising why, so that the check ends ``bad_context`` and the judge still runs."""
+        try:
+            return context_from_input(self.context, value)
+        except Exception as exc:  # the guard's promise: never the caller's error
+            error = exc
+
+            def failing() -> dict[str, Any]:
+                raise error
+
+            return failing
+
     def _call_judge(
         self,
         value: Input,
@@ -187,8 +200,8 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         config: RunnableConfig,
         kwargs: dict[str, Any],
     ) -> GuardResult[Output]:
-        context = context_from_input(self.context, value)  # a bad context= fails first
-        with self.checker.telemetry.judge_span(self.judge_name) as span:
+        context = self._context(value)
+        with judge_span(self.checker, self.judge_name) as span:
             output = self.bound.invoke(value, config, **kwargs)
             result = self.checker.submit(output, context, span=span, wait=self.wait)
         self._report(result, run_manager, config)
@@ -201,8 +214,8 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         config: RunnableConfig,
         kwargs: dict[str, Any],
     ) -> GuardResult[Output]:
-        context = context_from_input(self.context, value)
-        with self.checker.telemetry.judge_span(self.judge_name) as span:
+        context = self._context(value)
+        with judge_span(self.checker, self.judge_name) as span:
             output = await self.bound.ainvoke(value, config, **kwargs)
             result = await self.checker.asubmit(output, context, span=span, wait=self.wait)
         await self._areport(result, run_manager, config)
@@ -267,7 +280,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
                 out.add(chunk)
                 yield chunk
             if out.count:
-                context = context_from_input(self.context, seen.value)
+                context = self._context(seen.value)
                 result = scope.run(
                     self.checker.submit, out.value, context, span=scope.span, wait=self.wait
                 )
@@ -309,7 +322,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
                 out.add(chunk)
                 yield chunk
             if out.count:
-                context = context_from_input(self.context, seen.value)
+                context = self._context(seen.value)
                 result = await scope.arun(
                     self.checker.asubmit(out.value, context, span=scope.span, wait=self.wait)
                 )

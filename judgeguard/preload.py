@@ -1,0 +1,123 @@
+"""Imports the check path needs, made in the caller's thread before the first check runs.
+
+Why: a module that one thread is still importing is visible, half-initialised, in
+``sys.modules`` to every other thread. Libraries look modules up there (the openai SDK
+reads ``sys.modules["httpx"]`` on every client it builds), so a background thread that
+imports litellm (and with it httpx) while the user's judge uses the openai SDK can make the
+*user's own* call fail with ``partially initialized module 'httpx' has no attribute ...``.
+judgeguard therefore never imports on its own threads beside user code: whoever configures
+a check (``jg.guard``, ``Checker``, the LangChain wrappers) calls :func:`preload` first, in
+its own thread, and the dispatcher thread then only runs code that is fully imported.
+
+The cost lands there, once per process: importing litellm (about 1–3 s, the same as
+``import litellm`` in your own script) and one offline ``mock_response`` call through it,
+which imports the modules litellm loads lazily on its first call. ``offload="process"``
+needs no litellm in your process at all, and preloads only the hand-off to the worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+__all__ = ["preload"]
+
+log = logging.getLogger("judgeguard")
+
+#: judgeguard's own check path (pure Python, cheap): parsing, data model, the pipeline.
+CORE_MODULES = (
+    "judgeguard.parsing",
+    "judgeguard.schema",
+    "judgeguard.verdicts",
+    "judgeguard.gating",
+    "judgeguard.pipeline",
+    "judgeguard.cache",
+    "judgeguard.telemetry",
+    "judgeguard.metajudge",
+    "judgeguard.metajudge.client",
+)
+#: What the hand-off to the check worker process needs (``offload="process"``).
+OFFLOAD_MODULES = ("judgeguard.offload", "subprocess", "multiprocessing.connection", "pickle")
+#: Modules litellm imports lazily on its first real HTTP round trip or its first failed
+#: call, which the offline ``mock_response`` call does not reach (found by
+#: tests/test_guard_promises.py, which fails when the dispatcher thread imports anything).
+LITELLM_LATE_MODULES = (
+    "litellm.proxy.guardrails.exception_utils",  # the failure path, which then imports:
+    "fastapi.exceptions",
+    "litellm._service_logger",
+    "litellm.integrations.prometheus_services",
+    "litellm.types.integrations.prometheus",
+    "litellm.proxy.spend_tracking.savings",
+)
+
+_lock = threading.Lock()
+_done: set[str] = set()
+
+
+def preload(
+    *, litellm_models: Sequence[str] = (), offload: bool = False, cache: bool = False
+) -> None:
+    """Import what a check will need, in the calling thread (see the module docstring).
+
+    ``litellm_models``: the models a MetaJudge calls in this process (imports litellm and
+    warms each provider's call path with an offline ``mock_response`` call; skipped with
+    ``offload``, where the worker process makes the calls); ``offload``: checks run in the
+    worker process; ``cache``: the disk cache is on. Idempotent, and a set lookup after
+    the first call per kind; failures are logged, never raised (the check reports them).
+    """
+    wanted: dict[str, Callable[[], None]] = {"core": lambda: _import_all(CORE_MODULES)}
+    if offload:
+        wanted["offload"] = lambda: _import_all(OFFLOAD_MODULES)
+    else:
+        for model in litellm_models:
+            wanted.setdefault(f"litellm:{_provider_route(model)}", partial(_warm_litellm, model))
+    if cache:
+        wanted["cache"] = lambda: _import_all(("diskcache", "sqlite3"))
+    if _done.issuperset(wanted):
+        return
+    with _lock:
+        for kind, load in wanted.items():
+            if kind in _done:
+                continue
+            try:
+                load()
+            except Exception as exc:  # a check reports the real failure
+                log.debug("judgeguard: preloading %s failed: %r", kind, exc)
+            _done.add(kind)
+
+
+def _provider_route(model: str) -> str:
+    return model.split("/", 1)[0] if "/" in model else model
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            log.debug("judgeguard: could not preload %s: %r", name, exc)
+
+
+def _warm_litellm(model: str) -> None:
+    from judgeguard.metajudge.client import import_litellm
+
+    litellm = import_litellm()
+    try:  # the provider's config class, which litellm loads lazily
+        _, provider, _, _ = litellm.get_llm_provider(model)
+        litellm.utils.ProviderConfigManager.get_provider_chat_config(
+            model=model, provider=litellm.LlmProviders(provider)
+        )
+    except Exception as exc:  # an unknown provider fails in the check
+        log.debug("judgeguard: no provider config for %s: %r", model, exc)
+    response: Any = litellm.completion(
+        model=model,
+        messages=[{"role": "user", "content": "judgeguard preload"}],
+        mock_response='{"ok": true}',
+        api_key="preload",
+    )
+    del response
+    _import_all(LITELLM_LATE_MODULES)

@@ -15,13 +15,21 @@ from judgeguard.cache import DiskCache, cache_key
 from judgeguard.errors import ParseError
 from judgeguard.gating import outcome_reward
 from judgeguard.schema import Check, Judgment
+from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.verdicts import Verdict
 
 if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
 
-__all__ = ["CheckRequest", "check_output", "failed_check", "run_check", "unparsed_check"]
+__all__ = [
+    "CheckRequest",
+    "check_output",
+    "failed_check",
+    "run_check",
+    "support_key",
+    "unparsed_check",
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Che
     return Check(
         status="unparsed",
         reason=error.reason,
-        error=str(error),
+        error=redact_secrets(clean_text(str(error))),
         metajudge_model=metajudge.model if metajudge is not None else None,
         needs_review=True,
     )
@@ -49,18 +57,15 @@ def failed_check(
     status: str, reason: str, message: str, metajudge: MetaJudge | None = None
 ) -> Check:
     """The terminal result of a check that could not run to its end (dispatcher fallback:
-    ``queue_full``, ``check_timeout``, ``internal_error``, ``shutdown``)."""
+    ``queue_full``, ``check_timeout``, ``internal_error``, ``shutdown``); credentials in
+    ``message`` are redacted."""
     return Check(
         status=status,
         reason=reason,
-        error=message,
+        error=redact_secrets(clean_text(message)),
         metajudge_model=metajudge.model if metajudge is not None else None,
         needs_review=status == "error",
     )
-
-
-def _label_key(label: Verdict | str | float | None) -> Any:
-    return label.render() if isinstance(label, Verdict) else label
 
 
 async def run_check(
@@ -128,36 +133,56 @@ def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> floa
         return None
 
 
+def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
+    """The cache key of a support check's MetaJudge answer.
+
+    It covers what can change the answer: the MetaJudge's request settings
+    (:meth:`MetaJudge.sampling_key`: models, every litellm option but a few documented
+    exclusions, the endpoints actually used, prompt version, context budget,
+    structured output), a digest of the exact prompt sent, the redacted rationale, the
+    verdict with its options, and the context. Not the gate settings nor the gold label:
+    the gate is applied again to a cached answer (:meth:`MetaJudge.regate`).
+    """
+    j = request.judgment
+    return cache_key(
+        "support",
+        metajudge=metajudge.sampling_key(),
+        prompt=metajudge.support_prompt_digest(j, request.context),
+        rationale=j.rationale,
+        verdict=j.verdict.model_dump(mode="json"),
+        context=dict(request.context or {}),
+    )
+
+
+def _bad_label(exc: ParseError, j: Judgment, metajudge: MetaJudge) -> Check:
+    return Check(
+        status="error",
+        reason="bad_label",
+        error=str(exc),
+        verdict=j.verdict,
+        metajudge_model=metajudge.model,
+    )
+
+
 async def _support(
     request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
 ) -> Check:
     j = request.judgment
     key = None
-    if cache is not None:
-        key = cache_key(
-            "support",
-            metajudge=metajudge.sampling_key(),
-            gate=repr(metajudge.gate),
-            rationale=j.rationale,
-            verdict=j.verdict.model_dump(mode="json"),
-            context=dict(request.context or {}),
-            label=_label_key(request.label),
-            judge_model=j.judge_model,
-        )
+    if cache is not None and cache.usable():
+        key = support_key(request, metajudge)
         hit = cache.get_check(key)
-        telemetry.record_cache(hit is not None)
+        if not cache.disabled:
+            telemetry.record_cache(hit is not None)
         if hit is not None:
-            return hit
+            try:
+                return metajudge.regate(hit, request.label)
+            except ParseError as exc:  # an unreadable gold label
+                return _bad_label(exc, j, metajudge)
     try:
         check = await metajudge.acheck(j, request.context, label=request.label)
     except ParseError as exc:  # an unreadable gold label
-        return Check(
-            status="error",
-            reason="bad_label",
-            error=str(exc),
-            verdict=j.verdict,
-            metajudge_model=metajudge.model,
-        )
+        return _bad_label(exc, j, metajudge)
     if cache is not None and key is not None:
         cache.put_check(key, check)
     return check
@@ -171,7 +196,7 @@ async def _reference(
     j, reference = request.judgment, request.reference
     assert reference is not None
     key = None
-    if cache is not None:
+    if cache is not None and cache.usable():
         key = cache_key(
             "match",
             metajudge=metajudge.sampling_key(),
@@ -180,7 +205,8 @@ async def _reference(
             reference=reference if isinstance(reference, str) else list(reference),
         )
         hit = cache.get_match(key)
-        telemetry.record_cache(hit is not None)
+        if not cache.disabled:
+            telemetry.record_cache(hit is not None)
         if hit is not None:
             return hit
     try:

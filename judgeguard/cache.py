@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from judgeguard.scrub import key_bytes
+from judgeguard.scrub import clean_text, key_bytes
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
     from judgeguard.schema import Check, RationaleMatch
@@ -198,6 +198,9 @@ class DiskCache:
         return raw
 
     def _save(self, key: str, value: str) -> bool:
+        # text no UTF-8 encoder accepts is stored with U+FFFD: a bad value must not
+        # look like a broken cache
+        value = clean_text(value)
         return self._run("write", lambda c: c.set(key, value, expire=self.ttl), False) is True
 
     # -- results ----------------------------------------------------------------------------------

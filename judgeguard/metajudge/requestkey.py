@@ -327,6 +327,8 @@ def options_key(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             value = {str(k).lower(): _digest(v) for k, v in value.items()}
         elif _SECRET_NAME.search(name) and name not in _KEYED_TOKEN_NAMES:
             value = _digest(value)
+        elif isinstance(value, str) and redact_secrets(value) != value:
+            value = _digest(value)  # a URL with a password, say: keyed, never in clear
         out[name] = value
     return out
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 import warnings
@@ -155,14 +156,16 @@ class DiskCache:
             if key in _warned:
                 return
             _warned.add(key)
-        warnings.warn(
+        message = (
             f"judgeguard: the check cache at {key!r} {what} ({reason}); checks run without "
             "a cache from now on in this process. To fix it, point JUDGEGUARD_CACHE_DIR (or "
             "cache=) at a writable directory, or delete a corrupt cache.db there; "
-            "cache=False turns the cache off without this warning.",
-            CacheUnavailableWarning,
-            stacklevel=3,
+            "cache=False turns the cache off without this warning."
         )
+        try:
+            warnings.warn(message, CacheUnavailableWarning, stacklevel=3)
+        except Warning:  # warnings turned into errors (-W error) must not break a check
+            logging.getLogger("judgeguard").warning("%s", message)
 
     def _run(self, what: str, op: Callable[[Any], T], default: T) -> T:
         """``op(store)``, or ``default`` when the cache is (or just became) unusable."""

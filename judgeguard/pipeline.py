@@ -6,6 +6,7 @@ trace and report in the same way.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from judgeguard.verdicts import Verdict
 if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
+
+log = logging.getLogger("judgeguard")
 
 __all__ = [
     "CheckRequest",
@@ -154,6 +157,24 @@ def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
     )
 
 
+def _lookup(
+    cache: DiskCache | None, make_key: Callable[[], str], kind: str, telemetry: Telemetry
+) -> tuple[str | None, Any]:
+    """(the cache key, the cached result or ``None``); the key is ``None`` when there is no
+    usable cache or it could not be built (the check then runs uncached, never fails)."""
+    if cache is None or not cache.usable():
+        return None, None
+    try:
+        key = make_key()
+    except Exception:  # e.g. a context value whose repr() raises
+        log.debug("judgeguard: no cache key for this check", exc_info=True)
+        return None, None
+    hit = cache.get_check(key) if kind == "check" else cache.get_match(key)
+    if not cache.disabled:
+        telemetry.record_cache(hit is not None)
+    return key, hit
+
+
 def _bad_label(exc: ParseError, j: Judgment, metajudge: MetaJudge) -> Check:
     return Check(
         status="error",
@@ -168,17 +189,14 @@ async def _support(
     request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
 ) -> Check:
     j = request.judgment
-    key = None
-    if cache is not None and cache.usable():
-        key = support_key(request, metajudge)
-        hit = cache.get_check(key)
-        if not cache.disabled:
-            telemetry.record_cache(hit is not None)
-        if hit is not None:
-            try:
-                return metajudge.regate(hit, request.label)
-            except ParseError as exc:  # an unreadable gold label
-                return _bad_label(exc, j, metajudge)
+    key, hit = _lookup(cache, lambda: support_key(request, metajudge), "check", telemetry)
+    if hit is not None:
+        try:
+            return metajudge.regate(hit, request.label)
+        except ParseError as exc:  # an unreadable gold label
+            return _bad_label(exc, j, metajudge)
+        except ValueError:  # an entry that does not gate (not written by this version)
+            pass
     try:
         check = await metajudge.acheck(j, request.context, label=request.label)
     except ParseError as exc:  # an unreadable gold label
@@ -195,20 +213,20 @@ async def _reference(
 
     j, reference = request.judgment, request.reference
     assert reference is not None
-    key = None
-    if cache is not None and cache.usable():
-        key = cache_key(
+    key, hit = _lookup(
+        cache,
+        lambda: cache_key(
             "match",
             metajudge=metajudge.sampling_key(),
             reasons=list(j.atomic_reasons or ()),
             rationale=j.rationale,
             reference=reference if isinstance(reference, str) else list(reference),
-        )
-        hit = cache.get_match(key)
-        if not cache.disabled:
-            telemetry.record_cache(hit is not None)
-        if hit is not None:
-            return hit
+        ),
+        "match",
+        telemetry,
+    )
+    if hit is not None:
+        return hit
     try:
         match = await metajudge.amatch(j, reference)
     except InvalidCheckInput as exc:

@@ -323,3 +323,35 @@ def test_endpoint_key_follows_the_provider(monkeypatch):
     assert endpoint_key("openai/m", {"api_base": "http://x"}) == {"api_base": "http://x"}
     unprefixed = endpoint_key("gpt-4o-mini", {})["env"]  # provider unknown: every provider's
     assert {"OPENAI_BASE_URL", "HOSTED_VLLM_API_BASE"} <= set(unprefixed)
+
+
+def test_warnings_as_errors_do_not_break_a_check(loopback_llm, tmp_path, caplog):
+    loopback_llm.script(B_WINS)
+    judge = jg.guard(
+        lambda: verdict_text(), metajudge=mj_for(loopback_llm), cache=_corrupt(tmp_path)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check = _check(judge)
+    assert check.status == "consistent"
+    assert "JUDGEGUARD_CACHE_DIR" in caplog.text  # said once, as a log record instead
+
+
+async def test_a_key_that_cannot_be_built_means_an_uncached_check_not_a_failure(
+    loopback_llm, tmp_path
+):
+    from judgeguard.pipeline import CheckRequest, run_check
+    from judgeguard.telemetry import get_telemetry
+
+    class NoRepr:
+        def __str__(self):
+            return "a question"
+
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    loopback_llm.script(B_WINS)
+    cache = DiskCache(tmp_path / "c")
+    request = CheckRequest(jg.parse(verdict_text()), {"question": NoRepr()})
+    check = await run_check(request, mj_for(loopback_llm), cache, get_telemetry())
+    assert check.status == "consistent" and not cache.disabled and len(cache) == 0

@@ -175,7 +175,7 @@ def known_secrets(kwargs: Mapping[str, Any]) -> list[str]:
         if isinstance(value, str) and "credential" in (classify_option(name)[1] or ""):
             found.append(value)
     for name, value in os.environ.items():
-        if value and name.upper().endswith(_SECRET_ENV):
+        if len(value) >= 8 and name.upper().endswith(_SECRET_ENV):
             found.append(value)
     return found
 

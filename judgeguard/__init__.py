@@ -21,7 +21,7 @@ from judgeguard.errors import (
 )
 
 if TYPE_CHECKING:
-    from judgeguard.cache import DiskCache
+    from judgeguard.cache import CacheUnavailableWarning, DiskCache
     from judgeguard.dispatch import Dispatcher, flush, set_dispatcher
     from judgeguard.gating import Gate, outcome_reward
     from judgeguard.guarding import Checker, GuardConfigError, GuardedJudge, GuardResult, guard
@@ -72,6 +72,7 @@ _LAZY: dict[str, str] = {
     "Dispatcher": "judgeguard.dispatch",
     "set_dispatcher": "judgeguard.dispatch",
     "DiskCache": "judgeguard.cache",
+    "CacheUnavailableWarning": "judgeguard.cache",
     "Telemetry": "judgeguard.telemetry",
     "get_telemetry": "judgeguard.telemetry",
     "configure_telemetry": "judgeguard.telemetry",
@@ -82,6 +83,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AmbiguousVerdict",
+    "CacheUnavailableWarning",
     "Check",
     "CheckFailed",
     "Checker",

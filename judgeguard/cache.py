@@ -1,30 +1,59 @@
-"""The disk cache of finished checks (diskcache: SQLite-backed, safe across processes).
+"""The disk cache of MetaJudge answers (diskcache: SQLite-backed, safe across processes).
 
 Only successful results are stored (support checks ``consistent``/``inconsistent``,
-reference checks ``ok``); errors are never cached, so a rerun retries them. The key is
-a SHA-256 over everything that changes a result: the cache schema version, the check
-kind, the MetaJudge models, prompt version and sampling parameters, the gate settings,
-the redacted rationale, the verdict and its options, the context, the gold label and the
-reference. The default directory is ``$JUDGEGUARD_CACHE_DIR`` or the platform's user
-cache directory (``platformdirs.user_cache_dir("judgeguard")``).
+reference checks ``ok``); errors are never cached, so a rerun retries them. Keys are
+SHA-256 digests of everything that can change the MetaJudge's answer (see
+:func:`judgeguard.pipeline.support_key`): the cache schema version, the check kind, the
+exact request (models, every litellm option but a few documented exclusions, the
+endpoint actually used, the prompt sent, the response format), the redacted rationale,
+the verdict and its options, the context and the reference. Gate settings and gold
+labels are not part of the key: the gate is applied again to a cached answer.
+
+The default directory is ``$JUDGEGUARD_CACHE_DIR`` or the platform's user cache
+directory (``platformdirs.user_cache_dir("judgeguard")``).
+
+An unusable cache never breaks a check: the directory is opened on first use, and when
+that or any later read or write fails (the path is a file, cannot be created, is
+read-only, holds a corrupt ``cache.db``, the disk is full …) the cache disables itself
+for the rest of the process with one :class:`CacheUnavailableWarning` saying why and how
+to fix it; checks go on without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from judgeguard.scrub import clean_text, key_bytes
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
     from judgeguard.schema import Check, RationaleMatch
 
-__all__ = ["CACHE_SCHEMA_VERSION", "DiskCache", "default_cache", "default_cache_dir"]
+__all__ = [
+    "CACHE_SCHEMA_VERSION",
+    "CacheUnavailableWarning",
+    "DiskCache",
+    "cache_key",
+    "default_cache",
+    "default_cache_dir",
+]
 
-#: Bump when the stored result layout changes.
-CACHE_SCHEMA_VERSION = 1
+#: Bump when the stored result layout or the key layout changes.
+CACHE_SCHEMA_VERSION = 2
+
+T = TypeVar("T")
+
+
+class CacheUnavailableWarning(UserWarning):
+    """The check cache could not be used; checks run without it (the message says why)."""
 
 
 def default_cache_dir() -> Path:
@@ -38,15 +67,23 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(kind: str, **parts: Any) -> str:
-    """A stable hex key of ``kind`` and JSON-serialisable ``parts``."""
+    """A stable hex key of ``kind`` and JSON-serialisable ``parts``.
+
+    Text is hashed as it is, lone surrogates included (never an encoding error);
+    values JSON cannot hold are hashed as their ``repr``.
+    """
     payload = json.dumps(
         {"v": CACHE_SCHEMA_VERSION, "kind": kind, **parts},
         sort_keys=True,
         ensure_ascii=False,
-        default=str,
+        default=repr,
         separators=(",", ":"),
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(key_bytes(payload)).hexdigest()
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
 
 
 class DiskCache:
@@ -54,7 +91,9 @@ class DiskCache:
 
     ``directory`` defaults to :func:`default_cache_dir`; ``size_limit`` is in bytes
     (default 1 GiB, least-recently-stored entries go first); ``ttl`` (seconds) makes
-    entries expire. ``hits`` and ``misses`` count lookups in this process.
+    entries expire. ``hits`` and ``misses`` count lookups in this process. The directory
+    is opened on first use; :attr:`disabled` tells (with :attr:`disabled_reason`) when it
+    turned out unusable, in which case every lookup misses and nothing is stored.
     """
 
     def __init__(
@@ -64,23 +103,86 @@ class DiskCache:
         size_limit: int = 2**30,
         ttl: float | None = None,
     ) -> None:
-        import diskcache
-
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.ttl = ttl
         self.size_limit = size_limit
-        self._cache = diskcache.Cache(str(self.directory), size_limit=size_limit)
+        self._cache: Any = None
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.disabled = False
+        self.disabled_reason: str | None = None
 
     def __repr__(self) -> str:
-        return f"DiskCache({str(self.directory)!r})"
+        state = ", disabled" if self.disabled else ""
+        return f"DiskCache({str(self.directory)!r}{state})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickles as its settings: the copy opens the same directory (counters start at 0)."""
-        return (_reopen, (str(self.directory), self.size_limit, self.ttl))
+        """Pickles as its settings: the copy opens the same directory (counters start at 0);
+        a disabled cache stays disabled, without a second warning."""
+        return (
+            _reopen,
+            (str(self.directory), self.size_limit, self.ttl, self.disabled_reason),
+        )
 
+    # -- opening and failing ----------------------------------------------------------------
+    def _store(self) -> Any:
+        """The open ``diskcache.Cache``, opened on first use; ``None`` once disabled."""
+        cache = self._cache
+        if cache is not None or self.disabled:
+            return cache
+        with self._lock:
+            if self._cache is None and not self.disabled:
+                try:
+                    import diskcache
+
+                    self._cache = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
+                except Exception as exc:
+                    self._disable(exc, "could not be opened")
+            return self._cache
+
+    def _disable(self, exc: BaseException, what: str) -> None:
+        """Turn the cache off for this process; warn once per directory."""
+        from judgeguard.scrub import redact_secrets
+
+        reason = redact_secrets(f"{type(exc).__name__}: {exc}")
+        self.disabled, self.disabled_reason = True, f"{what}: {reason}"
+        broken, self._cache = self._cache, None
+        if broken is not None:
+            with contextlib.suppress(Exception):
+                broken.close()
+        key = str(self.directory)
+        with _warned_lock:
+            if key in _warned:
+                return
+            _warned.add(key)
+        message = (
+            f"judgeguard: the check cache at {key!r} {what} ({reason}); checks run without "
+            "a cache from now on in this process. To fix it, point JUDGEGUARD_CACHE_DIR (or "
+            "cache=) at a writable directory, or delete a corrupt cache.db there; "
+            "cache=False turns the cache off without this warning."
+        )
+        try:
+            warnings.warn(message, CacheUnavailableWarning, stacklevel=3)
+        except Warning:  # warnings turned into errors (-W error) must not break a check
+            logging.getLogger("judgeguard").warning("%s", message)
+
+    def _run(self, what: str, op: Callable[[Any], T], default: T) -> T:
+        """``op(store)``, or ``default`` when the cache is (or just became) unusable."""
+        store = self._store()
+        if store is None:
+            return default
+        try:
+            return op(store)
+        except Exception as exc:
+            self._disable(exc, f"failed to {what}")
+            return default
+
+    def usable(self) -> bool:
+        """Open the cache if needed; whether it can be used (False once disabled)."""
+        return self._store() is not None
+
+    # -- counting -------------------------------------------------------------------------------
     def count(self, hit: bool) -> None:
         """Count one lookup in :attr:`hits` or :attr:`misses` (also for lookups made by a
         copy of this cache in a check worker process)."""
@@ -90,68 +192,106 @@ class DiskCache:
             else:
                 self.misses += 1
 
+    def _lookup(self, key: str) -> Any:
+        if self._store() is None:
+            return None  # a disabled cache looks nothing up: not a miss
+        raw = self._run("read", lambda c: c.get(key), None)
+        if not self.disabled:
+            self.count(raw is not None)
+        return raw
+
+    def _save(self, key: str, value: str) -> bool:
+        # text no UTF-8 encoder accepts is stored with U+FFFD: a bad value must not
+        # look like a broken cache
+        value = clean_text(value)
+        return self._run("write", lambda c: c.set(key, value, expire=self.ttl), False) is True
+
+    # -- results ----------------------------------------------------------------------------------
     def get_check(self, key: str) -> Check | None:
-        """The cached support check under ``key`` (marked ``cached=True``), or ``None``."""
-        raw = self._cache.get(key)
-        self.count(raw is not None)
+        """The cached support check under ``key`` (marked ``cached=True``), or ``None``.
+
+        An entry that no longer reads as a check (written by another version) is a miss.
+        """
+        raw = self._lookup(key)
         if raw is None:
             return None
         from judgeguard.schema import Check
 
-        return Check.model_validate_json(raw).model_copy(update={"cached": True})
+        try:
+            return Check.model_validate_json(raw).model_copy(update={"cached": True})
+        except ValueError:
+            return None
 
     def put_check(self, key: str, check: Check) -> bool:
         """Store a successful support check; returns whether it was stored."""
         if check.status not in ("consistent", "inconsistent"):
             return False
-        self._cache.set(key, check.model_dump_json(), expire=self.ttl)
-        return True
+        text = _dump(check)
+        return text is not None and self._save(key, text)
 
     def get_match(self, key: str) -> RationaleMatch | None:
         """The cached reference check under ``key`` (marked ``cached=True``), or ``None``."""
-        raw = self._cache.get(key)
-        self.count(raw is not None)
+        raw = self._lookup(key)
         if raw is None:
             return None
         from judgeguard.schema import RationaleMatch
 
-        return RationaleMatch.model_validate_json(raw).model_copy(update={"cached": True})
+        try:
+            return RationaleMatch.model_validate_json(raw).model_copy(update={"cached": True})
+        except ValueError:
+            return None
 
     def put_match(self, key: str, match: RationaleMatch) -> bool:
         """Store a successful reference check; returns whether it was stored."""
         if match.status != "ok":
             return False
-        self._cache.set(key, match.model_dump_json(), expire=self.ttl)
-        return True
+        text = _dump(match)
+        return text is not None and self._save(key, text)
 
     def get_record(self, key: str) -> str | None:
         """A stored text record (e.g. an audit line's result), counted as a lookup."""
-        raw = self._cache.get(key)
-        self.count(raw is not None)
+        raw = self._lookup(key)
         return raw if isinstance(raw, str) else None
 
-    def put_record(self, key: str, text: str) -> None:
-        """Store a text record under ``key`` (callers store only successful results)."""
-        self._cache.set(key, text, expire=self.ttl)
+    def put_record(self, key: str, text: str) -> bool:
+        """Store a text record under ``key`` (callers store only successful results);
+        returns whether it was stored."""
+        return self._save(key, text)
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return self._run("count entries", len, 0)
 
     def clear(self) -> None:
         """Remove every entry."""
-        self._cache.clear()
+        self._run("clear", lambda c: c.clear(), 0)
 
     def close(self) -> None:
         """Close the underlying database handles (reopened on next use)."""
-        self._cache.close()
+        cache = self._cache
+        if cache is not None:
+            with contextlib.suppress(Exception):
+                cache.close()
+
+
+def _dump(result: Any) -> str | None:
+    """The JSON text of a result, ``None`` when it cannot be stored (not a cache failure)."""
+    try:
+        return str(result.model_dump_json())
+    except ValueError:
+        return None
 
 
 _default: DiskCache | None = None
 _default_lock = threading.Lock()
 
 
-def _reopen(directory: str, size_limit: int, ttl: float | None) -> DiskCache:
-    return DiskCache(directory, size_limit=size_limit, ttl=ttl)
+def _reopen(
+    directory: str, size_limit: int, ttl: float | None, disabled_reason: str | None = None
+) -> DiskCache:
+    cache = DiskCache(directory, size_limit=size_limit, ttl=ttl)
+    if disabled_reason is not None:
+        cache.disabled, cache.disabled_reason = True, disabled_reason
+    return cache
 
 
 def default_cache() -> DiskCache:

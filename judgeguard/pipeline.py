@@ -6,6 +6,7 @@ trace and report in the same way.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,13 +16,23 @@ from judgeguard.cache import DiskCache, cache_key
 from judgeguard.errors import ParseError
 from judgeguard.gating import outcome_reward
 from judgeguard.schema import Check, Judgment
+from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.verdicts import Verdict
 
 if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
 
-__all__ = ["CheckRequest", "check_output", "failed_check", "run_check", "unparsed_check"]
+log = logging.getLogger("judgeguard")
+
+__all__ = [
+    "CheckRequest",
+    "check_output",
+    "failed_check",
+    "run_check",
+    "support_key",
+    "unparsed_check",
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Che
     return Check(
         status="unparsed",
         reason=error.reason,
-        error=str(error),
+        error=redact_secrets(clean_text(str(error))),
         metajudge_model=metajudge.model if metajudge is not None else None,
         needs_review=True,
     )
@@ -49,18 +60,15 @@ def failed_check(
     status: str, reason: str, message: str, metajudge: MetaJudge | None = None
 ) -> Check:
     """The terminal result of a check that could not run to its end (dispatcher fallback:
-    ``queue_full``, ``check_timeout``, ``internal_error``, ``shutdown``)."""
+    ``queue_full``, ``check_timeout``, ``internal_error``, ``shutdown``); credentials in
+    ``message`` are redacted."""
     return Check(
         status=status,
         reason=reason,
-        error=message,
+        error=redact_secrets(clean_text(message)),
         metajudge_model=metajudge.model if metajudge is not None else None,
         needs_review=status == "error",
     )
-
-
-def _label_key(label: Verdict | str | float | None) -> Any:
-    return label.render() if isinstance(label, Verdict) else label
 
 
 async def run_check(
@@ -133,36 +141,71 @@ def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> floa
         return None
 
 
+def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
+    """The cache key of a support check's MetaJudge answer.
+
+    It covers what can change the answer: the MetaJudge's request settings
+    (:meth:`MetaJudge.sampling_key`: models, every litellm option but a few documented
+    exclusions, the endpoints actually used, prompt version, context budget,
+    structured output), a digest of the exact prompt sent, the redacted rationale, the
+    verdict with its options, and the context. Not the gate settings nor the gold label:
+    the gate is applied again to a cached answer (:meth:`MetaJudge.regate`).
+    """
+    j = request.judgment
+    return cache_key(
+        "support",
+        metajudge=metajudge.sampling_key(),
+        prompt=metajudge.support_prompt_digest(j, request.context),
+        rationale=j.rationale,
+        verdict=j.verdict.model_dump(mode="json"),
+        context=dict(request.context or {}),
+    )
+
+
+def _lookup(
+    cache: DiskCache | None, make_key: Callable[[], str], kind: str, telemetry: Telemetry
+) -> tuple[str | None, Any]:
+    """(the cache key, the cached result or ``None``); the key is ``None`` when there is no
+    usable cache or it could not be built (the check then runs uncached, never fails)."""
+    if cache is None or not cache.usable():
+        return None, None
+    try:
+        key = make_key()
+    except Exception:  # e.g. a context value whose repr() raises
+        log.debug("judgeguard: no cache key for this check", exc_info=True)
+        return None, None
+    hit = cache.get_check(key) if kind == "check" else cache.get_match(key)
+    if not cache.disabled:
+        telemetry.record_cache(hit is not None)
+    return key, hit
+
+
+def _bad_label(exc: ParseError, j: Judgment, metajudge: MetaJudge) -> Check:
+    return Check(
+        status="error",
+        reason="bad_label",
+        error=str(exc),
+        verdict=j.verdict,
+        metajudge_model=metajudge.model,
+    )
+
+
 async def _support(
     request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
 ) -> Check:
     j = request.judgment
-    key = None
-    if cache is not None:
-        key = cache_key(
-            "support",
-            metajudge=metajudge.sampling_key(),
-            gate=repr(metajudge.gate),
-            rationale=j.rationale,
-            verdict=j.verdict.model_dump(mode="json"),
-            context=dict(request.context or {}),
-            label=_label_key(request.label),
-            judge_model=j.judge_model,
-        )
-        hit = cache.get_check(key)
-        telemetry.record_cache(hit is not None)
-        if hit is not None:
-            return hit
+    key, hit = _lookup(cache, lambda: support_key(request, metajudge), "check", telemetry)
+    if hit is not None:
+        try:
+            return metajudge.regate(hit, request.label)
+        except ParseError as exc:  # an unreadable gold label
+            return _bad_label(exc, j, metajudge)
+        except ValueError:  # an entry that does not gate (not written by this version)
+            pass
     try:
         check = await metajudge.acheck(j, request.context, label=request.label)
     except ParseError as exc:  # an unreadable gold label
-        return Check(
-            status="error",
-            reason="bad_label",
-            error=str(exc),
-            verdict=j.verdict,
-            metajudge_model=metajudge.model,
-        )
+        return _bad_label(exc, j, metajudge)
     if cache is not None and key is not None:
         cache.put_check(key, check)
     return check
@@ -175,19 +218,20 @@ async def _reference(
 
     j, reference = request.judgment, request.reference
     assert reference is not None
-    key = None
-    if cache is not None:
-        key = cache_key(
+    key, hit = _lookup(
+        cache,
+        lambda: cache_key(
             "match",
             metajudge=metajudge.sampling_key(),
             reasons=list(j.atomic_reasons or ()),
             rationale=j.rationale,
             reference=reference if isinstance(reference, str) else list(reference),
-        )
-        hit = cache.get_match(key)
-        telemetry.record_cache(hit is not None)
-        if hit is not None:
-            return hit
+        ),
+        "match",
+        telemetry,
+    )
+    if hit is not None:
+        return hit
     try:
         match = await metajudge.amatch(j, reference)
     except InvalidCheckInput as exc:

@@ -51,6 +51,7 @@ from opentelemetry.util.types import AttributeValue
 from judgeguard import semconv as sc
 from judgeguard._version import __version__
 from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.scrub import clean_text, redact_secrets
 
 if TYPE_CHECKING:
     from judgeguard.metajudge.client import CallResult
@@ -268,7 +269,7 @@ class Telemetry:
             if judgment.judge_model:
                 attributes[sc.GEN_AI_RESPONSE_MODEL] = judgment.judge_model
             if self.capture_content:
-                attributes[sc.JUDGEGUARD_RATIONALE] = judgment.rationale
+                attributes[sc.JUDGEGUARD_RATIONALE] = clean_text(judgment.rationale)
         if r_outcome is not None:
             attributes[sc.JUDGEGUARD_R_OUTCOME] = float(r_outcome)
         if error is not None:
@@ -369,21 +370,39 @@ class Telemetry:
             self._fail(span, error)
 
     def _fail(self, span: Span, exc: BaseException) -> None:
-        """Record an exception on a span: event, ``error.type``, status ERROR."""
+        """Record an exception on a span: event, ``error.type``, status ERROR.
+
+        Every recorded text goes through :func:`judgeguard.scrub.redact_secrets`. Texts
+        that may hold content are recorded only with content capture: a parse error's
+        excerpt of the judge output, and a provider's error body (which may echo the
+        prompt); without capture a failed MetaJudge call records its reason code and
+        HTTP status (its ``summary``).
+        """
         if not span.is_recording():
             return
         message = str(exc)
-        overrides: dict[str, AttributeValue] = {}
-        if isinstance(exc, ParseError) and not self.capture_content:
-            # str() adds an excerpt of the judge output (content), also in the stacktrace
-            message = exc.message
-            overrides["exception.message"] = message
-            overrides["exception.stacktrace"] = (
+        summary = getattr(exc, "summary", None)
+        content_free = not self.capture_content and (
+            isinstance(exc, ParseError)
+            or (isinstance(exc, JudgeguardError) and isinstance(summary, str))
+        )
+        if content_free:
+            # ParseError: str() adds an excerpt of the judge output; CallFailed: the
+            # provider's text; both also in the chained causes of the stacktrace
+            message = exc.message if isinstance(exc, ParseError) else str(summary)
+            message = redact_secrets(clean_text(message))
+            stacktrace = (
                 "Traceback (most recent call last):\n"
                 + "".join(traceback.format_tb(exc.__traceback__))
                 + f"{type(exc).__module__}.{type(exc).__qualname__}: {message}\n"
             )
-        span.record_exception(exc, attributes=overrides or None)
+        else:
+            message = redact_secrets(clean_text(message))
+            stacktrace = redact_secrets(clean_text("".join(traceback.format_exception(exc))))
+        span.record_exception(
+            exc,
+            attributes={"exception.message": message, "exception.stacktrace": stacktrace},
+        )
         span.set_attribute(sc.ERROR_TYPE, _error_type(exc))
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 

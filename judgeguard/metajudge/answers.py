@@ -11,10 +11,12 @@ from typing import Any
 
 from judgeguard.errors import JudgeguardError
 from judgeguard.metajudge.metrics import ALLOWED_SCORES
+from judgeguard.scrub import clean_text
 
 __all__ = [
     "MalformedAnswer",
     "SupportAnswer",
+    "normalise",
     "read_match_lines",
     "read_reasons",
     "read_support",
@@ -83,43 +85,83 @@ def _option_key(key: str, options: Sequence[str]) -> str | None:
     return None
 
 
+def _probability(key: str, value: Any) -> float:
+    """One probability as a finite float ≥ 0; :class:`MalformedAnswer` otherwise.
+
+    Integers too large for a float (a 400-digit number), ``inf``, ``nan`` and negative
+    numbers are malformed, never an exception of another kind.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MalformedAnswer(
+            f"probability for {_short(key)} is not a number: {_short(value)}", "bad_probability"
+        )
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise MalformedAnswer(
+            f"probability for {_short(key)} is not a finite number ≥ 0: {_short(value)}",
+            "bad_probability",
+        )
+    return number
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "an integer of more than 40 digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def normalise(weights: dict[str, float]) -> dict[str, float]:
+    """Weights ≥ 0 scaled to sum to 1, without overflow or underflow.
+
+    Dividing by the largest weight first keeps every value in [0, 1], so the sum is at
+    most the number of options (``1e308`` three times stays 1/3 each). Raises
+    :class:`MalformedAnswer` when every weight is 0.
+    """
+    top = max(weights.values(), default=0.0)
+    if not top > 0:
+        raise MalformedAnswer("the probabilities sum to 0", "bad_probability")
+    scaled = {k: v / top for k, v in weights.items()}
+    total = math.fsum(scaled.values())
+    return {k: v / total for k, v in scaled.items()}
+
+
 def read_support(text: str, options: Sequence[str]) -> SupportAnswer:
     """Validate a support-check answer against the verdict options.
 
     Every key must name an option (missing options count 0), every probability must be a
-    finite number ≥ 0 and their sum positive; the distribution is renormalised to sum to 1
-    (models often answer 0.99 or 1.01). Raises :class:`MalformedAnswer` otherwise.
+    finite number ≥ 0 that fits a float, and at least one positive; the distribution is
+    renormalised to sum to 1 (models often answer 0.99 or 1.01, or percentages).
+    Raises :class:`MalformedAnswer` otherwise. Lone surrogates in the explanation and
+    claims are replaced by U+FFFD.
     """
     obj = _json_object(text)
     probs = obj.get("probabilities")
     if not isinstance(probs, dict) or not probs:
         raise MalformedAnswer('the JSON object has no "probabilities" object', "no_probabilities")
-    out = dict.fromkeys(options, 0.0)
+    given: list[tuple[str, float]] = []
     for key, value in probs.items():
         option = _option_key(key, options)
         if option is None:
             raise MalformedAnswer(
-                f"{key!r} is not one of the options {list(options)}", "unknown_option"
+                f"{_short(key)} is not one of the options {list(options)}", "unknown_option"
             )
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            raise MalformedAnswer(
-                f"probability for {key!r} is not a number ≥ 0: {value!r}", "bad_probability"
-            )
-        out[option] += float(value)
-    total = sum(out.values())
-    if total <= 0:
-        raise MalformedAnswer("the probabilities sum to 0", "bad_probability")
+        given.append((option, _probability(key, value)))
+    # two keys may name one option ("A>>B" and "A>B" without strengths): scale, then add
+    top = max(v for _, v in given)
+    out = dict.fromkeys(options, 0.0)
+    if top > 0:
+        for option, value in given:
+            out[option] += value / top
     explanation = obj.get("explanation")
     claims = obj.get("unsupported_claims") or []
     return SupportAnswer(
-        probabilities={k: v / total for k, v in out.items()},
-        explanation=explanation if isinstance(explanation, str) else "",
-        unsupported_claims=[str(c) for c in claims] if isinstance(claims, list) else [],
+        probabilities=normalise(out),
+        explanation=clean_text(explanation) if isinstance(explanation, str) else "",
+        unsupported_claims=[clean_text(str(c)) for c in claims] if isinstance(claims, list) else [],
     )
 
 
@@ -129,11 +171,15 @@ def read_reasons(text: str) -> list[str]:
     reasons = obj.get("reasons")
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
         raise MalformedAnswer('the JSON object has no "reasons" list of strings', "no_reasons")
-    return [r.strip() for r in reasons if r.strip()]
+    return [clean_text(r.strip()) for r in reasons if r.strip()]
 
 
 _BLOCK = re.compile(r"<RESULT_START>(.*?)<RESULT_END>", re.DOTALL)
-_LINE = re.compile(r"^\s*-?\s*R(\d+)\s*@\s*S(\d+)\s*:\s*([-+]?\d+(?:\.\d+)?)", re.MULTILINE)
+# bounded digit runs: a 5000-digit index must not reach int() (its digit limit raises)
+_LINE = re.compile(
+    r"^\s*-?\s*R(\d{1,9})\s*@\s*S(\d{1,9})\s*:\s*([-+]?\d{1,9}(?:\.\d{1,12})?)(?![\d.])",
+    re.MULTILINE,
+)
 
 
 def read_match_lines(text: str, n_reference: int, n_judge: int) -> list[tuple[int, int, float]]:

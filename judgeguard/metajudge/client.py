@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgeguard.errors import JudgeguardError
+from judgeguard.scrub import clean_text, redact_secrets
 
 __all__ = [
     "CallFailed",
@@ -77,7 +78,10 @@ class CallFailed(JudgeguardError):
     """A MetaJudge call that failed for good; ``reason`` is a stable code.
 
     Codes: ``timeout``, ``rate_limited``, ``server_error``, ``connection_error``,
-    ``bad_request``, ``auth_error``, ``not_found``, ``provider_error``.
+    ``bad_request``, ``auth_error``, ``not_found``, ``provider_error``, and
+    ``encoding_error`` (the request could not be encoded on this side: nothing was sent).
+    ``message`` is the provider's error text with credentials redacted; it may echo the
+    prompt, so it is content. :attr:`summary` says what happened without it.
     """
 
     reason: str
@@ -90,11 +94,19 @@ class CallFailed(JudgeguardError):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+    @property
+    def summary(self) -> str:
+        """What happened, without the provider's text: reason code and HTTP status."""
+        status = f" (HTTP {self.status_code})" if self.status_code is not None else ""
+        return f"{self.reason}{status}"
+
 
 def classify(exc: BaseException) -> tuple[str, bool, int | None]:
     """(reason code, transient?, HTTP status) of an exception raised by a litellm call."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timeout", True, None
+    if _caused_by_encoding(exc):
+        return "encoding_error", False, None
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     name = type(exc).__name__
@@ -135,6 +147,43 @@ def _caused_by_connection(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "connection error" in str(exc).lower()
+
+
+def _caused_by_encoding(exc: BaseException) -> bool:
+    """The request could not be encoded here (litellm reports it as a 500 from the server)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, UnicodeError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "codec can't encode" in text or "surrogates not allowed" in text
+
+
+_SECRET_ENV = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def known_secrets(kwargs: Mapping[str, Any]) -> list[str]:
+    """Secret values a provider error may echo: credential options given to litellm and
+    credential-named environment variables (``OPENAI_API_KEY`` …)."""
+    from judgeguard.metajudge.requestkey import classify_option
+
+    found = []
+    for name, value in kwargs.items():
+        if isinstance(value, str) and "credential" in (classify_option(name)[1] or ""):
+            found.append(value)
+    for name, value in os.environ.items():
+        if len(value) >= 8 and name.upper().endswith(_SECRET_ENV):
+            found.append(value)
+    return found
+
+
+def failure_text(exc: BaseException, kwargs: Mapping[str, Any]) -> str:
+    """An exception's text as judgeguard records it: credentials redacted, bounded."""
+    text = f"{type(exc).__name__}: {exc}"
+    return redact_secrets(clean_text(text[:4000]), known_secrets(kwargs))[:500]
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -228,7 +277,11 @@ async def acall(
 
     litellm = import_litellm()
     telemetry = get_telemetry()
-    params: dict[str, Any] = {"model": model, "messages": list(messages), **kwargs}
+    # text that no UTF-8 encoder accepts (lone surrogates) is sent as U+FFFD
+    messages = [
+        {k: clean_text(v) if isinstance(v, str) else v for k, v in m.items()} for m in messages
+    ]
+    params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
     own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
     if own_retries:
         params["num_retries"] = 0
@@ -263,7 +316,7 @@ async def acall(
                 reason, transient, status = classify(exc)
                 cause = exc
                 failure = CallFailed(
-                    reason, f"{type(exc).__name__}: {exc}"[:500], transient, status, attempt + 1
+                    reason, failure_text(exc, kwargs), transient, status, attempt + 1
                 )
                 telemetry.record_llm_result(span, error=failure)
                 if transient and attempt < retries:

@@ -29,6 +29,7 @@ from judgeguard.metajudge.client import (
     supports_structured_output,
 )
 from judgeguard.metajudge.metrics import rationale_metrics
+from judgeguard.metajudge.requestkey import endpoint_key, messages_digest, options_key
 from judgeguard.metajudge.support import combine, options_for, rationale_reward, supported_verdict
 from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Usage
 from judgeguard.verdicts import Verdict
@@ -36,6 +37,9 @@ from judgeguard.verdicts import Verdict
 __all__ = ["CheckFailed", "InvalidCheckInput", "MetaJudge"]
 
 T = TypeVar("T")
+
+#: The fence boundary used when hashing a prompt for a cache key (the real one is random).
+_KEY_BOUNDARY = "DATA-BOUNDARY"
 
 
 class InvalidCheckInput(JudgeguardError, ValueError):
@@ -170,21 +174,69 @@ class MetaJudge:
         return f"MetaJudge({self.model!r})"
 
     def sampling_key(self) -> dict[str, Any]:
-        """What, besides the inputs, changes the answers (for cache keys)."""
-        keep = (
-            "temperature",
-            "top_p",
-            "seed",
-            "max_tokens",
-            "reasoning_effort",
-            "api_base",
-            "mock_response",
-        )
+        """Everything about this MetaJudge that can change its answers (for cache keys).
+
+        The models, the prompt version, the context budget, the structured-output
+        setting, every litellm option except those :data:`EXCLUDED_OPTIONS
+        <judgeguard.metajudge.requestkey.EXCLUDED_OPTIONS>` leaves out (credentials,
+        timeouts, retries, logging …; secret-named values hashed), and each model's
+        endpoint, including one set in the environment (``OPENAI_BASE_URL`` …). Gate
+        settings are not part of it: they apply after the answer.
+        """
         return {
             "models": list(self.models),
             "prompt_version": prompts.PROMPT_VERSION,
-            **{k: repr(self.litellm_kwargs[k]) for k in keep if k in self.litellm_kwargs},
+            "max_context_tokens": self.max_context_tokens,
+            "structured_output": self.structured_output,
+            "options": options_key(self.litellm_kwargs),
+            "endpoints": [endpoint_key(m, self.litellm_kwargs) for m in self.models],
         }
+
+    def support_prompt_digest(
+        self, judgment: Judgment, context: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """A digest of the support-check messages this judgment and context produce.
+
+        The fence boundary, random on every call, is replaced by a fixed marker, so the
+        digest is the same for the same prompt. ``None`` when the check would not call
+        the MetaJudge (no options).
+        """
+        options = options_for(judgment.verdict)
+        if not options:
+            return None
+        messages = prompts.support_messages(
+            judgment.rationale,
+            judgment.verdict.kind,
+            options,
+            judgment.verdict.scale,
+            context,
+            _KEY_BOUNDARY,
+            self.max_context_tokens,
+        )
+        return messages_digest(messages)
+
+    def regate(self, check: Check, label: Verdict | str | float | None = None) -> Check:
+        """``check`` (a MetaJudge answer, e.g. from the cache) gated with this MetaJudge's
+        gate and ``label``: R_outcome, reward, review flag and calibration recomputed.
+
+        Raises :class:`judgeguard.ParseError` for a label that does not fit the verdict.
+        """
+        if check.verdict is None or check.status not in ("consistent", "inconsistent"):
+            return check
+        r_outcome = outcome_reward(check.verdict, label)
+        gated = self.gate.apply(check.r_rationale, r_outcome)
+        members = [m.model_copy(update={"r_outcome": r_outcome}) for m in check.members]
+        partial = check.reason == "partial_ensemble"
+        return check.model_copy(
+            update={
+                "r_outcome": r_outcome,
+                "reward": gated.reward,
+                "needs_review": gated.needs_review,
+                "calibrated": gated.calibrated,
+                "reason": "partial_ensemble" if partial else gated.reason,
+                "members": members,
+            }
+        )
 
     # -- the support check ----------------------------------------------------------------
     def check(
@@ -374,7 +426,14 @@ class MetaJudge:
                 raise _Failure(exc.reason, exc.message) from exc
             spent.add(result)
             try:
-                return read(result.text)
+                try:
+                    return read(result.text)
+                except MalformedAnswer:
+                    raise
+                except Exception as exc:  # an answer no reader foresaw is still an answer
+                    raise MalformedAnswer(
+                        f"the answer could not be read ({type(exc).__name__})", "unreadable_answer"
+                    ) from exc
             except MalformedAnswer as exc:
                 if attempt == 1:
                     raise _Failure(exc.reason, f"malformed answer after a re-ask: {exc}") from exc

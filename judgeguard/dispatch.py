@@ -29,10 +29,12 @@ import logging
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from judgeguard.errors import safe_str
+from judgeguard.scrub import redact_secrets
 
 __all__ = ["Dispatcher", "PendingCheck", "finished", "flush", "get_dispatcher", "set_dispatcher"]
 
@@ -300,7 +302,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             result = fallback("error", "shutdown", "the check was cancelled at shutdown")
         except BaseException as exc:  # SystemExit too: the loop must go on
-            log.exception("judgeguard: a check crashed")
+            _log_crash(exc)
             result = fallback("error", "internal_error", f"{type(exc).__name__}: {safe_str(exc)}")
         self._finish(future, result, callbacks)
 
@@ -392,6 +394,12 @@ def finished(result: T, callbacks: Sequence[Callable[[T], Any]] = ()) -> Pending
     _run_callbacks(callbacks, result)
     future.set_result(result)
     return PendingCheck(future)
+
+
+def _log_crash(exc: BaseException) -> None:
+    """Log a crashed check's traceback with credentials redacted (it may quote a provider)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error("judgeguard: a check crashed\n%s", redact_secrets(text))
 
 
 def _run_callbacks(callbacks: Sequence[Callable[[Any], Any]], result: Any) -> None:

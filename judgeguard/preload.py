@@ -39,6 +39,8 @@ CORE_MODULES = (
     "judgeguard.telemetry",
     "judgeguard.metajudge",
     "judgeguard.metajudge.client",
+    "judgeguard.metajudge.requestkey",
+    "judgeguard.scrub",
 )
 #: What the hand-off to the check worker process needs (``offload="process"``).
 OFFLOAD_MODULES = ("judgeguard.offload", "subprocess", "multiprocessing.connection", "pickle")

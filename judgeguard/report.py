@@ -170,6 +170,7 @@ def render_report(summary: AuditSummary, source: str) -> str:
         ("mean_reward", "reward"),
         ("flagged_rate", "flagged"),
         ("deceptive_rate", "deceptive"),
+        ("errors", "errors"),
     ]
     head = "".join(f"<th>{_e(label)}</th>" for _, label in cols)
     trs = []

@@ -87,14 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(ValueError):
+    """A malformed command-line value (exit code 2)."""
+
+
 def _fields(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         name, eq, path = pair.partition("=")
         if not eq:
-            raise SystemExit(
-                f"judgeguard: --field {pair!r}: write NAME=PATH, e.g. output=judgment.response"
-            )
+            raise UsageError(f"--field {pair!r}: write NAME=PATH, e.g. output=judgment.response")
         out[name.strip()] = path.strip()
     return out
 
@@ -107,14 +109,12 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
         key, eq, raw = pair.partition("=")
         key = key.strip()
         if not eq or not key.isidentifier():
-            raise SystemExit(
-                f"judgeguard: --metajudge-option {pair!r}: write KEY=VALUE, e.g. "
+            raise UsageError(
+                f"--metajudge-option {pair!r}: write KEY=VALUE, e.g. "
                 "api_base=http://localhost:8000/v1"
             )
         if key in ("model", "messages"):
-            raise SystemExit(
-                f"judgeguard: --metajudge-option {key}=…: set the model with --metajudge"
-            )
+            raise UsageError(f"--metajudge-option {key}=…: set the model with --metajudge")
         try:
             out[key] = json.loads(raw)
         except ValueError:
@@ -236,6 +236,11 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _say(console: Any, text: str, style: str) -> None:
+    """One message, unwrapped (one line stays one line) and without rich markup."""
+    console.print(text, style=style or None, markup=False, highlight=False, soft_wrap=True)
+
+
 def _count_lines(path: str) -> int | None:
     if not os.path.isfile(path):  # stdin or a pipe: counting would consume it
         return None
@@ -257,13 +262,17 @@ def audit_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
 
     def refuse(message: str) -> int:
-        err.print(f"judgeguard: {message}", style="red", markup=False, highlight=False)
+        _say(err, f"judgeguard: {message}", "red")
         return 2
 
     models = args.metajudge or [
         m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
     ]
-    options = _options(args.metajudge_option)
+    try:
+        options = _options(args.metajudge_option)
+        fields = _fields(args.field)
+    except UsageError as exc:
+        return refuse(str(exc))
     metajudge = None
     if models:
         from judgeguard.metajudge import MetaJudge
@@ -274,8 +283,6 @@ def audit_command(args: argparse.Namespace) -> int:
             return refuse(f"--metajudge: {exc}")
     elif options:
         return refuse("--metajudge-option needs a MetaJudge: add --metajudge MODEL")
-    elif not args.json:
-        err.print(f"[yellow]{_NO_METAJUDGE}[/yellow]")
     if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
         from judgeguard.verdicts import VerdictSpec
 
@@ -286,7 +293,7 @@ def audit_command(args: argparse.Namespace) -> int:
     config = AuditConfig(
         metajudge=metajudge,
         verdict=args.verdict,
-        fields=_fields(args.field),
+        fields=fields,
         concurrency=args.concurrency,
         workers=args.workers,
         limit=args.limit,
@@ -309,6 +316,8 @@ def audit_command(args: argparse.Namespace) -> int:
                 files[flag] = OutputFile(path, flag)
         except OSError as exc:
             return refuse(str(exc))
+        if metajudge is None and not args.json:
+            _say(err, _NO_METAJUDGE, "yellow")
         config.cache = None if args.no_cache else DiskCache(args.cache_dir)
         return _audit(args, config, files, err)
     finally:
@@ -361,17 +370,17 @@ def _audit(args: argparse.Namespace, config: Any, files: dict[str, OutputFile], 
 
             summary = run_audit(args.file, config, out.file if out is not None else None, advance)
     except AuditError as exc:
-        err.print(f"judgeguard: {exc}", style="red", markup=False, highlight=False)
+        _say(err, f"judgeguard: {exc}", "red")
         return 2
     _explain_skips(summary, err)
     if summary.interrupted:
         if out is not None:
             partial = out.target + ".partial"
             out.keep_as(partial)
-            err.print(
-                f"[yellow]Interrupted: {out.shown} left as it was; the finished lines are in "
-                f"{partial}.[/yellow]",
-                highlight=False,
+            _say(
+                err,
+                f"Interrupted: {out.shown} left as it was; the finished lines are in {partial}.",
+                "yellow",
             )
     elif out is not None:
         out.commit()
@@ -383,21 +392,23 @@ def _audit(args: argparse.Namespace, config: Any, files: dict[str, OutputFile], 
         report.commit()
     _print_summary(args, summary)
     if report is not None:
-        err.print(f"report written to {report.shown}", highlight=False)
+        _say(err, f"report written to {report.shown}", "")
     _explain_errors(summary, err)
     if summary.interrupted:
-        err.print(
-            "[yellow]Interrupted: the summary covers the lines finished so far. Run the "
-            "same command again to resume; finished checks come from the cache.[/yellow]"
+        _say(
+            err,
+            "Interrupted: the summary covers the lines finished so far. Run the same command "
+            "again to resume; finished checks come from the cache.",
+            "yellow",
         )
         return 130
     if summary.overall.n == 0:
         what = "no lines in the input" if summary.lines == 0 else "no line held a judgment"
-        err.print(f"judgeguard: nothing was audited ({what})", style="red", highlight=False)
+        _say(err, f"judgeguard: nothing was audited ({what})", "red")
         return 1
     failure = summary.failure_line()
     if failure is not None:
-        err.print(f"judgeguard: {failure}", style="red", markup=False, highlight=False)
+        _say(err, f"judgeguard: {failure}", "red")
         return 1
     return 0
 
@@ -410,11 +421,11 @@ def _explain_skips(summary: Any, err: Any) -> None:
     hint = summary.missing_field_hint()
     shown = [(n, m) for n, m in summary.malformed if hint is None or m != NO_OUTPUT]
     if hint is not None:
-        err.print(f"judgeguard: {hint}", style="yellow", markup=False, highlight=False)
+        _say(err, f"judgeguard: {hint}", "yellow")
     for number, message in shown[:20]:
-        err.print(f"line {number}: skipped, {message}", style="yellow", markup=False)
+        _say(err, f"line {number}: skipped, {message}", "yellow")
     if len(shown) > 20:
-        err.print(f"… and {len(shown) - 20} more malformed lines", style="yellow")
+        _say(err, f"… and {len(shown) - 20} more malformed lines", "yellow")
 
 
 def _explain_errors(summary: Any, err: Any) -> None:
@@ -422,16 +433,13 @@ def _explain_errors(summary: Any, err: Any) -> None:
     for name, stats in sorted(summary.judges.items()):
         if stats.errors:
             reasons = ", ".join(f"{r} {c}" for r, c in stats.error_reasons.most_common())
-            err.print(
+            _say(
+                err,
                 f"{name}: {stats.errors} of {stats.attempted} checks failed ({reasons})",
-                style="yellow",
-                markup=False,
-                highlight=False,
+                "yellow",
             )
     for cause, count in summary.crashes.most_common(10):
-        err.print(
-            f"a check crashed {count}× with {cause}", style="yellow", markup=False, highlight=False
-        )
+        _say(err, f"a check crashed {count}× with {cause}", "yellow")
 
 
 def _print_summary(args: argparse.Namespace, summary: Any) -> None:

@@ -372,3 +372,45 @@ def test_a_crash_shows_one_traceback_per_cause_with_a_count(tmp_path):
     assert json.loads(proc.stdout)["overall"]["n"] == 6
     assert proc.stderr.count("Traceback") == 1
     assert "a check crashed 6× with RuntimeError: the same bug every time" in proc.stderr
+
+
+def test_an_interrupted_run_keeps_the_old_output_and_saves_the_finished_lines(
+    tmp_path, monkeypatch, capsys
+):
+    import judgeguard.audit as audit_mod
+    from judgeguard.cli import main
+
+    monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("JUDGEGUARD_METAJUDGE", raising=False)
+    log = write(tmp_path / "x.jsonl", ROWS * 5)
+    old = tmp_path / "o.jsonl"
+    old.write_text("old complete results\n")
+    real = audit_mod.run_audit
+
+    def interrupted(path_, config, out_=None, progress=None):
+        seen = [0]
+
+        def tick(n):
+            seen[0] += n
+            if seen[0] == 7:  # Ctrl-C
+                raise KeyboardInterrupt
+
+        return real(path_, config, out_, tick)
+
+    monkeypatch.setattr(audit_mod, "run_audit", interrupted)
+    code = main(["audit", str(log), "--out", str(old), "--no-progress", "--json"])
+    assert code == 130
+    assert old.read_text() == "old complete results\n"
+    partial = (tmp_path / "o.jsonl.partial").read_text().splitlines()
+    assert 7 <= len(partial) <= 30  # the lines finished when Ctrl-C came
+    assert [json.loads(x)["line"] for x in partial] == list(range(1, len(partial) + 1))
+    assert "o.jsonl.partial" in capsys.readouterr().err
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(audit_mod, "run_audit", crash)
+    with pytest.raises(RuntimeError):
+        main(["audit", str(log), "--out", str(old), "--report", "r.html", "--no-progress"])
+    assert old.read_text() == "old complete results\n"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -161,6 +162,9 @@ class AuditSummary:
     #: one error message per reason code, and how often each crash cause occurred
     error_examples: dict[str, str] = field(default_factory=dict)
     crashes: Counter[str] = field(default_factory=Counter)
+    #: checks a MetaJudge did not run (empty rationale, unknown scale …) per reason code
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_examples: dict[str, str] = field(default_factory=dict)
 
     def failure_line(self) -> str | None:
         """``"all 6 checks failed: server_error (upstream exploded)"`` when a MetaJudge was
@@ -170,7 +174,8 @@ class AuditSummary:
             return None
         parts = []
         for reason, _count in o.error_reasons.most_common(3):
-            example = _one_line(self.error_examples.get(reason, ""))
+            example = self.error_examples.get(reason, "").removeprefix(f"{reason}: ")
+            example = _one_line(example)
             parts.append(f"{reason} ({example})" if example else reason)
         noun = "check" if o.attempted == 1 else "checks"
         return f"all {o.attempted} {noun} failed: " + "; ".join(parts)
@@ -185,7 +190,9 @@ class AuditSummary:
             f"{self.missing_output} of {self.lines} lines were skipped: {NO_OUTPUT}. "
             f"Their keys: {keys or '(none)'}."
         )
-        if self.missing_output_texts:
+        if 2 * self.missing_output_keys["rationale"] > self.missing_output:
+            text += " They have a rationale but no verdict: map it with --field verdict=KEY"
+        elif self.missing_output_texts:
             guess = self.missing_output_texts.most_common(1)[0][0]
             text += f" Map the judge's output with --field output={guess}"
         else:
@@ -200,9 +207,15 @@ class AuditSummary:
         }
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    """The last informative part of an error message, on one line."""
+_EXC_PREFIX = re.compile(r"^(?:[\w.]*(?:Error|Exception)\s*[:\-]\s*)+")
+
+
+def _one_line(text: str, limit: int = 160, *, strip_classes: bool = True) -> str:
+    """An error message on one line, without the chain of exception-class prefixes that
+    litellm puts in front (``InternalServerError: litellm.InternalServerError: …``)."""
     text = " ".join(text.split())
+    if strip_classes:
+        text = _EXC_PREFIX.sub("", text) or text
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
@@ -495,11 +508,15 @@ class _Auditor:
         correct = result.get("correct")
         status = result.get("status")
         done = status in ("consistent", "inconsistent")
+        if status == "skipped" and s.metajudge is not None:
+            reason = str(result.get("reason") or "unknown")
+            s.skipped[reason] += 1
+            s.skipped_examples.setdefault(reason, str(result.get("error") or ""))
         if status == "error":
             reason = str(result.get("reason") or "unknown")
             s.error_examples.setdefault(reason, str(result.get("error") or ""))
             if reason == "internal_error":
-                s.crashes[_one_line(str(result.get("error") or ""), 200)] += 1
+                s.crashes[_one_line(str(result.get("error") or ""), 200, strip_classes=False)] += 1
         for st in (stats, s.overall):
             st.parsed += 1
             if status in ATTEMPTED:

@@ -438,6 +438,9 @@ def _explain_errors(summary: Any, err: Any) -> None:
                 f"{name}: {stats.errors} of {stats.attempted} checks failed ({reasons})",
                 "yellow",
             )
+    for reason, count in summary.skipped.most_common():
+        example = summary.skipped_examples.get(reason) or ""
+        _say(err, f"{count} checks skipped: {reason} ({example})", "yellow")
     for cause, count in summary.crashes.most_common(10):
         _say(err, f"a check crashed {count}× with {cause}", "yellow")
 

@@ -414,3 +414,21 @@ def test_an_interrupted_run_keeps_the_old_output_and_saves_the_finished_lines(
         main(["audit", str(log), "--out", str(old), "--report", "r.html", "--no-progress"])
     assert old.read_text() == "old complete results\n"
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_rationale_without_verdict_gets_the_right_hint(tmp_path):
+    rows = [{"judge": "J", "rationale": "A is right.", "decision": "A>B"} for _ in range(4)]
+    write(tmp_path / "x.jsonl", rows)
+    proc = audit("x.jsonl", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "rationale but no verdict: map it with --field verdict=KEY" in proc.stderr
+
+
+def test_checks_the_metajudge_skipped_are_said(tmp_path, loopback_llm):
+    write(tmp_path / "x.jsonl", [{"judge": "J", "output": "[[A>B]]"}] * 3)
+    proc = audit(
+        "x.jsonl", "--metajudge", "openai/judge-test", cwd=tmp_path, base_url=loopback_llm.base_url
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 checks skipped: empty_rationale" in proc.stderr
+    assert loopback_llm.requests == []

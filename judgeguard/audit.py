@@ -335,6 +335,8 @@ class _Auditor:
             "gate": repr(mj.gate) if mj is not None else None,
             "format": 2,  # result records carry pair_id/swapped as mapped
         }
+        written = ("output", "rationale", "verdict", "label", "judge", "id")
+        self._written = {config.fields.get(name, name) for name in written}
 
     # -- one line ---------------------------------------------------------------------------
     def line_key(self, raw: bytes) -> str:
@@ -482,8 +484,9 @@ class _Auditor:
         return self._carry(out, rec)
 
     def _carry(self, out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
-        skip = {"output", "rationale", "verdict", "label", "judge", "id"}
-        extra = {k: v for k, v in rec.items() if k not in skip}
+        """The line's other fields under ``fields`` (those already in the result, under
+        their own or their mapped name, are left out)."""
+        extra = {k: v for k, v in rec.items() if k not in self._written}
         if extra:
             out["fields"] = extra
         return out

@@ -129,13 +129,29 @@ class OutputFile:
 
     The standard library's ``tempfile.mkstemp`` + ``os.replace`` do the atomic part (the
     ``atomicwrites`` package that used to wrap them is archived). Opening fails with a
-    one-line ``OSError`` message before the run when the target cannot be written.
+    one-line ``OSError`` message before the run when the target cannot be written. A
+    target that is not a regular file (``/dev/stdout``, ``/dev/null``, a named pipe) is
+    written directly: there is nothing to replace.
     """
 
     def __init__(self, target: str, flag: str) -> None:
+        import stat
+
         self.flag = flag
         self.shown = target
         self.target = os.path.realpath(target)
+        self.temp: str | None = None
+        self.done = False
+        try:
+            special = not stat.S_ISREG(os.stat(target).st_mode)
+        except OSError:
+            special = False
+        if special and not os.path.isdir(target):
+            try:
+                self.file: IO[str] = open(target, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise OSError(f"{flag} {target}: cannot write there ({exc.strerror})") from exc
+            return
         if os.path.isdir(self.target):
             raise OSError(f"{flag} {target}: is a directory")
         if os.path.exists(self.target) and not os.access(self.target, os.W_OK):
@@ -157,31 +173,35 @@ class OutputFile:
             mode = 0o666 & ~umask
         with contextlib.suppress(OSError):
             os.fchmod(fd, mode)
-        self.file: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
-        self.done = False
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
 
     def commit(self) -> None:
         """Flush, sync and rename the temporary file onto the target."""
+        self.done = True
+        if self.temp is None:
+            self.file.close()
+            return
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
         os.replace(self.temp, self.target)
-        self.done = True
 
     def keep_as(self, path: str) -> None:
         """Move what was written so far to ``path`` instead (an interrupted run)."""
-        self.file.close()
-        os.replace(self.temp, path)
         self.done = True
+        self.file.close()
+        if self.temp is not None:
+            os.replace(self.temp, path)
 
     def discard(self) -> None:
         """Remove the temporary file; the target is left as it was."""
         if self.done:
             return
-        self.file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.temp)
         self.done = True
+        self.file.close()
+        if self.temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp)
 
 
 def _same_file(a: os.stat_result, path: str) -> bool:
@@ -374,7 +394,9 @@ def _audit(args: argparse.Namespace, config: Any, files: dict[str, OutputFile], 
         return 2
     _explain_skips(summary, err)
     if summary.interrupted:
-        if out is not None:
+        if out is not None and out.temp is None:
+            out.commit()  # a stream (/dev/stdout, a pipe): the lines are already there
+        elif out is not None:
             partial = out.target + ".partial"
             out.keep_as(partial)
             _say(

@@ -268,8 +268,12 @@ def test_lines_without_output_get_one_hint_and_fail(tmp_path):
     assert "completion, id, model" in proc.stderr.replace("\n", " ")
     assert "--field output=completion" in proc.stderr
     assert "nothing was audited" in proc.stderr
-    proc = audit("x.jsonl", "--field", "output=completion", "--json", cwd=tmp_path)
+    proc = audit(
+        "x.jsonl", "--field", "output=completion", "--json", "--out", "o.jsonl", cwd=tmp_path
+    )
     assert proc.returncode == 0 and json.loads(proc.stdout)["overall"]["n"] == 30
+    first = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
+    assert first["fields"] == {"model": "J"}  # the mapped output is not copied again
 
 
 def test_an_empty_input_audits_nothing(tmp_path):
@@ -432,3 +436,11 @@ def test_checks_the_metajudge_skipped_are_said(tmp_path, loopback_llm):
     assert proc.returncode == 0, proc.stderr
     assert "3 checks skipped: empty_rationale" in proc.stderr
     assert loopback_llm.requests == []
+
+
+def test_out_to_a_stream_is_written_directly(tmp_path):
+    write(tmp_path / "x.jsonl", ROWS)
+    proc = audit("x.jsonl", "--out", "/dev/stdout", "--report", "/dev/null", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert [r["id"] for r in results] == list(range(6))

@@ -244,7 +244,10 @@ def dump_json(obj: Any, **kwargs: Any) -> str:
 
 
 def _truthy(value: Any) -> bool | None:
-    """A ``swapped`` flag: booleans, 0/1 and true/false/yes/no strings; else ``None``."""
+    """A ``swapped`` flag: booleans, 0/1 and true/false/yes/no strings, missing = not
+    swapped; anything else ``None`` (the line is left out of swap agreement)."""
+    if value is None:
+        return False
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
@@ -827,6 +830,7 @@ def run_audit(
 
     def emit(result: dict[str, Any]) -> None:
         auditor.account(result)
+        result.pop("text_keys", None)  # only for the --field hint
         if out is not None:
             out.write(dump_json(result) + "\n")
         if progress is not None:

@@ -240,6 +240,11 @@ def test_mapped_pair_id_and_swapped_are_used_for_swap_agreement(tmp_path):
         {"meta": {"pair": "p1", "flip": "true"}, "judge": "J", "response": out("B.", "B>A")},
         {"meta": {"pair": "p2", "flip": 0}, "judge": "J", "response": out("A is right.")},
         {"meta": {"pair": "p2", "flip": 1}, "judge": "J", "response": out("A is right.")},
+        # a missing flag is the unswapped order; a flag that is not a boolean is left out
+        {"meta": {"pair": "p3"}, "judge": "J", "response": out("A is right.")},
+        {"meta": {"pair": "p3", "flip": True}, "judge": "J", "response": out("B.", "B>A")},
+        {"meta": {"pair": "p4", "flip": "maybe"}, "judge": "J", "response": out("A.")},
+        {"meta": {"pair": "p4", "flip": False}, "judge": "J", "response": out("A.")},
     ]
     write(tmp_path / "x.jsonl", rows)
     proc = audit(
@@ -254,8 +259,9 @@ def test_mapped_pair_id_and_swapped_are_used_for_swap_agreement(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    # p1: A then (swapped) B -> A both times, agrees; p2: A then (swapped) A -> disagrees
-    assert json.loads(proc.stdout)["overall"]["swap_agreement"] == 0.5
+    # p1: A then (swapped) B -> A both times, agrees; p2: A then (swapped) A -> disagrees;
+    # p3 agrees; p4 has no swapped order
+    assert json.loads(proc.stdout)["overall"]["swap_agreement"] == 2 / 3
 
 
 def test_lines_without_output_get_one_hint_and_fail(tmp_path):

@@ -177,6 +177,8 @@ def test_failing_metajudge_json_stays_json_and_the_run_fails(tmp_path, loopback_
         workers,
         "--out",
         "o.jsonl",
+        "--report",
+        "r.html",
         cwd=tmp_path,
         base_url=loopback_llm.base_url,
     )
@@ -190,6 +192,8 @@ def test_failing_metajudge_json_stays_json_and_the_run_fails(tmp_path, loopback_
     assert "upstream exploded" in last
     results = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in results} == {"server_error"}
+    html = (tmp_path / "r.html").read_text()
+    assert "Failed checks (6 of 6)" in html and "upstream exploded" in html
 
 
 def test_unreachable_metajudge_table_counts_errors(tmp_path):

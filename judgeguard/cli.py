@@ -248,6 +248,11 @@ def _stdout_to_stderr() -> Iterator[None]:
         return
     try:
         os.dup2(2, 1)
+    except OSError:  # no stderr to send it to: leave stdout as it is
+        os.close(saved)
+        yield
+        return
+    try:
         yield
     finally:
         with contextlib.suppress(OSError, ValueError):

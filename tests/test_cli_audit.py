@@ -454,3 +454,35 @@ def test_out_to_a_stream_is_written_directly(tmp_path):
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert [r["id"] for r in results] == list(range(6))
+
+
+NOISY = """
+import sys
+import judgeguard.pipeline as pipeline
+from judgeguard.cli import main
+
+real = pipeline.run_check
+
+async def noisy(*args, **kwargs):
+    print("a library printing to stdout")  # e.g. a provider SDK's banner
+    return await real(*args, **kwargs)
+
+pipeline.run_check = noisy
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_whatever_a_library_prints_during_the_run_stays_off_stdout(tmp_path):
+    write(tmp_path / "x.jsonl", ROWS)
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)}
+    env["JUDGEGUARD_CACHE_DIR"] = str(tmp_path / "cache")
+    proc = subprocess.run(
+        [sys.executable, "-c", NOISY, "audit", "x.jsonl", "--no-progress", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert json.loads(proc.stdout)["overall"]["n"] == 6
+    assert proc.stderr.count("a library printing to stdout") == 6

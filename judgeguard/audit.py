@@ -12,6 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
+import os
+import re
+import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +31,19 @@ if TYPE_CHECKING:  # pydantic models load on first parse: a fully cached rerun n
     from judgeguard.schema import Check
     from judgeguard.verdicts import Verdict, VerdictSpec
 
-__all__ = ["AuditConfig", "AuditError", "AuditSummary", "JudgeStats", "read_lines", "run_audit"]
+__all__ = [
+    "AuditConfig",
+    "AuditError",
+    "AuditSummary",
+    "JudgeStats",
+    "check_config",
+    "dump_json",
+    "read_lines",
+    "run_audit",
+]
+
+#: Input paths that mean "read standard input".
+STDIN = ("-", "/dev/stdin")
 
 #: The contract's input field names (remappable with ``--field name=dotted.path``).
 FIELDS = (
@@ -52,7 +70,12 @@ SUMMARY_KEYS = (
     "mean_reward",
     "flagged_rate",
     "deceptive_rate",
+    "errors",
 )
+#: Check statuses for which the MetaJudge was asked (an attempted check).
+ATTEMPTED = ("consistent", "inconsistent", "error")
+#: The message of a line without the judge's output.
+NO_OUTPUT = "no 'output' (or 'rationale' + 'verdict') field"
 
 
 class AuditError(JudgeguardError, ValueError):
@@ -91,9 +114,13 @@ class JudgeStats:
     flagged: int = 0
     correct_checked: int = 0
     deceptive: int = 0
+    attempted: int = 0
+    errors: int = 0
+    error_reasons: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> dict[str, Any]:
-        """The contract's figures: rates as fractions, ``None`` where they do not apply."""
+        """The contract's figures: rates as fractions, ``None`` where they do not apply;
+        ``errors`` counts checks that ended in ``error``, ``error_reasons`` per reason code."""
 
         def rate(a: float, b: int) -> float | None:
             return a / b if b else None
@@ -108,6 +135,8 @@ class JudgeStats:
             "mean_reward": rate(self.reward_sum, self.reward_n),
             "flagged_rate": rate(self.flagged, self.checked),
             "deceptive_rate": rate(self.deceptive, self.correct_checked),
+            "errors": self.errors,
+            "error_reasons": dict(sorted(self.error_reasons.items())),
         }
 
 
@@ -125,6 +154,50 @@ class AuditSummary:
     lines: int = 0
     metajudge: str | None = None
     interrupted: bool = False
+    #: lines without the judge's output, and the keys those lines do have
+    missing_output: int = 0
+    missing_output_keys: Counter[str] = field(default_factory=Counter)
+    #: string-valued keys of those lines with their total text length (a --field hint)
+    missing_output_texts: Counter[str] = field(default_factory=Counter)
+    #: one error message per reason code, and how often each crash cause occurred
+    error_examples: dict[str, str] = field(default_factory=dict)
+    crashes: Counter[str] = field(default_factory=Counter)
+    #: checks a MetaJudge did not run (empty rationale, unknown scale …) per reason code
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_examples: dict[str, str] = field(default_factory=dict)
+
+    def failure_line(self) -> str | None:
+        """``"all 6 checks failed: server_error (upstream exploded)"`` when a MetaJudge was
+        asked and every check it was asked for failed; else ``None``."""
+        o = self.overall
+        if self.metajudge is None or o.attempted == 0 or o.errors < o.attempted:
+            return None
+        parts = []
+        for reason, _count in o.error_reasons.most_common(3):
+            example = self.error_examples.get(reason, "").removeprefix(f"{reason}: ")
+            example = _one_line(example)
+            parts.append(f"{reason} ({example})" if example else reason)
+        noun = "check" if o.attempted == 1 else "checks"
+        return f"all {o.attempted} {noun} failed: " + "; ".join(parts)
+
+    def missing_field_hint(self) -> str | None:
+        """When most lines lack the judge's output: which field, the keys they do have,
+        and a ``--field`` suggestion; else ``None``."""
+        if not self.missing_output or 2 * self.missing_output <= self.lines:
+            return None
+        keys = ", ".join(k for k, _ in self.missing_output_keys.most_common(12))
+        text = (
+            f"{self.missing_output} of {self.lines} lines were skipped: {NO_OUTPUT}. "
+            f"Their keys: {keys or '(none)'}."
+        )
+        if 2 * self.missing_output_keys["rationale"] > self.missing_output:
+            text += " They have a rationale but no verdict: map it with --field verdict=KEY"
+        elif self.missing_output_texts:
+            guess = self.missing_output_texts.most_common(1)[0][0]
+            text += f" Map the judge's output with --field output={guess}"
+        else:
+            text += " Map the judge's output with --field output=KEY"
+        return text + " (dotted paths reach nested keys, e.g. output=judgment.text)."
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract: ``{"judges": {name: {...}}, "overall": {...}}``."""
@@ -132,6 +205,60 @@ class AuditSummary:
             "judges": {k: v.summary() for k, v in sorted(self.judges.items())},
             "overall": self.overall.summary(),
         }
+
+
+_EXC_PREFIX = re.compile(r"^(?:[\w.]*(?:Error|Exception)\s*[:\-]\s*)+")
+
+
+def _one_line(text: str, limit: int = 160, *, strip_classes: bool = True) -> str:
+    """An error message on one line, without the chain of exception-class prefixes that
+    litellm puts in front (``InternalServerError: litellm.InternalServerError: …``)."""
+    text = " ".join(text.split())
+    if strip_classes:
+        text = _EXC_PREFIX.sub("", text) or text
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with non-finite floats (NaN, ±inf) replaced by ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dump_json(obj: Any, **kwargs: Any) -> str:
+    """Strictly valid JSON: NaN and infinities (which ``json`` would write as the invalid
+    ``NaN``/``Infinity``) become ``null``, as in JavaScript's ``JSON.stringify``."""
+    kwargs.setdefault("ensure_ascii", False)
+    kwargs.setdefault("default", str)
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(_finite(obj), allow_nan=False, **kwargs)
+
+
+def _truthy(value: Any) -> bool | None:
+    """A ``swapped`` flag: booleans, 0/1 and true/false/yes/no strings, missing = not
+    swapped; anything else ``None`` (the line is left out of swap agreement)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "1", "y"):
+            return True
+        if low in ("false", "no", "0", "n", ""):
+            return False
+    return None
 
 
 def _dig(obj: Any, path: str) -> Any:
@@ -155,17 +282,30 @@ def _winner(rendered: str, swapped: bool) -> str:
     return _MIRROR[winner] if swapped else winner
 
 
+def is_stdin(path: str | Path) -> bool:
+    """Whether ``path`` names standard input (``-`` or ``/dev/stdin``)."""
+    return str(path) in STDIN
+
+
 def read_lines(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """Non-empty lines of a JSONL file with their 1-based numbers, streamed."""
+    """Non-empty lines of a JSONL file (``-``: standard input) with their 1-based
+    numbers, streamed."""
+    if str(path) == "-":
+        yield from _numbered(sys.stdin.buffer, limit)
+        return
     with open(path, "rb") as f:
-        count = 0
-        for number, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            if limit is not None and count >= limit:
-                return
-            count += 1
-            yield number, raw
+        yield from _numbered(f, limit)
+
+
+def _numbered(f: Any, limit: int | None) -> Iterator[tuple[int, bytes]]:
+    count = 0
+    for number, raw in enumerate(f, 1):
+        if not raw.strip():
+            continue
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield number, raw
 
 
 @dataclass
@@ -196,7 +336,10 @@ class _Auditor:
             "fields": sorted(config.fields.items()),
             "metajudge": mj.sampling_key() if mj is not None else None,
             "gate": repr(mj.gate) if mj is not None else None,
+            "format": 2,  # result records carry pair_id/swapped as mapped
         }
+        written = ("output", "rationale", "verdict", "label", "judge", "id")
+        self._written = {config.fields.get(name, name) for name in written}
 
     # -- one line ---------------------------------------------------------------------------
     def line_key(self, raw: bytes) -> str:
@@ -248,7 +391,7 @@ class _Auditor:
                     str(self.field_(record, "rationale")), self.field_(record, "verdict"), self.spec
                 )
             else:
-                line.error = "no 'output' (or 'rationale' + 'verdict') field"
+                line.error = NO_OUTPUT
                 return None
         except ParseError as exc:
             line.parse_error = exc
@@ -286,7 +429,16 @@ class _Auditor:
         }
         if line.error is not None:
             out.update(status="malformed", reason="malformed_line", error=line.error)
+            if line.error == NO_OUTPUT:
+                out["keys"] = sorted(str(k) for k in rec)
+                out["text_keys"] = {
+                    str(k): len(v) for k, v in rec.items() if isinstance(v, str) and v.strip()
+                }
             return out
+        pair_id = self.field_(rec, "pair_id")
+        if pair_id is not None:
+            out["pair_id"] = pair_id
+            out["swapped"] = _truthy(self.field_(rec, "swapped"))
         if line.parse_error is not None:
             out.update(
                 status="unparsed",
@@ -335,8 +487,9 @@ class _Auditor:
         return self._carry(out, rec)
 
     def _carry(self, out: dict[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
-        skip = {"output", "rationale", "verdict", "label", "judge", "id"}
-        extra = {k: v for k, v in rec.items() if k not in skip}
+        """The line's other fields under ``fields`` (those already in the result, under
+        their own or their mapped name, are left out)."""
+        extra = {k: v for k, v in rec.items() if k not in self._written}
         if extra:
             out["fields"] = extra
         return out
@@ -347,6 +500,10 @@ class _Auditor:
         s.lines += 1
         if result["status"] == "malformed":
             s.malformed.append((result["line"], result.get("error") or ""))
+            if "keys" in result:
+                s.missing_output += 1
+                s.missing_output_keys.update(result["keys"])
+                s.missing_output_texts.update(result.get("text_keys") or {})
             return
         judge = result["judge"]
         stats = s.judges.setdefault(judge, JudgeStats())
@@ -357,8 +514,22 @@ class _Auditor:
         correct = result.get("correct")
         status = result.get("status")
         done = status in ("consistent", "inconsistent")
+        if status == "skipped" and s.metajudge is not None:
+            reason = str(result.get("reason") or "unknown")
+            s.skipped[reason] += 1
+            s.skipped_examples.setdefault(reason, str(result.get("error") or ""))
+        if status == "error":
+            reason = str(result.get("reason") or "unknown")
+            s.error_examples.setdefault(reason, str(result.get("error") or ""))
+            if reason == "internal_error":
+                s.crashes[_one_line(str(result.get("error") or ""), 200, strip_classes=False)] += 1
         for st in (stats, s.overall):
             st.parsed += 1
+            if status in ATTEMPTED:
+                st.attempted += 1
+            if status == "error":
+                st.errors += 1
+                st.error_reasons[str(result.get("reason") or "unknown")] += 1
             if correct is not None:
                 st.labeled += 1
                 st.correct += bool(correct)
@@ -382,11 +553,10 @@ class _Auditor:
         self._pair(result)
 
     def _pair(self, result: dict[str, Any]) -> None:
-        fields = result.get("fields") or {}
-        pair_id = fields.get("pair_id")
-        if pair_id is None or result.get("kind") != "pairwise":
+        pair_id = result.get("pair_id")
+        swapped = result.get("swapped")
+        if pair_id is None or swapped is None or result.get("kind") != "pairwise":
             return
-        swapped = bool(fields.get("swapped"))
         winner = _winner(result["verdict"], swapped)
         key = (result["judge"], str(pair_id))
         other = self.pending_pairs.pop(key, None)
@@ -552,6 +722,7 @@ def _worker_init(payload: dict[str, Any]) -> None:
     )
     auditor = _Auditor(config)
     store = _store_for(auditor, config)
+    logging.getLogger("judgeguard").addFilter(_CrashDigest())
     _worker_state["checker"] = _LocalChecker(auditor, config, get_telemetry(), store)
     if config.metajudge is not None:
         import_litellm()
@@ -577,9 +748,53 @@ def _store_for(
 
     def store(key: str | None, result: dict[str, Any]) -> None:
         if key is not None and config.cache is not None and result["status"] in final:
-            config.cache.put_record(key, json.dumps(result, ensure_ascii=False, default=str))
+            config.cache.put_record(key, dump_json(result))
 
     return store
+
+
+class _CrashDigest(logging.Filter):
+    """Lets one "a check crashed" traceback per distinct cause through; the audit's
+    summary counts them all (``AuditSummary.crashes``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or "a check crashed" not in str(record.msg):
+            return True
+        exc = record.exc_info[1]
+        cause = (type(exc).__name__, str(exc)[:200])
+        if cause in self.seen:
+            return False
+        self.seen.add(cause)
+        record.msg = f"{record.msg} (shown once per cause; the audit counts the others)"
+        return True
+
+
+def check_config(path: str | Path, config: AuditConfig) -> None:
+    """Raise :class:`AuditError` when the audit cannot start: run before any output
+    file is opened, so a refused run changes nothing."""
+    if not is_stdin(path):
+        p = Path(path)
+        if not p.exists():
+            raise AuditError(f"no such file: {p}")
+        if p.is_dir():
+            raise AuditError(f"{p} is a directory; give a JSONL file (or - for stdin)")
+        if not os.access(p, os.R_OK):
+            raise AuditError(f"cannot read {p}: permission denied")
+    for name, dotted in config.fields.items():
+        if name not in FIELDS:
+            raise AuditError(f"--field {name}=…: unknown field; known fields: {list(FIELDS)}")
+        if not dotted:
+            raise AuditError(f"--field {name}= needs a path, e.g. {name}=judgment.response")
+    if config.workers < 1:
+        raise AuditError("--workers must be at least 1")
+    if config.concurrency < 1:
+        raise AuditError("--concurrency must be at least 1")
+    if config.limit is not None and config.limit < 0:
+        raise AuditError("--limit must be 0 or more")
 
 
 def run_audit(
@@ -588,7 +803,8 @@ def run_audit(
     out: IO[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> AuditSummary:
-    """Audit a JSONL file of logged judgments; write one result line per input line.
+    """Audit a JSONL file (``-``: stdin) of logged judgments; write one result line per
+    input line.
 
     ``out`` receives the results (JSONL, input order); ``progress(n)`` is told how many
     lines finished since its last call. With ``config.workers > 1`` the lines are parsed
@@ -598,16 +814,7 @@ def run_audit(
     """
     from judgeguard.telemetry import get_telemetry
 
-    p = Path(path)
-    if not p.is_file():
-        raise AuditError(f"no such file: {p}")
-    for name, dotted in config.fields.items():
-        if name not in FIELDS:
-            raise AuditError(f"--field {name}=…: unknown field; known fields: {list(FIELDS)}")
-        if not dotted:
-            raise AuditError(f"--field {name}= needs a path, e.g. {name}=judgment.response")
-    if config.workers < 1:
-        raise AuditError("--workers must be at least 1")
+    check_config(path, config)
     auditor = _Auditor(config)
     cache = config.cache
     window = max(4 * config.concurrency, 64)
@@ -619,16 +826,20 @@ def run_audit(
         )
     )
     queue: list[Any] = []
+    digest = _CrashDigest()
+    logger = logging.getLogger("judgeguard")
+    logger.addFilter(digest)
 
     def emit(result: dict[str, Any]) -> None:
         auditor.account(result)
+        result.pop("text_keys", None)  # only for the --field hint
         if out is not None:
-            out.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+            out.write(dump_json(result) + "\n")
         if progress is not None:
             progress(1)
 
     try:
-        for number, raw in read_lines(p, config.limit):
+        for number, raw in read_lines(path, config.limit):
             key = auditor.line_key(raw) if cache is not None else None
             cached = cache.get_record(key) if key is not None and cache is not None else None
             if cached is not None:
@@ -655,6 +866,7 @@ def run_audit(
                 break
     finally:
         checker.close()
+        logger.removeFilter(digest)
     return auditor.summary
 
 
@@ -670,7 +882,7 @@ def format_figure(key: str, value: Any) -> str:
     where it does not apply."""
     if value is None:
         return "–"
-    if key == "n":
+    if key in ("n", "errors"):
         return str(value)
     if key.startswith("mean_"):
         return f"{value:.3f}"

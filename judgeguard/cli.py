@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 __all__ = ["main"]
 
@@ -32,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "file",
         help="JSONL, one judgment per line (fields: output or rationale + "
-        "verdict, judge, label, pair_id, swapped, reference, …)",
+        "verdict, judge, label, pair_id, swapped, reference, …); - reads stdin",
     )
     a.add_argument(
         "--metajudge",
@@ -41,8 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         help="litellm model(s) of the MetaJudge (several: an ensemble); default "
         "$JUDGEGUARD_METAJUDGE",
     )
-    a.add_argument("--out", help="write one result line per input line (JSONL)")
-    a.add_argument("--report", help="write a self-contained HTML report")
+    a.add_argument(
+        "--metajudge-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the MetaJudge, passed on to litellm (repeatable; VALUE "
+        "is read as JSON when it parses, else as a string), e.g. "
+        "api_base=http://host:8000/v1, temperature=0, timeout=120",
+    )
+    a.add_argument(
+        "--out",
+        help="write one result line per input line (JSONL); replaced only when the run completes",
+    )
+    a.add_argument(
+        "--report", help="write a self-contained HTML report (replaced only when complete)"
+    )
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
@@ -71,19 +87,188 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(ValueError):
+    """A malformed command-line value (exit code 2)."""
+
+
 def _fields(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         name, eq, path = pair.partition("=")
         if not eq:
-            raise SystemExit(
-                f"judgeguard: --field {pair!r}: write NAME=PATH, e.g. output=judgment.response"
-            )
+            raise UsageError(f"--field {pair!r}: write NAME=PATH, e.g. output=judgment.response")
         out[name.strip()] = path.strip()
     return out
 
 
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as keyword arguments; a VALUE that parses as JSON is that JSON
+    value (``0.2``, ``true``, ``{"k": 1}``), any other VALUE is the string itself."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise UsageError(
+                f"--metajudge-option {pair!r}: write KEY=VALUE, e.g. "
+                "api_base=http://localhost:8000/v1"
+            )
+        if key in ("model", "messages"):
+            raise UsageError(f"--metajudge-option {key}=…: set the model with --metajudge")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+class OutputFile:
+    """An output written to a temporary file beside its target and renamed into place by
+    :meth:`commit` (an atomic replace): a refused, failed or interrupted run never leaves a
+    truncated file where an old one was. A symlinked target is replaced where it points.
+
+    The standard library's ``tempfile.mkstemp`` + ``os.replace`` do the atomic part (the
+    ``atomicwrites`` package that used to wrap them is archived). Opening fails with a
+    one-line ``OSError`` message before the run when the target cannot be written. A
+    target that is not a regular file (``/dev/stdout``, ``/dev/null``, a named pipe) is
+    written directly: there is nothing to replace.
+    """
+
+    def __init__(self, target: str, flag: str) -> None:
+        import stat
+
+        self.flag = flag
+        self.shown = target
+        self.target = os.path.realpath(target)
+        self.temp: str | None = None
+        self.done = False
+        try:
+            special = not stat.S_ISREG(os.stat(target).st_mode)
+        except OSError:
+            special = False
+        if special and not os.path.isdir(target):
+            try:
+                self.file: IO[str] = open(target, "w", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise OSError(f"{flag} {target}: cannot write there ({exc.strerror})") from exc
+            return
+        if os.path.isdir(self.target):
+            raise OSError(f"{flag} {target}: is a directory")
+        if os.path.exists(self.target) and not os.access(self.target, os.W_OK):
+            raise OSError(f"{flag} {target}: permission denied")
+        parent = os.path.dirname(self.target)
+        if not os.path.isdir(parent):
+            raise OSError(f"{flag} {target}: no such directory {parent}")
+        try:
+            fd, self.temp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.target)}.", suffix=".tmp", dir=parent
+            )
+        except OSError as exc:
+            raise OSError(f"{flag} {target}: cannot write there ({exc.strerror})") from exc
+        try:
+            mode = os.stat(self.target).st_mode & 0o7777
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, mode)
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+
+    def commit(self) -> None:
+        """Flush, sync and rename the temporary file onto the target."""
+        self.done = True
+        if self.temp is None:
+            self.file.close()
+            return
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.temp, self.target)
+
+    def keep_as(self, path: str) -> None:
+        """Move what was written so far to ``path`` instead (an interrupted run)."""
+        self.done = True
+        self.file.close()
+        if self.temp is not None:
+            os.replace(self.temp, path)
+
+    def discard(self) -> None:
+        """Remove the temporary file; the target is left as it was."""
+        if self.done:
+            return
+        self.done = True
+        self.file.close()
+        if self.temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp)
+
+
+def _same_file(a: os.stat_result, path: str) -> bool:
+    try:
+        return os.path.samestat(a, os.stat(path))
+    except OSError:
+        return False
+
+
+def _refuse_overwriting_input(file: str, outputs: dict[str, str]) -> str | None:
+    """A one-line reason when an output is the input (same inode: also through a link or
+    another spelling) or both outputs are the same file; else ``None``."""
+    from judgeguard.audit import is_stdin
+
+    try:
+        source = os.fstat(0) if is_stdin(file) else os.stat(file)
+    except OSError:
+        source = None
+    for flag, path in outputs.items():
+        if source is not None and _same_file(source, path):
+            return (
+                f"{flag} {path} is the input file {file}: writing it would destroy the input; "
+                "choose another path"
+            )
+    if len(outputs) == 2:
+        (f1, p1), (f2, p2) = outputs.items()
+        if os.path.realpath(p1) == os.path.realpath(p2) or (
+            os.path.exists(p1) and _same_file(os.stat(p1), p2)
+        ):
+            return f"{f1} and {f2} are the same file ({p1}); give two paths"
+    return None
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """While the audit runs, file descriptor 1 is stderr (also in worker processes,
+    which inherit it): nothing a library prints lands in the user's stdout, which gets
+    only the summary."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (embedded, closed): nothing to guard
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no stderr to send it to: leave stdout as it is
+        os.close(saved)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _say(console: Any, text: str, style: str) -> None:
+    """One message, unwrapped (one line stays one line) and without rich markup."""
+    console.print(text, style=style or None, markup=False, highlight=False, soft_wrap=True)
+
+
 def _count_lines(path: str) -> int | None:
+    if not os.path.isfile(path):  # stdin or a pipe: counting would consume it
+        return None
     try:
         with open(path, "rb") as f:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
@@ -92,8 +277,80 @@ def _count_lines(path: str) -> int | None:
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    """Run ``judgeguard audit``; returns the exit code."""
+    """Run ``judgeguard audit``; returns the exit code (0 done, 1 nothing audited or every
+    check failed, 2 the audit could not start, 130 interrupted)."""
     from rich.console import Console
+
+    from judgeguard.audit import AuditConfig, AuditError, check_config
+    from judgeguard.cache import DiskCache
+
+    err = Console(stderr=True)
+
+    def refuse(message: str) -> int:
+        _say(err, f"judgeguard: {message}", "red")
+        return 2
+
+    models = args.metajudge or [
+        m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
+    ]
+    try:
+        options = _options(args.metajudge_option)
+        fields = _fields(args.field)
+    except UsageError as exc:
+        return refuse(str(exc))
+    metajudge = None
+    if models:
+        from judgeguard.metajudge import MetaJudge
+
+        try:
+            metajudge = MetaJudge(models if len(models) > 1 else models[0], **options)
+        except (TypeError, ValueError) as exc:
+            return refuse(f"--metajudge: {exc}")
+    elif options:
+        return refuse("--metajudge-option needs a MetaJudge: add --metajudge MODEL")
+    if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
+        from judgeguard.verdicts import VerdictSpec
+
+        try:
+            VerdictSpec.coerce(args.verdict)
+        except ValueError as exc:
+            return refuse(str(exc))
+    config = AuditConfig(
+        metajudge=metajudge,
+        verdict=args.verdict,
+        fields=fields,
+        concurrency=args.concurrency,
+        workers=args.workers,
+        limit=args.limit,
+    )
+    # everything that can refuse the run does so before an output file is touched
+    try:
+        check_config(args.file, config)
+    except AuditError as exc:
+        return refuse(str(exc))
+    targets = {
+        flag: path for flag, path in (("--out", args.out), ("--report", args.report)) if path
+    }
+    reason = _refuse_overwriting_input(args.file, targets)
+    if reason is not None:
+        return refuse(reason)
+    files: dict[str, OutputFile] = {}
+    try:
+        try:
+            for flag, path in targets.items():
+                files[flag] = OutputFile(path, flag)
+        except OSError as exc:
+            return refuse(str(exc))
+        if metajudge is None and not args.json:
+            _say(err, _NO_METAJUDGE, "yellow")
+        config.cache = None if args.no_cache else DiskCache(args.cache_dir)
+        return _audit(args, config, files, err)
+    finally:
+        for f in files.values():
+            f.discard()
+
+
+def _audit(args: argparse.Namespace, config: Any, files: dict[str, OutputFile], err: Any) -> int:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -102,48 +359,10 @@ def audit_command(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-    from rich.table import Table
 
-    from judgeguard.audit import (
-        SUMMARY_KEYS,
-        AuditConfig,
-        AuditError,
-        format_figure,
-        run_audit,
-        summary_rows,
-    )
-    from judgeguard.cache import DiskCache
+    from judgeguard.audit import AuditError, run_audit
 
-    err = Console(stderr=True)
-    models = args.metajudge or [
-        m for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
-    ]
-    metajudge = None
-    if models:
-        from judgeguard.metajudge import MetaJudge
-
-        metajudge = MetaJudge(models if len(models) > 1 else models[0])
-    elif not args.json:
-        err.print(f"[yellow]{_NO_METAJUDGE}[/yellow]")
-    cache = None if args.no_cache else DiskCache(args.cache_dir)
-    if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
-        from judgeguard.verdicts import VerdictSpec
-
-        try:
-            VerdictSpec.coerce(args.verdict)
-        except ValueError as exc:
-            err.print(f"[red]judgeguard: {exc}[/red]")
-            return 2
-    config = AuditConfig(
-        metajudge=metajudge,
-        verdict=args.verdict,
-        fields=_fields(args.field),
-        concurrency=max(1, args.concurrency),
-        workers=args.workers,
-        limit=args.limit,
-        cache=cache,
-    )
-    out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
+    out = files.get("--out")
     show_progress = not args.no_progress and err.is_terminal
     # the bar's total (for the ETA) costs a pass over the file: only when a bar is shown
     total = _count_lines(args.file) if show_progress else None
@@ -161,7 +380,7 @@ def audit_command(args: argparse.Namespace) -> int:
         disable=not show_progress,
     )
     try:
-        with progress:
+        with _stdout_to_stderr(), progress:
             task = progress.add_task("audit", total=total, rate="")
 
             done = [0]
@@ -174,59 +393,121 @@ def audit_command(args: argparse.Namespace) -> int:
                     if speed:
                         progress.update(task, rate=f"{speed:,.0f} lines/s")
 
-            summary = run_audit(args.file, config, out, advance)
+            summary = run_audit(args.file, config, out.file if out is not None else None, advance)
     except AuditError as exc:
-        err.print(f"[red]judgeguard: {exc}[/red]")
+        _say(err, f"judgeguard: {exc}", "red")
         return 2
-    finally:
-        if out is not None:
-            out.close()
-    for number, message in summary.malformed[:20]:
-        err.print(f"[yellow]line {number}: skipped, {message}[/yellow]")
-    if len(summary.malformed) > 20:
-        err.print(f"[yellow]… and {len(summary.malformed) - 20} more malformed lines[/yellow]")
-    if args.report:
+    _explain_skips(summary, err)
+    if summary.interrupted:
+        if out is not None and out.temp is None:
+            out.commit()  # a stream (/dev/stdout, a pipe): the lines are already there
+        elif out is not None:
+            partial = out.target + ".partial"
+            out.keep_as(partial)
+            _say(
+                err,
+                f"Interrupted: {out.shown} left as it was; the finished lines are in {partial}.",
+                "yellow",
+            )
+    elif out is not None:
+        out.commit()
+    report = files.get("--report")
+    if report is not None:
         from judgeguard.report import render_report
 
-        Path(args.report).write_text(render_report(summary, args.file), encoding="utf-8")
-    if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
-    else:
-        table = Table(title=f"judgeguard audit · {args.file}")
-        keys = SUMMARY_KEYS
-        short = {
-            "n": "n",
-            "parse_rate": "parsed",
-            "outcome_accuracy": "accuracy",
-            "swap_agreement": "swap agr",
-            "rc": "RC",
-            "mean_r_rationale": "R_rat",
-            "mean_reward": "reward",
-            "flagged_rate": "flagged",
-            "deceptive_rate": "deceptive",
-        }
-        table.add_column("judge", no_wrap=True)
-        for k in keys:
-            table.add_column(short[k], justify="right")
-        for name, figures in summary_rows(summary):
-            table.add_row(
-                name,
-                *(format_figure(k, figures[k]) for k in keys),
-                style="bold" if name == "overall" else None,
-            )
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=160)
-        console.print(table)
-        if args.report:
-            err.print(f"report written to {args.report}")
+        report.file.write(render_report(summary, args.file))
+        report.commit()
+    _print_summary(args, summary)
+    if report is not None:
+        _say(err, f"report written to {report.shown}", "")
+    _explain_errors(summary, err)
     if summary.interrupted:
-        err.print(
-            "[yellow]Interrupted: the summary covers the lines finished so far. Run the "
-            "same command again to resume; finished checks come from the cache.[/yellow]"
+        _say(
+            err,
+            "Interrupted: the summary covers the lines finished so far. Run the same command "
+            "again to resume; finished checks come from the cache.",
+            "yellow",
         )
         return 130
+    if summary.overall.n == 0:
+        what = "no lines in the input" if summary.lines == 0 else "no line held a judgment"
+        _say(err, f"judgeguard: nothing was audited ({what})", "red")
+        return 1
+    failure = summary.failure_line()
+    if failure is not None:
+        _say(err, f"judgeguard: {failure}", "red")
+        return 1
     return 0
+
+
+def _explain_skips(summary: Any, err: Any) -> None:
+    """Skipped lines on stderr: one hint when most lack the judge's output, else the
+    first 20 with their reasons."""
+    from judgeguard.audit import NO_OUTPUT
+
+    hint = summary.missing_field_hint()
+    shown = [(n, m) for n, m in summary.malformed if hint is None or m != NO_OUTPUT]
+    if hint is not None:
+        _say(err, f"judgeguard: {hint}", "yellow")
+    for number, message in shown[:20]:
+        _say(err, f"line {number}: skipped, {message}", "yellow")
+    if len(shown) > 20:
+        _say(err, f"… and {len(shown) - 20} more malformed lines", "yellow")
+
+
+def _explain_errors(summary: Any, err: Any) -> None:
+    """Failed checks per judge and reason, and crashes per distinct cause, on stderr."""
+    for name, stats in sorted(summary.judges.items()):
+        if stats.errors:
+            reasons = ", ".join(f"{r} {c}" for r, c in stats.error_reasons.most_common())
+            _say(
+                err,
+                f"{name}: {stats.errors} of {stats.attempted} checks failed ({reasons})",
+                "yellow",
+            )
+    for reason, count in summary.skipped.most_common():
+        example = summary.skipped_examples.get(reason) or ""
+        _say(err, f"{count} checks skipped: {reason} ({example})", "yellow")
+    for cause, count in summary.crashes.most_common(10):
+        _say(err, f"a check crashed {count}× with {cause}", "yellow")
+
+
+def _print_summary(args: argparse.Namespace, summary: Any) -> None:
+    """The summary on stdout: one JSON object (``--json``) or a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from judgeguard.audit import SUMMARY_KEYS, dump_json, format_figure, summary_rows
+
+    if args.json:
+        print(dump_json(summary.to_json(), indent=2))
+        return
+    table = Table(title=f"judgeguard audit · {args.file}")
+    short = {
+        "n": "n",
+        "parse_rate": "parsed",
+        "outcome_accuracy": "accuracy",
+        "swap_agreement": "swap agr",
+        "rc": "RC",
+        "mean_r_rationale": "R_rat",
+        "mean_reward": "reward",
+        "flagged_rate": "flagged",
+        "deceptive_rate": "deceptive",
+        "errors": "errors",
+    }
+    table.add_column("judge", no_wrap=True)
+    for k in SUMMARY_KEYS:
+        table.add_column(short[k], justify="right")
+    for name, figures in summary_rows(summary):
+        table.add_row(
+            name,
+            *(format_figure(k, figures[k]) for k in SUMMARY_KEYS),
+            style="bold" if name == "overall" else None,
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)
+    console.print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -170,6 +170,7 @@ def render_report(summary: AuditSummary, source: str) -> str:
         ("mean_reward", "reward"),
         ("flagged_rate", "flagged"),
         ("deceptive_rate", "deceptive"),
+        ("errors", "errors"),
     ]
     head = "".join(f"<th>{_e(label)}</th>" for _, label in cols)
     trs = []
@@ -199,6 +200,18 @@ def render_report(summary: AuditSummary, source: str) -> str:
             "<code>JUDGEGUARD_METAJUDGE</code>.</p>"
         )
     )
+    failed = ""
+    if summary.overall.errors:
+        items = "".join(
+            f"<li><b>{_e(reason)}</b> × {count}: "
+            f"{_e(summary.error_examples.get(reason, '')[:300])}</li>"
+            for reason, count in summary.overall.error_reasons.most_common()
+        )
+        failed = (
+            f"<h2>Failed checks ({summary.overall.errors} of {summary.overall.attempted})</h2>"
+            f'<div class="card"><ul>{items}</ul><p class="note">Failed checks count in no '
+            "figure above; rerun to retry them (finished checks come from the cache).</p></div>"
+        )
     malformed = ""
     if summary.malformed:
         items = "".join(f"<li>line {n}: {_e(msg)}</li>" for n, msg in summary.malformed[:50])
@@ -225,6 +238,7 @@ them.</p>{no_mj}</div>
 </div><div class="card">{_histogram(summary.rewards, "gated reward", "#15803d")}</div></div>
 <h2>Flagged for review ({len(summary.flagged)}{"+" if len(summary.flagged) >= 200 else ""})
 </h2>{"".join(cases) or '<p class="note">Nothing flagged.</p>'}
+{failed}
 {malformed}
 </main></body></html>
 """

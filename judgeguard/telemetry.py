@@ -122,8 +122,11 @@ def _litellm_provider(model: str) -> str:
     litellm = sys.modules.get("litellm")
     if litellm is None:
         return sc.GEN_AI_PROVIDER_OTHER
+    from judgeguard.metajudge.quiet import quiet
+
     try:
-        provider = litellm.get_llm_provider(model)[1]
+        with quiet():  # litellm prints a banner for a model without a provider
+            provider = litellm.get_llm_provider(model)[1]
     except Exception:
         return sc.GEN_AI_PROVIDER_OTHER
     if not isinstance(provider, str) or not provider:

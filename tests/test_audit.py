@@ -91,6 +91,8 @@ def test_exact_summary_on_a_hand_checked_file(env, tmp_path, capsys):
     )
     assert code == 0
     j1, j2, overall = summary["judges"]["J1"], summary["judges"]["J2"], summary["overall"]
+    for figures in (j1, j2, overall):  # no check failed (approx cannot compare nested dicts)
+        assert figures.pop("error_reasons") == {} and figures.pop("errors") == 0
     # J1: lines 1, 2, 3 parse (6 does not); all three labels are met; the pair agrees after
     # mirroring; line 3's rationale favours B but says A>B: inconsistent (r = 0.05),
     # flagged and deceptive (label-correct). r = 0.9, 0.9, 0.05; reward = r x 1.

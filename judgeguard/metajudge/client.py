@@ -36,6 +36,9 @@ def import_litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    from judgeguard.metajudge.quiet import install
+
+    install()  # litellm's failure banners stay out of stdout during our calls
     return litellm
 
 
@@ -208,9 +211,12 @@ def supports_structured_output(model: str, kwargs: Mapping[str, Any]) -> bool:
 @functools.lru_cache(maxsize=256)
 def _supports_schema(model: str, provider: str | None) -> bool:
     # litellm's model-info lookup costs ~0.5 ms a call; the answer never changes
+    from judgeguard.metajudge.quiet import quiet
+
     litellm = import_litellm()
     try:
-        return bool(litellm.supports_response_schema(model=model, custom_llm_provider=provider))
+        with quiet():
+            return bool(litellm.supports_response_schema(model=model, custom_llm_provider=provider))
     except Exception:
         return False
 
@@ -231,8 +237,11 @@ def _cost(litellm: Any, resp: Any) -> float | None:
         # litellm already priced the call; None means the model has no known price
         cost = hidden["response_cost"]
         return float(cost) if isinstance(cost, (int, float)) else None
+    from judgeguard.metajudge.quiet import quiet
+
     try:
-        cost = litellm.completion_cost(completion_response=resp)
+        with quiet():
+            cost = litellm.completion_cost(completion_response=resp)
     except Exception:
         return None
     return float(cost) if isinstance(cost, (int, float)) else None
@@ -273,6 +282,7 @@ async def acall(
 
     from opentelemetry import trace
 
+    from judgeguard.metajudge.quiet import quietly
     from judgeguard.telemetry import get_telemetry
 
     litellm = import_litellm()
@@ -311,7 +321,7 @@ async def acall(
                 call = {**params, "metadata": metadata}
             started = time.perf_counter()
             try:
-                resp = await asyncio.wait_for(litellm.acompletion(**call), guard)
+                resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
             except Exception as exc:
                 reason, transient, status = classify(exc)
                 cause = exc

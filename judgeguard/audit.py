@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from judgeguard.cache import DiskCache, cache_key
 from judgeguard.dispatch import Dispatcher
 from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.scrub import clean_text
 
 if TYPE_CHECKING:  # pydantic models load on first parse: a fully cached rerun never needs them
     from judgeguard.schema import Check
@@ -233,14 +234,16 @@ def _finite(obj: Any) -> Any:
 
 
 def dump_json(obj: Any, **kwargs: Any) -> str:
-    """Strictly valid JSON: NaN and infinities (which ``json`` would write as the invalid
-    ``NaN``/``Infinity``) become ``null``, as in JavaScript's ``JSON.stringify``."""
+    """Strictly valid JSON in valid UTF-8: NaN and infinities (which ``json`` would write as
+    the invalid ``NaN``/``Infinity``) become ``null``, as in JavaScript's
+    ``JSON.stringify``, and lone surrogates (which no UTF-8 file can hold) U+FFFD."""
     kwargs.setdefault("ensure_ascii", False)
     kwargs.setdefault("default", str)
     try:
-        return json.dumps(obj, allow_nan=False, **kwargs)
+        text = json.dumps(obj, allow_nan=False, **kwargs)
     except ValueError:
-        return json.dumps(_finite(obj), allow_nan=False, **kwargs)
+        text = json.dumps(_finite(obj), allow_nan=False, **kwargs)
+    return clean_text(text)
 
 
 def _truthy(value: Any) -> bool | None:

@@ -343,6 +343,19 @@ def test_nan_ids_are_written_as_valid_json(tmp_path):
     assert lines[1]["fields"]["extra"] is None
 
 
+def test_lone_surrogates_are_written_as_valid_utf8(tmp_path):
+    (tmp_path / "x.jsonl").write_text(
+        '{"id": "s\\ud800", "judge": "J", "output": "A \\udc00 is right.\\n\\n[[A>B]]"}\n'
+    )
+    proc = audit("x.jsonl", "--out", "o.jsonl", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = (tmp_path / "o.jsonl").read_bytes().decode("utf-8").splitlines()
+    record = json.loads(line)
+    assert record["id"] == "s\ufffd"
+    assert record["r_outcome"] == 0.75
+    json.loads(proc.stdout)
+
+
 @pytest.mark.parametrize("name", ["-", "/dev/stdin"])
 def test_stdin_is_an_input(tmp_path, name):
     text = "".join(json.dumps(r) + "\n" for r in ROWS)

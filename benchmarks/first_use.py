@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from overhead import loopback_process  # noqa: E402
+from overhead import loopback_process
 
 CHILD = r"""
 import json, os, sys, time

@@ -29,16 +29,17 @@ import logging
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from judgeguard.errors import safe_str
-from judgeguard.scrub import redact_secrets
+from judgeguard.scrub import RedactingFilter
 
 __all__ = ["Dispatcher", "PendingCheck", "finished", "flush", "get_dispatcher", "set_dispatcher"]
 
 log = logging.getLogger("judgeguard")
+if not any(isinstance(f, RedactingFilter) for f in log.filters):
+    log.addFilter(RedactingFilter())  # tracebacks may quote a provider's error text
 T = TypeVar("T")
 
 #: Builds the terminal result of a job that could not produce its own:
@@ -302,7 +303,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             result = fallback("error", "shutdown", "the check was cancelled at shutdown")
         except BaseException as exc:  # SystemExit too: the loop must go on
-            _log_crash(exc)
+            log.error("judgeguard: a check crashed", exc_info=exc)
             result = fallback("error", "internal_error", f"{type(exc).__name__}: {safe_str(exc)}")
         self._finish(future, result, callbacks)
 
@@ -394,12 +395,6 @@ def finished(result: T, callbacks: Sequence[Callable[[T], Any]] = ()) -> Pending
     _run_callbacks(callbacks, result)
     future.set_result(result)
     return PendingCheck(future)
-
-
-def _log_crash(exc: BaseException) -> None:
-    """Log a crashed check's traceback with credentials redacted (it may quote a provider)."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    log.error("judgeguard: a check crashed\n%s", redact_secrets(text))
 
 
 def _run_callbacks(callbacks: Sequence[Callable[[Any], Any]], result: Any) -> None:

@@ -40,6 +40,7 @@ CORE_MODULES = (
     "judgeguard.metajudge",
     "judgeguard.metajudge.client",
     "judgeguard.metajudge.requestkey",
+    "judgeguard.metajudge.quiet",
     "judgeguard.scrub",
 )
 #: What the hand-off to the check worker process needs (``offload="process"``).
@@ -106,20 +107,22 @@ def _import_all(names: tuple[str, ...]) -> None:
 
 def _warm_litellm(model: str) -> None:
     from judgeguard.metajudge.client import import_litellm
+    from judgeguard.metajudge.quiet import quiet
 
     litellm = import_litellm()
-    try:  # the provider's config class, which litellm loads lazily
-        _, provider, _, _ = litellm.get_llm_provider(model)
-        litellm.utils.ProviderConfigManager.get_provider_chat_config(
-            model=model, provider=litellm.LlmProviders(provider)
+    with quiet():  # litellm prints banners (e.g. for an unknown provider) to stdout
+        try:  # the provider's config class, which litellm loads lazily
+            _, provider, _, _ = litellm.get_llm_provider(model)
+            litellm.utils.ProviderConfigManager.get_provider_chat_config(
+                model=model, provider=litellm.LlmProviders(provider)
+            )
+        except Exception as exc:  # an unknown provider fails in the check, with its reason
+            log.debug("judgeguard: no provider config for %s: %r", model, exc)
+        response: Any = litellm.completion(
+            model=model,
+            messages=[{"role": "user", "content": "judgeguard preload"}],
+            mock_response='{"ok": true}',
+            api_key="preload",
         )
-    except Exception as exc:  # an unknown provider fails in the check
-        log.debug("judgeguard: no provider config for %s: %r", model, exc)
-    response: Any = litellm.completion(
-        model=model,
-        messages=[{"role": "user", "content": "judgeguard preload"}],
-        mock_response='{"ok": true}',
-        api_key="preload",
-    )
-    del response
+        del response
     _import_all(LITELLM_LATE_MODULES)

@@ -18,10 +18,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import traceback
 from collections.abc import Iterable
 
-__all__ = ["REDACTED", "clean_text", "has_lone_surrogate", "key_bytes", "redact_secrets"]
+__all__ = [
+    "REDACTED",
+    "RedactingFilter",
+    "clean_text",
+    "has_lone_surrogate",
+    "key_bytes",
+    "redact_secrets",
+]
 
 #: What a removed credential is replaced with.
 REDACTED = "[REDACTED]"
@@ -111,3 +120,18 @@ def clean_text(text: str) -> str:
 def key_bytes(text: str) -> bytes:
     """UTF-8 bytes of ``text`` for hashing; lone surrogates are kept, not replaced."""
     return text.encode("utf-8", "surrogatepass")
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts credentials from a record's message and traceback
+    (judgeguard's logger has one: a crash's traceback may quote a provider's error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            formatted = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact_secrets(formatted)
+        if record.args:
+            record.msg, record.args = redact_secrets(record.getMessage()), None
+        elif isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
+        return True

@@ -374,3 +374,19 @@ def test_checks_do_not_run_under_a_stale_context(loopback_llm, otel):
     chat = [s for s in finished if s.name.startswith("chat ")]
     assert len(chat) == 3
     assert all(s.parent is not None and s.parent.span_id in evaluators for s in chat)
+
+
+def test_a_crashed_checks_logged_traceback_has_credentials_redacted(caplog, monkeypatch):
+    import judgeguard.pipeline as pipeline
+
+    async def crash(*args, **kwargs):
+        raise RuntimeError(
+            "gateway said: bad key sk-live-0123456789abcdefghij for Bearer abc.def.ghi"
+        )
+
+    monkeypatch.setattr(pipeline, "check_output", crash)
+    check = jg.guard(lambda: verdict_text()).run().check(10)
+    assert (check.status, check.reason) == ("error", "internal_error")
+    assert "a check crashed" in caplog.text
+    assert "sk-live-0123456789abcdefghij" not in caplog.text
+    assert "sk-live-0123456789abcdefghij" not in check.error

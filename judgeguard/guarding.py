@@ -328,6 +328,7 @@ class Checker:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard.pipeline import check_output, failed_check
         from judgeguard.schema import Check
+        from judgeguard.telemetry import stamp_span_ids
 
         tel = self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
@@ -378,6 +379,7 @@ class Checker:
 
         def fallback(status: str, reason: str, message: str) -> Check:
             check = failed_check(status, reason, message, metajudge)
+            stamp_span_ids(check, judge_ctx)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
 

@@ -272,6 +272,7 @@ async def run_offloaded(
     :class:`WorkerUnavailable` when the check must run in this process instead.
     """
     from judgeguard import semconv as sc
+    from judgeguard.telemetry import stamp_span_ids
 
     payload = (
         None if judgment is not None else output,
@@ -293,7 +294,8 @@ async def run_offloaded(
         for name, _, attributes in points:
             if name == sc.METRIC_CACHE_LOOKUPS:
                 cache.count(bool(attributes.get(sc.JUDGEGUARD_CACHE_HIT)))
-    telemetry.replay(judge_span, child, spans, points)
+    evaluator = telemetry.replay(judge_span, child, spans, points)
+    stamp_span_ids(check, judge_span, evaluator)
     return check  # type: ignore[no-any-return]
 
 

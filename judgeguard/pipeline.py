@@ -17,6 +17,7 @@ from judgeguard.errors import ParseError
 from judgeguard.gating import outcome_reward
 from judgeguard.schema import Check, Judgment
 from judgeguard.scrub import clean_text, redact_secrets
+from judgeguard.telemetry import stamp_span_ids
 from judgeguard.verdicts import Verdict
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ async def run_check(
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
+        stamp_span_ids(check, judge_span, span)
         telemetry.record_judgment(span, j, None, check.r_outcome)
         telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
     return check
@@ -127,6 +129,7 @@ async def check_output(
     except ParseError as exc:
         check = unparsed_check(exc, metajudge)
         with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
+            stamp_span_ids(check, judge_span, span)
             telemetry.record_judgment(span, None, exc)
             telemetry.record_check(span, check)
         return check

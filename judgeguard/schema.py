@@ -87,6 +87,8 @@ class Check(BaseModel):
     ``r_rationale`` the probability given to the judge's own verdict, ``r_outcome`` the
     outcome reward, and ``reward`` the gated reward ``r_rationale * r_outcome`` (``None``
     when the check did not succeed). ``reason`` holds a reason code for non-success.
+    ``trace_id`` and ``span_id`` (hex) identify the judge call's span, ``evaluator_span_id``
+    the check's own span (``None`` without tracing): attach feedback to them later.
     """
 
     status: CheckStatus
@@ -110,6 +112,9 @@ class Check(BaseModel):
     members: list[Check] = Field(default_factory=list)
     reference_match: RationaleMatch | None = None
     judgment: Judgment | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    evaluator_span_id: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -209,19 +209,19 @@ def test_evaluator_span_is_child_of_judge_span_when_asked(otel):
     assert list(ev_span.links) == []
 
 
-def test_evaluator_span_is_a_linked_root_otherwise_even_inside_another_span(otel):
+def test_evaluator_span_is_always_in_the_judges_trace_never_under_the_current_span(otel):
+    """Background checks too (issue 15): UIs show spans linked from another trace as
+    orphans. Whatever span is current when the check runs is not its parent."""
     tel = otel.telemetry
     with tel.judge_span("arena") as judge:
         ctx = tel.link_context(judge)
-        with tel.evaluator_span(ctx, child=False):  # the judge span is current: not a parent
-            pass
+    with tel.judge_span("other"), tel.evaluator_span(ctx, child=False):
+        pass
     judge_span = one_span(otel, "judge arena")
     ev_span = one_span(otel, "evaluate rationale_consistency")
-    assert ev_span.parent is None
-    assert ev_span.context.trace_id != judge_span.context.trace_id
-    (link,) = ev_span.links
-    assert link.context.span_id == judge_span.context.span_id
-    assert link.context.trace_id == judge_span.context.trace_id
+    assert ev_span.parent.span_id == judge_span.context.span_id
+    assert ev_span.context.trace_id == judge_span.context.trace_id
+    assert list(ev_span.links) == []
 
 
 def test_evaluator_span_after_the_judge_span_ended_and_without_a_judge(otel):
@@ -727,3 +727,20 @@ def test_importing_judgeguard_does_not_load_telemetry_or_the_sdk():
         """
     )
     assert out.split("\n")[:2] == ["[]", "[]"]
+
+
+@pytest.mark.usefixtures("isolated_judgeguard")
+@pytest.mark.parametrize("wait", [False, True])
+def test_checks_carry_the_ids_of_their_judge_span_and_evaluator_span(loopback_llm, otel, wait):
+    loopback_llm.responder = lambda body: B_WINS
+    mj = jg.MetaJudge("openai/judge-test", api_base=loopback_llm.base_url, api_key="k")
+    judge = jg.guard(lambda: ARENA, metajudge=mj, telemetry=otel.telemetry, wait=wait, name="a")
+    check = judge.run().check(10)
+    judge_span = one_span(otel, "judge a")
+    evaluator = one_span(otel, "evaluate rationale_consistency")
+    assert evaluator.parent.span_id == judge_span.context.span_id
+    assert check.trace_id == f"{judge_span.context.trace_id:032x}"
+    assert check.span_id == f"{judge_span.context.span_id:016x}"
+    assert check.evaluator_span_id == f"{evaluator.context.span_id:016x}"
+    untraced = jg.guard(lambda: ARENA, metajudge=mj).run().check(10)
+    assert (untraced.trace_id, untraced.span_id, untraced.evaluator_span_id) == (None,) * 3

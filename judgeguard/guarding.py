@@ -491,6 +491,8 @@ class GuardedJudge(Generic[F]):
         full = self._args(args)
         with judge_span(self.checker, self.name) as span:
             output = self.fn(*full, **kwargs)
+            if span.is_recording():
+                self._record_call(span, full, kwargs, output)
             result = self.checker.submit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
             )
@@ -500,15 +502,26 @@ class GuardedJudge(Generic[F]):
         full = self._args(args)
         with judge_span(self.checker, self.name) as span:
             output = await self.fn(*full, **kwargs)
+            if span.is_recording():
+                self._record_call(span, full, kwargs, output)
             result = await self.checker.asubmit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
             )
         return result
 
-    def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Question, candidates, label and reference pulled from the call's arguments."""
-        if callable(self.context) and not isinstance(self.context, (Mapping, Sequence)):
-            return dict(self.context(*args, **kwargs))
+    def _record_call(
+        self, span: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
+        """The call's arguments and output on the judge span (content capture only)."""
+        try:
+            telemetry = self.checker.telemetry
+            if telemetry.capture_content:
+                telemetry.record_call(span, self._arguments(args, kwargs), output)
+        except Exception:  # tracing must never break the judge call
+            log.warning("judgeguard: could not record the judge call on its span", exc_info=True)
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by parameter name (``self`` left out)."""
         values: dict[str, Any] = dict(kwargs)
         if self._signature is not None:
             try:
@@ -518,6 +531,13 @@ class GuardedJudge(Generic[F]):
             except TypeError:
                 pass
         values.pop("self", None)
+        return values
+
+    def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Question, candidates, label and reference pulled from the call's arguments."""
+        if callable(self.context) and not isinstance(self.context, (Mapping, Sequence)):
+            return dict(self.context(*args, **kwargs))
+        values = self._arguments(args, kwargs)
         if self.context is None:
             out: dict[str, Any] = {}
             for key, names in AUTO_CONTEXT.items():

@@ -28,6 +28,7 @@ when the user opts in with ``capture_content=True`` or
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import sys
 import threading
@@ -51,7 +52,7 @@ from opentelemetry.util.types import AttributeValue
 
 from judgeguard import semconv as sc
 from judgeguard._version import __version__
-from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.errors import JudgeguardError, ParseError, safe_str
 from judgeguard.scrub import clean_text, redact_secrets
 
 if TYPE_CHECKING:
@@ -86,6 +87,25 @@ _DURATION_BUCKETS = (
 _EVALUATOR_ATTRIBUTES: Mapping[str, AttributeValue] = {
     sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_SPAN_KIND_EVALUATOR
 }
+_JUDGE_ATTRIBUTES: Mapping[str, AttributeValue] = {
+    sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_SPAN_KIND_CHAIN
+}
+
+
+def _content(value: Any) -> tuple[str, str]:
+    """``(text, mime type)`` of a judge input or output for a span: strings as they are,
+    anything else as JSON when it serialises, else its ``str``; cut to the content limit,
+    lone surrogates replaced. Never raises."""
+    if isinstance(value, str):
+        text, mime = value, "text/plain"
+    else:
+        try:
+            text, mime = json.dumps(value, default=safe_str, ensure_ascii=False), "application/json"
+        except Exception:  # deep nesting, huge ints, a __str__ that raises …
+            text, mime = safe_str(value), "text/plain"
+    if len(text) > sc.CONTENT_LIMIT:
+        text = text[: sc.CONTENT_LIMIT] + "…"
+    return clean_text(text), mime
 
 
 def _capture_from_env() -> bool:
@@ -236,6 +256,7 @@ class Telemetry:
         with self._tracer.start_as_current_span(
             f"{sc.SPAN_JUDGE_PREFIX} {name}",
             kind=SpanKind.INTERNAL,
+            attributes=_JUDGE_ATTRIBUTES,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -244,6 +265,22 @@ class Telemetry:
             except Exception as exc:
                 self._fail(span, exc)
                 raise
+
+    def record_call(self, span: Span, inputs: Any, output: Any) -> None:
+        """Put the judge call's input and output on its span, as ``input.value`` and
+        ``output.value`` (OpenInference, which Phoenix shows), only with content capture."""
+        if not self.capture_content or not span.is_recording():
+            return
+        input_text, input_mime = _content(inputs)
+        output_text, output_mime = _content(output)
+        span.set_attributes(
+            {
+                sc.INPUT_VALUE: input_text,
+                sc.INPUT_MIME_TYPE: input_mime,
+                sc.OUTPUT_VALUE: output_text,
+                sc.OUTPUT_MIME_TYPE: output_mime,
+            }
+        )
 
     def record_judgment(
         self,

@@ -744,3 +744,30 @@ def test_checks_carry_the_ids_of_their_judge_span_and_evaluator_span(loopback_ll
     assert check.evaluator_span_id == f"{evaluator.context.span_id:016x}"
     untraced = jg.guard(lambda: ARENA, metajudge=mj).run().check(10)
     assert (untraced.trace_id, untraced.span_id, untraced.evaluator_span_id) == (None,) * 3
+
+
+@pytest.mark.usefixtures("isolated_judgeguard")
+def test_the_judge_span_shows_input_and_output_only_with_content_capture(otel):
+    captured = Telemetry(otel.tracer_provider, otel.meter_provider, capture_content=True)
+
+    def judge(question, answer_a, answer_b="b"):
+        return ARENA
+
+    jg.guard(judge, telemetry=captured, name="shown")("Which is right?", "a")
+    jg.guard(judge, telemetry=otel.telemetry, name="hidden")("Which is right?", "a")
+    deep = {"score": 5}
+    for _ in range(3000):
+        deep = {"inner": deep}
+    assert jg.guard(lambda: deep, telemetry=captured, name="deep")() is deep
+    shown, hidden = one_span(otel, "judge shown"), one_span(otel, "judge hidden")
+    for span in (shown, hidden, one_span(otel, "judge deep")):
+        assert span.attributes[sc.OPENINFERENCE_SPAN_KIND] == sc.OPENINFERENCE_SPAN_KIND_CHAIN
+    assert json.loads(shown.attributes[sc.INPUT_VALUE]) == {
+        "question": "Which is right?",
+        "answer_a": "a",
+        "answer_b": "b",
+    }
+    assert shown.attributes[sc.INPUT_MIME_TYPE] == "application/json"
+    assert shown.attributes[sc.OUTPUT_VALUE] == ARENA
+    assert sc.INPUT_VALUE not in hidden.attributes and sc.OUTPUT_VALUE not in hidden.attributes
+    assert len(one_span(otel, "judge deep").attributes[sc.OUTPUT_VALUE]) <= sc.CONTENT_LIMIT + 1

@@ -128,6 +128,7 @@ def test_judge_span_name_kind_scope_and_current(otel):
         assert span.is_recording()
     s = one_span(otel, "judge my_judge")
     assert s.kind is SpanKind.INTERNAL
+    assert s.attributes[sc.OPENINFERENCE_SPAN_KIND] == sc.OPENINFERENCE_SPAN_KIND_CHAIN
     assert s.instrumentation_scope.name == "judgeguard"
     assert s.instrumentation_scope.version == jg.__version__
     assert s.instrumentation_scope.schema_url == sc.SCHEMA_URL
@@ -138,9 +139,10 @@ def test_record_judgment_attributes_without_content(otel):
     tel = otel.telemetry
     assert tel.capture_content is False
     j = judgment(response_id="chatcmpl-judge-1", judge_model="gpt-4o")
-    with tel.judge_span("arena") as span:
+    with tel.evaluator_span(None) as span:  # the judgment goes on the check's span
         tel.record_judgment(span, j, None, 0.0)
-    attrs = dict(one_span(otel, "judge arena").attributes)
+    attrs = dict(one_span(otel, sc.SPAN_EVALUATOR).attributes)
+    assert attrs.pop(sc.OPENINFERENCE_SPAN_KIND) == sc.OPENINFERENCE_SPAN_KIND_EVALUATOR
     assert attrs == {
         "judgeguard.parse.status": "parsed",
         "judgeguard.verdict": "B>>A",
@@ -155,10 +157,10 @@ def test_record_judgment_attributes_without_content(otel):
 def test_record_judgment_parse_error_has_reason_code_and_no_error_status(otel):
     tel = otel.telemetry
     error = jg.VerdictNotFound("no verdict", excerpt="private judge text")
-    with tel.judge_span("arena") as span:
+    with tel.evaluator_span(None) as span:
         tel.record_judgment(span, None, error, None)
-    s = one_span(otel, "judge arena")
-    assert dict(s.attributes) == {
+    s = one_span(otel, sc.SPAN_EVALUATOR)
+    assert {k: v for k, v in s.attributes.items() if k != sc.OPENINFERENCE_SPAN_KIND} == {
         "judgeguard.parse.status": "unparsed",
         "error.type": "verdict_not_found",
     }

@@ -279,7 +279,7 @@ class Checker:
         ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
         lazy = _LazyJudgment(output, self.spec)
         if self.on_unparsed == "raise":
-            with contextlib.suppress(ParseError):
+            with contextlib.suppress(Exception):  # a crash of the parser is the check's
                 lazy.get()
             failure = lazy.failure()
             if isinstance(failure, ParseError):

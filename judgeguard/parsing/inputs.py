@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import re
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from judgeguard.errors import UnsupportedOutput
+from judgeguard.verdicts import safe_text
 
-__all__ = ["JudgeOutput", "read_output", "split_thinking"]
+__all__ = ["SCAN_LIMIT", "JudgeOutput", "read_output", "scan_window", "split_thinking"]
 
 
 @dataclass(frozen=True)
@@ -37,21 +39,76 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
-_THINK_RE = re.compile(r"<(think|thinking)>(.*?)</\1>\s*", re.DOTALL | re.IGNORECASE)
+#: Outputs longer than this many characters are scanned from their tail only: the
+#: verdict of a huge output sits at its end, and bounding what is scanned bounds how long
+#: any single regex call holds the GIL. ``Judgment.unscanned_chars`` says what was skipped.
+SCAN_LIMIT = 64 * 1024
+#: How far into the scanned tail the cut may move forward to start on a line boundary.
+_ALIGN = 2048
+
+
+def scan_window(text: str, limit: int = SCAN_LIMIT) -> tuple[str, int]:
+    """The part of ``text`` the parser reads, and how many leading characters it skips.
+
+    Texts of at most ``limit`` characters are read whole; longer ones from their last
+    ``limit`` characters, starting at a line start when one is near the cut.
+    """
+    if len(text) <= limit:
+        return text, 0
+    cut = len(text) - limit
+    newline = text.find("\n", cut, cut + _ALIGN)
+    if newline != -1:
+        cut = newline + 1
+    return text[cut:], cut
+
+
+_THINK_TAG = re.compile(r"<(/?)(think|thinking)>", re.IGNORECASE)
+_SPACES = re.compile(r"\s*")
 
 
 def split_thinking(text: str) -> tuple[str, str | None]:
     """Split reasoning-model output into (visible answer, thinking).
 
     Handles ``<think>…</think>`` blocks and outputs whose chat template dropped the
-    opening tag (everything before a lone ``</think>`` is thinking).
+    opening tag (everything before a lone ``</think>`` is thinking). Linear time: the
+    tags are found in one pass and each opening tag is paired with the first closing
+    tag of its name after it (what a lazy ``<think>(.*?)</think>`` match would pick).
     """
-    blocks = [m.group(2) for m in _THINK_RE.finditer(text)]
+    opens: list[tuple[int, int, str]] = []
+    closes: dict[str, list[tuple[int, int]]] = {"think": [], "thinking": []}
+    for m in _THINK_TAG.finditer(text):
+        name = m.group(2).lower()
+        if m.group(1):
+            closes[name].append((m.start(), m.end()))
+        else:
+            opens.append((m.start(), m.end(), name))
+    close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
+    blocks: list[str] = []
+    cuts: list[tuple[int, int]] = []
+    pos = 0
+    for start, end, name in opens:
+        if start < pos:
+            continue
+        k = bisect.bisect_left(close_starts[name], end)
+        if k == len(close_starts[name]):
+            continue  # never closed: a later opening tag of the other name may still be
+        cs, ce = closes[name][k]
+        blocks.append(text[end:cs])
+        match_end = _SPACES.match(text, ce).end()
+        cuts.append((start, match_end))
+        pos = match_end
     if blocks:
-        return _THINK_RE.sub("", text), "\n\n".join(b.strip("\n") for b in blocks)
-    close = re.search(r"</(think|thinking)>", text, re.IGNORECASE)
-    if close and not re.search(r"<(think|thinking)>", text[: close.start()], re.IGNORECASE):
-        return text[close.end() :].lstrip("\n"), text[: close.start()].strip("\n")
+        kept, prev = [], 0
+        for s, e in cuts:
+            kept.append(text[prev:s])
+            prev = e
+        kept.append(text[prev:])
+        return "".join(kept), "\n\n".join(b.strip("\n") for b in blocks)
+    first_close = min(
+        (spans[0] for spans in closes.values() if spans), default=None, key=lambda t: t[0]
+    )
+    if first_close is not None and not any(s < first_close[0] for s, _, _ in opens):
+        return text[first_close[1] :].lstrip("\n"), text[: first_close[0]].strip("\n")
     opened = re.match(r"\s*<(think|thinking)>", text, re.IGNORECASE)
     if opened:  # an unclosed block: the model never left its thinking
         return "", text[opened.end() :]
@@ -101,7 +158,7 @@ def _tool_arguments(tool_calls: Any) -> list[Mapping[str, Any]]:
         if isinstance(args, str):
             try:
                 args = json.loads(args)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deeply
                 continue
         if isinstance(args, Mapping):
             out.append(args)
@@ -123,7 +180,7 @@ def _from_message(message: Any, model: str | None, response_id: str | None) -> J
     raw = (
         text
         if text or not structured
-        else json.dumps(structured[-1], ensure_ascii=False, default=str)
+        else dump_json(structured[-1])
     )
     meta = _get(message, "response_metadata") or {}
     if model is None and isinstance(meta, Mapping):
@@ -199,11 +256,48 @@ def read_output(output: Any) -> JudgeOutput:
     )
 
 
-def _from_mapping(obj: Mapping[str, Any]) -> JudgeOutput:
+#: Nesting depth beyond which :func:`dump_json` writes ``"…"`` instead of the value.
+_MAX_DUMP_DEPTH = 64
+
+
+def dump_json(obj: Any) -> str:
+    """JSON text of a judge's structured output that never raises.
+
+    Values JSON cannot hold are written as text (``str()``, or a stand-in when that
+    fails); when the whole value cannot be dumped (nesting deeper than the recursion
+    limit, cycles, integers too long for ``str``), a sanitised copy is: nesting cut at
+    64 levels, cycles and huge integers replaced by short stand-ins.
+    """
     try:
-        raw = json.dumps(obj, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        raw = repr(obj)
+        return json.dumps(obj, ensure_ascii=False, default=safe_text)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_sanitised(obj, 0, set()), ensure_ascii=False, default=safe_text)
+
+
+def _sanitised(value: Any, depth: int, path: set[int]) -> Any:
+    if isinstance(value, (str, bool, float)) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if value.bit_length() <= 4096 else safe_text(value)
+    if depth >= _MAX_DUMP_DEPTH:
+        return "…"
+    if id(value) in path:
+        return "<cycle>"
+    if isinstance(value, Mapping):
+        path.add(id(value))
+        out = {safe_text(k): _sanitised(v, depth + 1, path) for k, v in value.items()}
+        path.discard(id(value))
+        return out
+    if isinstance(value, (list, tuple)):
+        path.add(id(value))
+        items = [_sanitised(v, depth + 1, path) for v in value]
+        path.discard(id(value))
+        return items
+    return safe_text(value)
+
+
+def _from_mapping(obj: Mapping[str, Any]) -> JudgeOutput:
+    raw = dump_json(obj)
     text = ""
     for key in ("output", "text", "content", "completion", "response"):
         value = obj.get(key)

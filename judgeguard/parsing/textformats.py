@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -259,28 +260,93 @@ _FINAL_PHRASE = re.compile(
 _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 
 
-def _sentence_before(text: str, start: int) -> str:
+#: How far around a token its sentence and line are read (for the final phrase before
+#: it, quotes around it, what opens its line): bounds the work per token on long lines.
+NEAR = 4096
+
+
+def _sentence_before_start(text: str, start: int) -> int:
+    floor = max(start - NEAR, 0) - 1
     lo = max(
-        text.rfind("\n", 0, start),
-        text.rfind(". ", 0, start),
-        text.rfind("! ", 0, start),
-        text.rfind("? ", 0, start),
+        text.rfind("\n", floor + 1, start),
+        text.rfind(". ", floor + 1, start),
+        text.rfind("! ", floor + 1, start),
+        text.rfind("? ", floor + 1, start),
+        floor,
     )
-    return text[lo + 1 : start]
+    return lo + 1
 
 
-def _is_quoted(text: str, start: int, end: int) -> bool:
+_APOSTROPHE_QUOTE = re.compile(r"(?<![\w])'|'(?![\w])")
+
+
+class _Index:
+    """Per-text lookups built once per scan, so the work per token stays bounded.
+
+    ``quote_apostrophes``: positions of apostrophes that are not inside a word;
+    ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._apostrophes: list[int] | None = None
+        self._phrases: tuple[list[int], list[int]] | None = None
+
+    def apostrophes(self) -> list[int]:
+        if self._apostrophes is None:
+            self._apostrophes = [m.start() for m in _APOSTROPHE_QUOTE.finditer(self.text)]
+        return self._apostrophes
+
+    def count_quote_apostrophes(self, lo: int, hi: int) -> int:
+        """``len(_APOSTROPHE_QUOTE.findall(text[lo:hi]))`` without slicing or rescanning."""
+        if lo >= hi:
+            return 0
+        pos = self.apostrophes()
+        n = bisect.bisect_left(pos, hi) - bisect.bisect_left(pos, lo)
+        # in the slice, an apostrophe at either end has no word beside it on that side
+        for edge in {lo, hi - 1}:
+            if self.text[edge] == "'" and not _in(pos, edge):
+                n += 1
+        return n
+
+    def final_phrase_in(self, lo: int, hi: int) -> bool:
+        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``, by lookup in the whole-text matches."""
+        if lo >= hi:
+            return False
+        if self._phrases is None:
+            spans = [m.span() for m in _FINAL_PHRASE.finditer(self.text)]
+            self._phrases = [a for a, _ in spans], [b for _, b in spans]
+        starts, ends = self._phrases
+        k = bisect.bisect_left(starts, lo)
+        straddles = (k > 0 and ends[k - 1] > lo) or (
+            k < len(starts) and starts[k] < hi < ends[k]
+        )
+        if straddles or (lo > 0 and (self.text[lo - 1].isalnum() or self.text[lo - 1] == "_")):
+            # a match across the slice's edges may hide one inside it: search the slice
+            return bool(_FINAL_PHRASE.search(self.text[lo:hi]))
+        return k < len(starts) and ends[k] <= hi
+
+
+def _in(sorted_list: list[int], x: int) -> bool:
+    k = bisect.bisect_left(sorted_list, x)
+    return k < len(sorted_list) and sorted_list[k] == x
+
+
+def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> bool:
     """Whether a token sits inside quotes or inline code on its line."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end == -1 else line_end
+    index = index or _Index(text)
+    line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
+    line_end = text.find("\n", end, end + NEAR)
+    line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
     before, after = text[line_start:start], text[end:line_end]
     for open_q, close_q in _QUOTES.items():
         if open_q == close_q:
             if open_q == "'":
                 # apostrophes in words ("Assistant A's") are not quotes
-                n = len(re.findall(r"(?<![\w])'|'(?![\w])", before))
-                if n % 2 == 1 and re.search(r"(?<![\w])'|'(?![\w])", after):
+                if "'" not in before or "'" not in after:
+                    continue
+                n = index.count_quote_apostrophes(line_start, start)
+                if n % 2 == 1 and index.count_quote_apostrophes(end, line_end) > 0:
                     return True
                 continue
             if before.count(open_q) % 2 == 1 and close_q in after:
@@ -292,7 +358,7 @@ def _is_quoted(text: str, start: int, end: int) -> bool:
 
 def _opens_line(text: str, start: int) -> bool:
     """Whether only whitespace or markdown decoration precedes ``start`` on its line."""
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
     return not text[line_start:start].strip(" \t*#>-_")
 
 
@@ -315,9 +381,12 @@ def find_candidates(
     that token turns out to be the final verdict.
     """
     found: list[Candidate] = []
-    taken: list[tuple[int, int]] = []
+    # spans of earlier formats' matches: disjoint, kept sorted for bisect lookups
+    taken_starts: list[int] = []
+    taken_ends: list[int] = []
     last_start, last_end = _last_line_span(text)
     lowered = text.lower()
+    index = _Index(text)
     for fmt in formats:
         if not spec.allows(fmt.kind) or not fmt.may_match(lowered):
             continue
@@ -329,7 +398,8 @@ def find_candidates(
         )
         for m in matches:
             start, end = m.span()
-            if any(s < end and start < e for s, e in taken):
+            k = bisect.bisect_left(taken_starts, end) - 1
+            if k >= 0 and taken_ends[k] > start:
                 continue
             error: ParseError | None = None
             try:
@@ -338,8 +408,8 @@ def find_candidates(
                 verdict, error = None, exc
             if verdict is None and error is None:
                 continue
-            quoted = _is_quoted(text, start, end)
-            final = bool(_FINAL_PHRASE.search(_sentence_before(text, start)))
+            quoted = _is_quoted(text, start, end, index)
+            final = index.final_phrase_in(_sentence_before_start(text, start), start)
             per_format.append(Candidate(verdict, start, end, fmt.name, final, quoted, error))
         if fmt.inherently_final:
             # a final-by-construction token is final when it opens its line, or is the last
@@ -347,7 +417,12 @@ def find_candidates(
             for i, c in enumerate(per_format):
                 if not c.quoted and (c is unquoted[-1] or _opens_line(text, c.start)):
                     per_format[i] = replace(c, final=True)
-        taken.extend((c.start, c.end) for c in per_format)
+        if per_format:
+            spans = sorted(zip(taken_starts, taken_ends))
+            spans.extend((c.start, c.end) for c in per_format)
+            spans.sort()
+            taken_starts = [a for a, _ in spans]
+            taken_ends = [b for _, b in spans]
         found.extend(per_format)
     found.sort(key=lambda c: c.start)
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from judgeguard.errors import ParseError
@@ -147,7 +147,7 @@ _FORMATS: tuple[TextFormat, ...] = (
     TextFormat(
         "inspect_grade",
         "label",
-        re.compile(r"\bGRADE\s*:\s*\**\s*(?P<label>[CPI])\b", _I),
+        re.compile(r"G(?<=\bG)RADE\s*:\s*\**\s*(?P<label>[CPI])\b", _I),
         _label(("c", "p", "i"), {"c": 1.0, "p": 0.5, "i": 0.0}),
         inherently_final=True,
     ),
@@ -257,6 +257,20 @@ _FINAL_PHRASE = re.compile(
     r"verdict|grade))",
     re.IGNORECASE,
 )
+# the same phrases one alternative at a time, ``\b`` moved behind the first letter: each
+# then starts with a literal, which the regex engine skips to quickly (a leading ``\b``
+# under IGNORECASE makes it try every position: ~10x slower on long texts)
+_FINAL_PHRASE_PARTS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"f(?<=\bf)inal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|"
+        r"choice|evaluation|assessment|result)",
+        r"m(?<=\bm)y\s+(?:overall\s+)?(?:verdict|decision|rating|score|grade|judge?ment)",
+        r"v(?<=\bv)erdict\s*(?:is|:)",
+        r"i(?<=\bi)n\s+conclusion",
+        r"o(?<=\bo)verall\s+(?:score|rating|verdict|grade)",
+    )
+)
 _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 
 
@@ -277,7 +291,9 @@ def _sentence_before_start(text: str, start: int) -> int:
     return lo + 1
 
 
-_APOSTROPHE_QUOTE = re.compile(r"(?<![\w])'|'(?![\w])")
+# an apostrophe with no word character before it, or none after it (written to start
+# with the literal, which the engine finds fast; same matches as (?<!\w)'|'(?!\w))
+_APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
 class _Index:
@@ -291,6 +307,14 @@ class _Index:
         self.text = text
         self._apostrophes: list[int] | None = None
         self._phrases: tuple[list[int], list[int]] | None = None
+        self._prefix_max: list[int] | None = None
+        self._line_starts: list[int] | None = None
+
+    def line_starts(self) -> list[int]:
+        """0 and every position just after a line break."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        return self._line_starts
 
     def apostrophes(self) -> list[int]:
         if self._apostrophes is None:
@@ -314,17 +338,53 @@ class _Index:
         if lo >= hi:
             return False
         if self._phrases is None:
-            spans = [m.span() for m in _FINAL_PHRASE.finditer(self.text)]
+            # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
+            # one of these lies inside it, or one crossing its edges hides one
+            spans = sorted(m.span() for p in _FINAL_PHRASE_PARTS for m in p.finditer(self.text))
             self._phrases = [a for a, _ in spans], [b for _, b in spans]
         starts, ends = self._phrases
         k = bisect.bisect_left(starts, lo)
-        straddles = (k > 0 and ends[k - 1] > lo) or (
+        # spans may overlap (alternatives are scanned apart): check every span starting
+        # before lo that reaches past it via a running maximum of ends
+        straddles = (k > 0 and self._max_end(k - 1) > lo) or (
             k < len(starts) and starts[k] < hi < ends[k]
         )
-        if straddles or (lo > 0 and (self.text[lo - 1].isalnum() or self.text[lo - 1] == "_")):
+        if straddles:
             # a match across the slice's edges may hide one inside it: search the slice
+            # (slices start after a line break or ". ", so a word is never cut, except
+            # at the NEAR floor of an overlong sentence, where this is approximate)
             return bool(_FINAL_PHRASE.search(self.text[lo:hi]))
-        return k < len(starts) and ends[k] <= hi
+        while k < len(starts) and starts[k] < hi:
+            if ends[k] <= hi:
+                return True
+            k += 1
+        return False
+
+    def _max_end(self, k: int) -> int:
+        """The largest end among phrase spans ``0..k`` (prefix maxima, built once)."""
+        if self._prefix_max is None:
+            assert self._phrases is not None
+            running, out = -1, []
+            for e in self._phrases[1]:
+                running = max(running, e)
+                out.append(running)
+            self._prefix_max = out
+        return self._prefix_max[k]
+
+
+def _line_matches(
+    pattern: re.Pattern[str], text: str, index: _Index
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a ``^``-anchored MULTILINE pattern, tried only at
+    line starts (the engine would try, and fail, at every other position too)."""
+    end = 0
+    for start in index.line_starts():
+        if start < end:
+            continue  # inside the previous match
+        m = pattern.match(text, start)
+        if m is not None:
+            end = max(m.end(), start + 1)
+            yield m
 
 
 def _in(sorted_list: list[int], x: int) -> bool:
@@ -394,6 +454,8 @@ def find_candidates(
         matches = (
             fmt.pattern.finditer(text, last_start, last_end)
             if fmt.last_line
+            else _line_matches(fmt.pattern, text, index)
+            if fmt.pattern.pattern.startswith("^") and fmt.pattern.flags & re.MULTILINE
             else fmt.pattern.finditer(text)
         )
         for m in matches:

@@ -18,7 +18,6 @@ def _outcome(output: Any, spec: str = "auto") -> jg.Judgment | jg.ParseError:
     try:
         return jg.parse(output, verdict=spec)
     except jg.ParseError as exc:
-        assert exc.reason, exc
         return exc
 
 
@@ -56,8 +55,9 @@ TEXT_SHAPES: dict[str, Callable[[int], str]] = {
     "grade_tokens": _repeat("GRADE: C "),
     "label_lines": _repeat("LABEL: pass\n"),
     "surrogates": _repeat("\ud800 [[A>B]] \udfff"),
-    "prose_then_verdict": lambda n: "The answer is well argued. " * (n // 27)
-    + "\nMy final verdict is: [[A>B]]",
+    "prose_then_verdict": lambda n: (
+        "The answer is well argued. " * (n // 27) + "\nMy final verdict is: [[A>B]]"
+    ),
 }
 
 

@@ -48,7 +48,7 @@ def parse(output: Any, verdict: VerdictSpec | str | None = "auto") -> Judgment:
         visible, thinking = split_thinking(out.text)
         thinking = out.thinking or thinking
         found = _from_text(visible, spec, thinking)
-    verdict_, fmt, source, redactor, origin, items, thinking_ = found
+    verdict_, fmt, _source, redactor, origin, items, thinking_ = found
     return Judgment(
         raw=out.raw,
         rationale=redactor.text(),

@@ -94,7 +94,7 @@ def split_thinking(text: str) -> tuple[str, str | None]:
             continue  # never closed: a later opening tag of the other name may still be
         cs, ce = closes[name][k]
         blocks.append(text[end:cs])
-        match_end = _SPACES.match(text, ce).end()
+        match_end = _SPACES.match(text, ce).end()  # type: ignore[union-attr]
         cuts.append((start, match_end))
         pos = match_end
     if blocks:
@@ -177,11 +177,7 @@ def _from_message(message: Any, model: str | None, response_id: str | None) -> J
         kwargs.get("tool_calls") if isinstance(kwargs, Mapping) else None
     )
     structured = tuple(_tool_arguments(tool_calls))
-    raw = (
-        text
-        if text or not structured
-        else dump_json(structured[-1])
-    )
+    raw = text if text or not structured else dump_json(structured[-1])
     meta = _get(message, "response_metadata") or {}
     if model is None and isinstance(meta, Mapping):
         model = meta.get("model_name") or meta.get("model")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import bisect
 import functools
 import heapq
+import itertools
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from judgeguard.schema import Redaction
 from judgeguard.verdicts import Verdict
@@ -87,8 +88,7 @@ class Redactor:
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
         return tuple(
-            Redaction(start=s, end=e, text=self.source[s:e], reason=r)
-            for s, e, r in self._merged()
+            Redaction(start=s, end=e, text=self.source[s:e], reason=r) for s, e, r in self._merged()
         )
 
     def absorb_whitespace(self) -> None:
@@ -124,7 +124,7 @@ def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reaso
     active: list[tuple[int, int]] = []  # heap of (rank, end)
     out: list[tuple[int, int, _Reason]] = []
     j = 0
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         while j < len(order) and spans[order[j]][0] <= a:
             heapq.heappush(active, (order[j], spans[order[j]][1]))
             j += 1

@@ -372,9 +372,7 @@ class _Index:
         return self._prefix_max[k]
 
 
-def _line_matches(
-    pattern: re.Pattern[str], text: str, index: _Index
-) -> Iterator[re.Match[str]]:
+def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterator[re.Match[str]]:
     """``pattern.finditer(text)`` for a ``^``-anchored MULTILINE pattern, tried only at
     line starts (the engine would try, and fail, at every other position too)."""
     end = 0
@@ -480,7 +478,7 @@ def find_candidates(
                 if not c.quoted and (c is unquoted[-1] or _opens_line(text, c.start)):
                     per_format[i] = replace(c, final=True)
         if per_format:
-            spans = sorted(zip(taken_starts, taken_ends))
+            spans = sorted(zip(taken_starts, taken_ends, strict=True))
             spans.extend((c.start, c.end) for c in per_format)
             spans.sort()
             taken_starts = [a for a, _ in spans]

@@ -336,11 +336,39 @@ def conclusion_spans(
                 and verdict.kind != "label"
                 and _mentions_verdict(sentence, verdict)
             )
+            or _concludes_any_verdict(sentence, verdict)
         ):
             break
         spans.append((s, e))
         pos = s
     return spans
+
+
+# "the score should be: 0.9", "the label is fail", "rate it 8 out of 10": a verdict of
+# the kind, whatever its value (a conclusion stating another value still gives one away)
+_ANY_SCORE_STATEMENT = re.compile(
+    rf"\b{_SCORE_WORDS}\b[^.\n]{{0,60}}?(?<![\d.])-?\d+(?:\.\d+)?(?![\d])"
+    r"|(?<![\d.])\d+(?:\.\d+)?\s*(?:/|out\s+of)\s*\d",
+    re.IGNORECASE,
+)
+_ANY_VERDICT_VALUE = re.compile(
+    r"\b(?:score|rating|grade|label|verdict|result|decision)\s+(?:should\s+be|would\s+be|is|"
+    r"of|=)\s*:?\s*[\"'*`]*(?:-?\d+(?:\.\d+)?|true|false|yes|no|pass|fail|correct|incorrect|"
+    r"[A-Za-z][\w-]{0,30}[\"'*`]*\s*[.!]?\s*$)",
+    re.IGNORECASE,
+)
+
+
+def _concludes_any_verdict(sentence: str, verdict: Verdict) -> bool:
+    """A concluding sentence ("Thus, the score should be: 0.9.") stating a verdict of
+    ``verdict``'s kind, whatever the value: it gives a verdict away even when it differs."""
+    if not (_CONCLUDING_WORD.search(sentence) or _MARKER.search(sentence)):
+        return False
+    if verdict.kind == "score":
+        return bool(_ANY_SCORE_STATEMENT.search(sentence) or _ANY_VERDICT_VALUE.search(sentence))
+    if verdict.kind == "label":
+        return bool(_ANY_VERDICT_VALUE.search(sentence))
+    return False  # pairwise statements are matched whatever side they name already
 
 
 def _mentions_verdict(sentence: str, verdict: Verdict) -> bool:

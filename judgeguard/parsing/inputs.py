@@ -217,7 +217,9 @@ def read_output(output: Any) -> JudgeOutput:
 
     Accepts ``str``/``bytes``, mappings (plain dicts, LangChain evaluator results,
     openevals results, OpenAI-style completion or message dicts), pydantic models,
-    dataclasses, litellm/OpenAI chat completions and LangChain messages. Anything else
+    dataclasses, litellm/OpenAI chat completions, LangChain messages and LangChain
+    ``with_structured_output(include_raw=True)`` results (the ``parsed`` value, else the
+    ``raw`` message). Anything else
     raises :class:`judgeguard.UnsupportedOutput`.
     """
     if isinstance(output, str):
@@ -236,6 +238,8 @@ def read_output(output: Any) -> JudgeOutput:
         )
     if _is_message(output):
         return _from_message(output, None, None)
+    if _is_include_raw(output):
+        return _from_include_raw(output)
     if isinstance(output, Mapping):
         return _from_mapping(output)
     dump = getattr(output, "model_dump", None)
@@ -290,6 +294,36 @@ def _sanitised(value: Any, depth: int, path: set[int]) -> Any:
         path.discard(id(value))
         return items
     return safe_text(value)
+
+
+def _is_include_raw(obj: Any) -> bool:
+    """LangChain ``with_structured_output(include_raw=True)``: {raw, parsed, parsing_error}."""
+    return isinstance(obj, Mapping) and set(obj) >= {"raw", "parsed"} and len(obj) <= 3
+
+
+def _from_include_raw(obj: Mapping[str, Any]) -> JudgeOutput:
+    """The ``parsed`` value when there is one, else the ``raw`` message; the model name
+    and response id come from the raw message either way."""
+    raw_msg = obj.get("raw")
+    meta = read_output(raw_msg) if raw_msg is not None else None
+    parsed = obj.get("parsed")
+    if parsed is None:
+        if meta is None:
+            error = obj.get("parsing_error")
+            raise UnsupportedOutput(
+                "a structured-output result with neither a parsed value nor a raw message"
+                + (f" (parsing_error: {safe_text(error)})" if error is not None else "")
+            )
+        return meta
+    out = read_output(parsed)
+    if meta is None:
+        return out
+    return dataclasses.replace(
+        out,
+        thinking=out.thinking or meta.thinking,
+        model=out.model or meta.model,
+        response_id=out.response_id or meta.response_id,
+    )
 
 
 def _from_mapping(obj: Mapping[str, Any]) -> JudgeOutput:

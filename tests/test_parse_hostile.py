@@ -11,6 +11,7 @@ import pytest
 
 import judgeguard as jg
 from judgeguard.parsing import SCAN_LIMIT
+from judgeguard.parsing import inputs as parsing_inputs
 
 
 def _outcome(output: Any, spec: str = "auto") -> jg.Judgment | jg.ParseError:
@@ -81,6 +82,23 @@ def test_text_shape_grows_linearly(shape: str) -> None:
     t_big = time.process_time() - t0
     assert t_big < 1.0, f"{shape}: {t_big:.2f} s for 1 MB"
     assert t_big < 20 * max(t_small, 0.002), (shape, t_small, t_big)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", sorted(TEXT_SHAPES))
+def test_text_shape_linear_without_scan_window(shape: str, monkeypatch) -> None:
+    """With the scan window lifted, the algorithms themselves are linear: 50 KB vs 500 KB."""
+    monkeypatch.setattr(parsing_inputs, "SCAN_LIMIT", 10_000_000)
+    make = TEXT_SHAPES[shape]
+    small, big = make(50_000), make(500_000)
+    _outcome(small)
+    t0 = time.process_time()
+    _outcome(small)
+    t_small = time.process_time() - t0
+    t0 = time.process_time()
+    _outcome(big)
+    t_big = time.process_time() - t0
+    assert t_big < 20 * max(t_small, 0.005), (shape, t_small, t_big)
 
 
 @pytest.mark.slow

@@ -47,12 +47,14 @@ SCAN_LIMIT = 64 * 1024
 _ALIGN = 2048
 
 
-def scan_window(text: str, limit: int = SCAN_LIMIT) -> tuple[str, int]:
+def scan_window(text: str, limit: int | None = None) -> tuple[str, int]:
     """The part of ``text`` the parser reads, and how many leading characters it skips.
 
-    Texts of at most ``limit`` characters are read whole; longer ones from their last
-    ``limit`` characters, starting at a line start when one is near the cut.
+    Texts of at most ``limit`` (default :data:`SCAN_LIMIT`) characters are read whole;
+    longer ones from their last ``limit`` characters, starting at a line start when one
+    is near the cut.
     """
+    limit = SCAN_LIMIT if limit is None else limit
     if len(text) <= limit:
         return text, 0
     cut = len(text) - limit

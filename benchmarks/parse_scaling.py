@@ -13,14 +13,18 @@ Run: python benchmarks/parse_scaling.py [--sizes 2K,10K,100K,1M,10M] [--repeat N
    hands the GIL over every ``sys.getswitchinterval()``, 5 ms by default, so any busy
    thread delays another by up to that much), and beside a thread parsing 1 MB outputs
    in a loop. Target ≤ 10 ms. On a machine with fewer free cores than busy threads the
-   OS may also deschedule the GIL holder, which shows in every row alike.
+   OS may also deschedule the GIL holder, which shows in every row alike; so the
+   longest single C-level call made while parsing (which holds the GIL throughout) is
+   printed too: that is the stall the parser itself can cause.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
+import re
 import sys
 import threading
 import time
@@ -139,6 +143,111 @@ def stall(work: Callable[[], None] | None, seconds: float) -> tuple[float, float
     return gaps[-1] * 1000, gaps[int(len(gaps) * 0.99)] * 1000, runs
 
 
+def longest_call(text: str, runs: int = 5) -> tuple[float, str, float]:
+    """The longest single C-level call (a regex scan, a sort, a join …) made while parsing
+    ``text``, in ms, its name, and the longest garbage-collection pause (ms).
+
+    Only calls that run no Python code inside count (a call that calls back into Python,
+    like ``sorted`` with a Python key, lets the GIL go at each callback): such a call holds
+    the GIL throughout, so this bounds how long parsing itself keeps other threads out.
+    To keep the machine's load out of it (a descheduled thread makes any call look long),
+    each function's longest call is taken per run and the smallest of ``runs`` runs is
+    kept. Collections hold the GIL too, but their length depends on every object the
+    process holds, so they are timed apart (gc callbacks, longest of the runs).
+    """
+    per_run: list[dict[str, float]] = []
+    started: list[list[float]] = []  # [start time, still a leaf?]
+
+    def hook(frame: object, event: str, arg: object) -> None:
+        if event == "c_call":
+            started.append([time.perf_counter(), 1.0])
+        elif event in ("c_return", "c_exception") and started:
+            t0, leaf = started.pop()
+            if leaf:
+                took = time.perf_counter() - t0
+                name = getattr(arg, "__qualname__", repr(arg))
+                if took > per_run[-1].get(name, 0.0):
+                    per_run[-1][name] = took
+        elif event == "call":
+            for entry in started:
+                entry[1] = 0.0
+
+    _parse(text)  # warm caches (compiled patterns) once
+    gc.disable()
+    try:
+        for _ in range(runs):
+            per_run.append({})
+            started.clear()
+            sys.setprofile(hook)
+            try:
+                _parse(text)
+            finally:
+                sys.setprofile(None)
+    finally:
+        gc.enable()
+    names = set.intersection(*(set(r) for r in per_run))
+    steady = {n: min(r[n] for r in per_run) for n in names}
+    name = max(steady, key=steady.__getitem__)
+
+    gc_worst = [0.0]
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_worst[0] = max(gc_worst[0], time.perf_counter() - gc_start[0])
+
+    gc.callbacks.append(on_gc)
+    try:
+        for _ in range(runs):
+            _parse(text)
+    finally:
+        gc.callbacks.remove(on_gc)
+    return steady[name] * 1000, name, gc_worst[0] * 1000
+
+
+def longest_regex_step(text: str, runs: int = 3) -> tuple[float, str]:
+    """The longest single regex step (one ``next()`` of a scan, or one anchored match)
+    over the part of ``text`` the parser scans, for every pattern the parser scans whole
+    texts with, scanned the way the parser does; ms and the pattern's name. (Iterator
+    steps emit no profiler events, so :func:`longest_call` cannot see them.)"""
+    from judgeguard.parsing import inputs, redact, structured, textformats
+
+    window, _ = inputs.scan_window(text)
+    patterns: dict[str, re.Pattern[str]] = {f.name: f.pattern for f in textformats.BUILTIN_FORMATS}
+    patterns.update(
+        {f"final_phrase_{i}": p for i, p in enumerate(textformats._FINAL_PHRASE_PARTS)},
+        apostrophe=textformats._APOSTROPHE_QUOTE,
+        sentence_boundary=redact._INLINE_BOUNDARY,
+        sentence_end=redact._SENTENCE_END,
+        open_tag=structured._OPEN_TAG,
+        close_tag=structured._CLOSE_TAG,
+        think_tag=inputs._THINK_TAG,
+    )
+    index = textformats._Index(window)
+    worst = (0.0, "")
+    for name, pattern in patterns.items():
+        best = float("inf")
+        for _ in range(runs):
+            anchored = pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE
+            steps = (
+                textformats._line_matches(pattern, window, index)
+                if anchored
+                else pattern.finditer(window)
+            )
+            longest = 0.0
+            while True:
+                t0 = time.perf_counter()
+                m = next(steps, None)
+                longest = max(longest, time.perf_counter() - t0)
+                if m is None:
+                    break
+            best = min(best, longest)
+        worst = max(worst, (best, name))
+    return worst[0] * 1000, worst[1]
+
+
 def main() -> None:
     """Run both measurements and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,6 +257,20 @@ def main() -> None:
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, SCAN_LIMIT={SCAN_LIMIT} chars")
     per_kb(args.sizes.split(","), args.repeat)
+    print(
+        "\nwhile parsing 1 MB: longest single C-level call and longest single regex step "
+        "(each holds the GIL throughout; best of several runs), and longest garbage-"
+        "collection pause (depends on all objects in the process):"
+    )
+    for name, make in SHAPES.items():
+        text = make(1_000_000)
+        took, what, gc_pause = longest_call(text)
+        step, pattern = longest_regex_step(text)
+        print(
+            f"  {name:28} call {took:5.2f} ms ({what:10.10}) regex step {step:5.2f} ms "
+            f"({pattern:16.16}) gc {gc_pause:5.2f} ms",
+            flush=True,
+        )
     print(
         f"\nticker gaps (1 ms sleeps) in another thread, {args.stall_seconds:g} s each, "
         f"switch interval {sys.getswitchinterval() * 1000:g} ms; 'busy thread' is a pure-"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -484,5 +485,5 @@ def find_candidates(
             taken_starts = [a for a, _ in spans]
             taken_ends = [b for _, b in spans]
         found.extend(per_format)
-    found.sort(key=lambda c: c.start)
+    found.sort(key=operator.attrgetter("start"))
     return found

@@ -231,3 +231,11 @@ def test_deep_dict_with_top_level_verdict_parses() -> None:
     d["score"] = 6
     j = jg.parse(d)
     assert j.verdict.value == 6
+
+
+def test_big_bytes_decoded_in_steps_like_at_once() -> None:
+    # multi-byte characters cut by the 1 MB decode steps, invalid bytes at the end
+    data = ("é€😀 [[A>B]]\n" * 200_000).encode()[:3_000_001] + b"\xff\xc3"
+    j = jg.parse(data)
+    assert j.raw == data.decode("utf-8", errors="replace")
+    assert j.verdict.render() == "A>B"

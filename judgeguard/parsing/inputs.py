@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import codecs
 import dataclasses
 import json
 import re
@@ -117,6 +118,21 @@ def split_thinking(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+_DECODE_STEP = 1 << 20
+
+
+def _decode(data: bytes | bytearray | memoryview) -> str:
+    """UTF-8 text of ``data`` (invalid bytes replaced), decoded 1 MB at a time so that no
+    single call holds the GIL for long on a huge output."""
+    if len(data) <= _DECODE_STEP:
+        return bytes(data).decode("utf-8", errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    view = memoryview(data).cast("B")
+    parts = [decoder.decode(view[i : i + _DECODE_STEP]) for i in range(0, len(view), _DECODE_STEP)]
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
 def _content_text(content: Any) -> tuple[str, str | None]:
     """Text and thinking from message content: a string or a list of content blocks."""
     if content is None:
@@ -226,8 +242,8 @@ def read_output(output: Any) -> JudgeOutput:
     """
     if isinstance(output, str):
         return JudgeOutput(text=output, raw=output)
-    if isinstance(output, (bytes, bytearray)):
-        text = bytes(output).decode("utf-8", errors="replace")
+    if isinstance(output, (bytes, bytearray, memoryview)):
+        text = _decode(output)
         return JudgeOutput(text=text, raw=text)
     if _is_completion(output):
         choice = _get(output, "choices")[0]

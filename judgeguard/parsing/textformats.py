@@ -446,6 +446,8 @@ def find_candidates(
     last_start, last_end = _last_line_span(text)
     lowered = text.lower()
     index = _Index(text)
+    # built-in converters read only the matched token, so equal tokens read alike
+    readings: dict[tuple[str, str], Verdict | None] = {}
     for fmt in formats:
         if not spec.allows(fmt.kind) or not fmt.may_match(lowered):
             continue
@@ -463,10 +465,16 @@ def find_candidates(
             if k >= 0 and taken_ends[k] > start:
                 continue
             error: ParseError | None = None
-            try:
-                verdict = fmt.convert(m, spec, text)
-            except ParseError as exc:
-                verdict, error = None, exc
+            key = (fmt.name, m.group(0))
+            if key in readings:  # the same token again: one (frozen) verdict serves all
+                verdict = readings[key]
+            else:
+                try:
+                    verdict = fmt.convert(m, spec, text)
+                except ParseError as exc:
+                    verdict, error = None, exc
+                if error is None and formats is BUILTIN_FORMATS:
+                    readings[key] = verdict
             if verdict is None and error is None:
                 continue
             quoted = _is_quoted(text, start, end, index)

@@ -150,21 +150,22 @@ def longest_call(text: str, runs: int = 5) -> tuple[float, str, float]:
     Only calls that run no Python code inside count (a call that calls back into Python,
     like ``sorted`` with a Python key, lets the GIL go at each callback): such a call holds
     the GIL throughout, so this bounds how long parsing itself keeps other threads out.
-    To keep the machine's load out of it (a descheduled thread makes any call look long),
-    each function's longest call is taken per run and the smallest of ``runs`` runs is
-    kept. Collections hold the GIL too, but their length depends on every object the
-    process holds, so they are timed apart (gc callbacks, longest of the runs).
+    Durations are the thread's CPU time (``time.thread_time``), so that the machine's
+    load (a descheduled thread makes any call look long) stays out of them; each
+    function's longest call is taken per run and the smallest of ``runs`` runs is kept.
+    Collections hold the GIL too, but their length depends on every object the process
+    holds, so they are timed apart (gc callbacks, longest of the runs).
     """
     per_run: list[dict[str, float]] = []
     started: list[list[float]] = []  # [start time, still a leaf?]
 
     def hook(frame: object, event: str, arg: object) -> None:
         if event == "c_call":
-            started.append([time.perf_counter(), 1.0])
+            started.append([time.thread_time(), 1.0])
         elif event in ("c_return", "c_exception") and started:
             t0, leaf = started.pop()
             if leaf:
-                took = time.perf_counter() - t0
+                took = time.thread_time() - t0
                 name = getattr(arg, "__qualname__", repr(arg))
                 if took > per_run[-1].get(name, 0.0):
                     per_run[-1][name] = took
@@ -194,9 +195,9 @@ def longest_call(text: str, runs: int = 5) -> tuple[float, str, float]:
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            gc_start[0] = time.perf_counter()
+            gc_start[0] = time.thread_time()
         else:
-            gc_worst[0] = max(gc_worst[0], time.perf_counter() - gc_start[0])
+            gc_worst[0] = max(gc_worst[0], time.thread_time() - gc_start[0])
 
     gc.callbacks.append(on_gc)
     try:
@@ -211,7 +212,8 @@ def longest_regex_step(text: str, runs: int = 3) -> tuple[float, str]:
     """The longest single regex step (one ``next()`` of a scan, or one anchored match)
     over the part of ``text`` the parser scans, for every pattern the parser scans whole
     texts with, scanned the way the parser does; ms and the pattern's name. (Iterator
-    steps emit no profiler events, so :func:`longest_call` cannot see them.)"""
+    steps emit no profiler events, so :func:`longest_call` cannot see them.) CPU time of
+    the thread, best of ``runs``."""
     from judgeguard.parsing import inputs, redact, structured, textformats
 
     window, _ = inputs.scan_window(text)
@@ -238,9 +240,9 @@ def longest_regex_step(text: str, runs: int = 3) -> tuple[float, str]:
             )
             longest = 0.0
             while True:
-                t0 = time.perf_counter()
+                t0 = time.thread_time()
                 m = next(steps, None)
-                longest = max(longest, time.perf_counter() - t0)
+                longest = max(longest, time.thread_time() - t0)
                 if m is None:
                     break
             best = min(best, longest)
@@ -258,9 +260,9 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, SCAN_LIMIT={SCAN_LIMIT} chars")
     per_kb(args.sizes.split(","), args.repeat)
     print(
-        "\nwhile parsing 1 MB: longest single C-level call and longest single regex step "
-        "(each holds the GIL throughout; best of several runs), and longest garbage-"
-        "collection pause (depends on all objects in the process):"
+        "\nwhile parsing 1 MB (thread CPU time): longest single C-level call and longest "
+        "single regex step (each holds the GIL throughout; best of several runs), and "
+        "longest garbage-collection pause (depends on all objects in the process):"
     )
     for name, make in SHAPES.items():
         text = make(1_000_000)

@@ -44,7 +44,10 @@ class Judgment(BaseModel):
     a reasoning model's hidden thoughts when present; ``rationale_origin`` says whether
     the rationale came from the visible answer or, when that held no reasoning, from
     the thinking. ``atomic_reasons`` are the judge's own itemised reasons, when its
-    output lists them.
+    output lists them. ``unscanned_chars`` counts the leading characters of the output's
+    text, thinking or reasoning field that were not scanned: texts longer than
+    ``judgeguard.parsing.SCAN_LIMIT`` characters are read from their tail (the verdict of
+    a huge output sits at its end), and the rationale is cut from that tail.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,6 +63,7 @@ class Judgment(BaseModel):
     atomic_reasons: tuple[str, ...] | None = None
     judge_model: str | None = None
     response_id: str | None = None
+    unscanned_chars: int = 0
 
     @property
     def redacted(self) -> tuple[str, ...]:

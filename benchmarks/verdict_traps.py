@@ -26,7 +26,9 @@ from pathlib import Path
 
 import judgeguard as jg
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "verdict_traps" / "cases.jsonl"
+CORPUS = (
+    Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "verdict_traps" / "cases.jsonl"
+)
 REFUSALS = ("ambiguous", "not_found")
 
 
@@ -99,8 +101,10 @@ def main() -> None:
     by_style: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         by_style[style(o.case)].append(o)
-    print(f"{'style':<44} {'cases':>5} {'parsed':>6} {'wrong':>5} {'precision':>9} "
-          f"{'coverage':>8} {'ref.ok':>7} {'missed':>6}")
+    print(
+        f"{'style':<44} {'cases':>5} {'parsed':>6} {'wrong':>5} {'precision':>9} "
+        f"{'coverage':>8} {'ref.ok':>7} {'missed':>6}"
+    )
     for name in sorted(by_style):
         print(_row(name, summarize(by_style[name])))
     for label, pick in (("traps", True), ("normal", False)):
@@ -109,8 +113,10 @@ def main() -> None:
     for o in outcomes:
         miss = not o.parsed and o.case["expected"] not in REFUSALS
         if (args.show_wrong and o.wrong) or (args.show_missed and miss):
-            print(f"\n{'WRONG' if o.wrong else 'MISSED'} {o.case['id']}: expected "
-                  f"{o.case['expected']!r}, got {o.got!r}  ({o.case['note']})")
+            print(
+                f"\n{'WRONG' if o.wrong else 'MISSED'} {o.case['id']}: expected "
+                f"{o.case['expected']!r}, got {o.got!r}  ({o.case['note']})"
+            )
 
 
 if __name__ == "__main__":

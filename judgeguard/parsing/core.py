@@ -12,7 +12,6 @@ from judgeguard.parsing.redact import (
     Redactor,
     conclusion_spans,
     heading_span,
-    line_start,
     statement_span,
 )
 from judgeguard.parsing.registry import registered_formats
@@ -108,7 +107,7 @@ def _from_structured(out: JudgeOutput, spec: VerdictSpec) -> _Found | None:
 def _from_text(text: str, spec: VerdictSpec, thinking: str | None) -> _Found:
     for user_fmt in registered_formats():
         cands = user_fmt.candidates(text, spec)
-        if cands:
+        if any(c.demoted is None for c in cands):
             chosen = _select(cands, text)
             markup = find_candidates(text, _AUTO) + cands
             return _finish(text, chosen, user_fmt.name, markup, thinking)
@@ -200,16 +199,32 @@ def _check_agree(verdicts: list[Verdict], text: str) -> None:
 
 
 def _select(cands: list[Candidate], text: str) -> Candidate:
-    """The final verdict among the candidates (explicit final statements first)."""
-    unquoted = [c for c in cands if not c.quoted] or cands
-    finals = [c for c in unquoted if c.final]
-    pool = finals or [unquoted[-1]] + [
-        c for c in unquoted[:-1] if _same_line(text, c, unquoted[-1])
-    ]
-    valid = [c for c in pool if c.verdict is not None]
+    """The verdict the judge stands behind among the candidates, or a :class:`ParseError`.
+
+    Tokens the judge does not stand behind are set aside: ratings of a rewrite,
+    hypotheticals, examples, negations, lists of options (``demoted``) and, when anything
+    else is left, quoted tokens. An explicit final statement ("my final verdict is …")
+    supersedes what came before it; every token left after that — final statements, later
+    tokens, and tokens of every format when nothing says "final" — must agree, whichever
+    format each is written in, or the output is ambiguous.
+    """
+    kept = [c for c in cands if c.demoted is None]
+    if not kept:
+        reasons = sorted({c.demoted for c in cands if c.demoted})
+        raise VerdictNotFound(
+            "the only verdicts in the judge output are not the judge's own ("
+            + ", ".join(reasons)
+            + "): a rating of a rewrite, a hypothetical, an example or a negation",
+            excerpt=excerpt(text, cands[0].start, cands[-1].end),
+        )
+    unquoted = [c for c in kept if not c.quoted] or kept
+    stated = [c for c in unquoted if c.stated]
+    # a final statement supersedes earlier mentions, not later ones
+    pool = [c for c in unquoted if c.stated or c.start > stated[-1].start] if stated else unquoted
     chosen = pool[-1]
     if chosen.error is not None:
         raise chosen.error
+    valid = [c for c in pool if c.verdict is not None]
     _check_agree_candidates(valid, text)
     # the most specific of compatible verdicts (a strength beats none), latest first
     best = max(
@@ -229,11 +244,6 @@ def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
                 excerpt=excerpt(text, valid[0].start, c.end),
                 candidates=distinct,
             )
-
-
-def _same_line(text: str, a: Candidate, b: Candidate) -> bool:
-    lo, hi = min(a.start, b.start), max(a.end, b.end)
-    return line_start(text, hi) <= lo  # a lookup: many tokens on one line stay linear
 
 
 _FENCE_OPEN = re.compile(r"```[\w-]*[ \t]*\r?\n?[ \t]*$")

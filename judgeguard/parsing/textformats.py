@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from judgeguard.errors import ParseError
+from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
 __all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates"]
@@ -25,6 +26,12 @@ class Candidate:
     final: bool = False
     quoted: bool = False
     error: ParseError | None = None
+    #: a final statement says so in words ("my final verdict is …"); ``final`` also covers
+    #: tokens that are final by the format's construction (``[RESULT] 4``)
+    stated: bool = False
+    #: why this token is not the verdict ("rewrite", "hypothetical", "example", "negated",
+    #: "options"), or ``None``
+    demoted: str | None = None
 
 
 Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
@@ -35,7 +42,8 @@ class TextFormat:
     """A verdict format: a pattern, the kind it yields and how to read a match.
 
     ``inherently_final`` marks formats whose last occurrence is the final verdict by
-    construction (``[RESULT] 4``, ``GRADE: C``); ``last_line`` formats only count on the
+    construction (``[RESULT] 4``, ``GRADE: C``); ``stated`` formats say "final" in their
+    own words ("the final decision is Response 1"); ``last_line`` formats only count on the
     last non-empty line of the text.
     """
 
@@ -45,6 +53,7 @@ class TextFormat:
     convert: Converter
     inherently_final: bool = False
     last_line: bool = False
+    stated: bool = False
     hints: tuple[str, ...] = ()
 
     def may_match(self, lowered: str) -> bool:
@@ -173,6 +182,7 @@ _FORMATS: tuple[TextFormat, ...] = (
             "tie" if m.group("tie") else ("A" if m.group("side") == "1" else "B")
         ),
         inherently_final=True,
+        stated=True,
     ),
     TextFormat(
         "trulens_score",
@@ -220,13 +230,20 @@ _FORMATS: tuple[TextFormat, ...] = (
         re.compile(
             r"final\s+(?:verdict|decision|answer|choice|judgment|judgement)\s*(?:is|:)\s*:?\s*"
             r"(?:that\s+)?[\"'*]*\s*(?:(?:Assistant|Response|Output|Answer|Model)\s*\(?"
-            r"(?P<side>[AB12])\)?|(?P<tie>tie|a\s+tie))\b",
+            r"(?P<side>[AB12])\b\)?(?:(?:'s|’s)(?:\s+(?:answer|response|output))?)?"
+            # the side must be the one said to win, not the first of "A and B are equal"
+            r"(?=\s*(?:is|was)\s+(?:(?:slightly|significantly|much|clearly|marginally|"
+            r"somewhat|far|substantially|considerably|overall|noticeably)\s+)?(?:better|"
+            r"superior|preferred|preferable|stronger|the\s+(?:winner|better))\b"
+            r"|[ \t*\"']*(?:[.!:(\[\n]|$))"
+            r"|(?P<tie>tie|a\s+tie)\b)",
             _I,
         ),
         lambda m, s, t: Verdict.pairwise(
             "tie" if m.group("tie") else ("A" if m.group("side") in ("A", "1") else "B")
         ),
         inherently_final=True,
+        stated=True,
     ),
 )
 
@@ -478,13 +495,28 @@ def find_candidates(
             if verdict is None and error is None:
                 continue
             quoted = _is_quoted(text, start, end, index)
-            final = index.final_phrase_in(_sentence_before_start(text, start), start)
-            per_format.append(Candidate(verdict, start, end, fmt.name, final, quoted, error))
+            stated = fmt.stated or index.final_phrase_in(
+                _sentence_before_start(text, start), start
+            )
+            per_format.append(
+                Candidate(
+                    verdict,
+                    start,
+                    end,
+                    fmt.name,
+                    final=stated,
+                    quoted=quoted,
+                    error=error,
+                    stated=stated,
+                    demoted=demotion(text, start, end),
+                )
+            )
         if fmt.inherently_final:
             # a final-by-construction token is final when it opens its line, or is the last
-            unquoted = [c for c in per_format if not c.quoted]
+            live = [c for c in per_format if not c.quoted and c.demoted is None]
+            live_ids = {id(c) for c in live}
             for i, c in enumerate(per_format):
-                if not c.quoted and (c is unquoted[-1] or _opens_line(text, c.start)):
+                if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
                     per_format[i] = replace(c, final=True)
         if per_format:
             spans = sorted(zip(taken_starts, taken_ends, strict=True))
@@ -494,4 +526,55 @@ def find_candidates(
             taken_ends = [b for _, b in spans]
         found.extend(per_format)
     found.sort(key=operator.attrgetter("start"))
-    return found
+    return _demote_option_lists(text, found)
+
+
+#: this many different verdicts in one paragraph are a list of the options, not a verdict
+OPTION_LIST_MIN = 3
+
+
+def _demote_option_lists(text: str, found: list[Candidate]) -> list[Candidate]:
+    """Demote the tokens of a line or list that spells out the options ("[[A]], [[B]] or [[C]]").
+
+    A judge echoing its instructions lists three or more different verdicts of one format
+    on one line or in one run of list items ("1. … [[A>>B]]" / "2. … [[A>B]]" …); none of
+    them is the judge's verdict.
+    """
+    if len(found) < OPTION_LIST_MIN:
+        return found
+    out: list[Candidate] = []
+    group: list[Candidate] = [found[0]]
+    for c in found[1:]:
+        if not _same_list(text, group[-1].end, c.start):
+            out.extend(_options_demoted(group))
+            group = []
+        group.append(c)
+    out.extend(_options_demoted(group))
+    return out
+
+
+_LIST_ITEM = re.compile(r"[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]")
+
+
+def _same_list(text: str, end: int, start: int) -> bool:
+    """Whether the text between two tokens keeps them on one line or in one list."""
+    first = text.find("\n", end, start)
+    if first == -1:
+        return True
+    if text.find("\n", first + 1, start) != -1:
+        return False
+    return _LIST_ITEM.match(text, first + 1, start) is not None
+
+
+def _options_demoted(group: list[Candidate]) -> list[Candidate]:
+    per_format: dict[str, set[str]] = {}
+    for c in group:
+        if c.verdict is not None and not c.stated:
+            per_format.setdefault(c.format, set()).add(c.verdict.render())
+    listed = {f for f, seen in per_format.items() if len(seen) >= OPTION_LIST_MIN}
+    if not listed:
+        return group
+    return [
+        replace(c, demoted=c.demoted or "options") if c.format in listed and not c.stated else c
+        for c in group
+    ]

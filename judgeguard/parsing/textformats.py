@@ -175,7 +175,9 @@ _FORMATS: tuple[TextFormat, ...] = (
         "autoj",
         "pairwise",
         re.compile(
-            r"final\s+decision\s+is\s*:?\s*[\"'*]*\s*(?:Response\s*(?P<side>[12])|(?P<tie>tie))\b",
+            r"final\s+decision\s+is\s*:?\s*[\"'*]*\s*(?:Response\s*(?P<side>[12])|(?P<tie>tie))\b"
+            # not the instruction's list "Response 1 / Response 2 / Tie"
+            r"(?!\s*(?:/|,|or\b|and\b))",
             _I,
         ),
         lambda m, s, t: Verdict.pairwise(
@@ -569,12 +571,12 @@ def _same_list(text: str, end: int, start: int) -> bool:
 def _options_demoted(group: list[Candidate]) -> list[Candidate]:
     per_format: dict[str, set[str]] = {}
     for c in group:
-        if c.verdict is not None and not c.stated:
+        if c.verdict is not None:
             per_format.setdefault(c.format, set()).add(c.verdict.render())
     listed = {f for f, seen in per_format.items() if len(seen) >= OPTION_LIST_MIN}
     if not listed:
         return group
     return [
-        replace(c, demoted=c.demoted or "options") if c.format in listed and not c.stated else c
+        replace(c, demoted=c.demoted or "options", final=False) if c.format in listed else c
         for c in group
     ]

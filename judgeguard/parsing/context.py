@@ -35,7 +35,8 @@ _REWRITE = re.compile(
     r"perfect|hypothetical)\s+(?:version|response|answer|draft|text|output|reply|solution|"
     r"explanation|code|poem|essay|summary|story|email|function)\b"
     r"|\b(?:my|this|that|the|a|an)\s+(?:own\s+)?(?:rewrite|revision)\b"
-    r"|\bhere\s+is\s+how\s+i\s+would\b",
+    r"|\bhere\s+is\s+how\s+i\s+would\b"
+    r"|\bmy\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|corrections)\b",
     _I,
 )
 # an evaluated answer's own revision is not the judge's rewrite: "the assistant's revised answer"
@@ -50,7 +51,10 @@ _MODAL = re.compile(
     r"make\s+(?:this|it|that)\b|call\s+(?:this|it|that)\b|"
     r"be\s+(?:rated|scored|graded|marked|labell?ed|called|considered|raised|worth|given|"
     r"increased|improved|bumped|upgraded|elevated|\[))"
-    r"|\bmight\b",
+    r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
+    r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
+    r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
+    r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
     _I,
 )
 # a condition, counted only with a modal or "then" in the same clause ("if we compare both,
@@ -59,6 +63,12 @@ _CONDITION = re.compile(
     r"(?<!even )(?<!as )\bif\b|\bunless\b|\bonce\b|\bprovided\s+that\b|\bassuming\b|\bwhether\b|"
     r"\bsuppos(?:e|ing)\b|(?:^|[(,:])\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|"
     r"assistant|response|answer|model)\b",
+    _I,
+)
+# "it would be [[A=B]]" is hypothetical; "my verdict would be [[A>B]]" is a hedged verdict
+_WOULD_BE = re.compile(r"\b(?:would|could)\s+be\s*$", _I)
+_MY_VERDICT = re.compile(
+    r"\bmy\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b",
     _I,
 )
 _IF_FORCED = re.compile(r"\bif\s+(?:i|we)\s+(?:had|have|were)\s+to\b|\bif\s+forced\b", _I)
@@ -119,11 +129,10 @@ def demotion(text: str, start: int, end: int) -> str | None:
         return "rewrite"
     if _MODAL.search(clause):
         return "hypothetical"
-    if (
-        _CONDITION.search(clause)
-        and not _IF_FORCED.search(clause)
-        and _MODAL_OR_THEN.search(clause)
-    ):
+    conditional = _CONDITION.search(clause) is not None and not _IF_FORCED.search(clause)
+    if conditional and _MODAL_OR_THEN.search(clause):
+        return "hypothetical"
+    if _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
         return "hypothetical"
     if _TAIL.match(_sentence_after(text, end)):
         return "hypothetical"

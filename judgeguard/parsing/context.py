@@ -42,10 +42,10 @@ _REWRITE = re.compile(
 # an evaluated answer's own revision is not the judge's rewrite: "the assistant's revised answer"
 _POSSESSIVE = re.compile(r"(?:'s|’s|\bits|\btheir)\s+$", _I)
 
-# a modal rating: "would earn", "could be raised to", "would have been", "should be marked";
+# a modal rating: "would earn", "could be raised to", "would have been";
 # "might" is always a possibility ("a shallow grader might call this [[C]]"), never a verdict
 _MODAL = re.compile(
-    r"\b(?:would|could|might|should)\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
+    r"\b(?:would|could|might)\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
     r"even\s+|now\s+|certainly\s+|instead\s+)?(?:have\b|earn|receive|get\b|deserve|merit|"
     r"warrant|achieve|reach|rise|climb|jump|increase|improve|go\s+up|move\s+up|"
     r"make\s+(?:this|it|that)\b|call\s+(?:this|it|that)\b|"
@@ -54,6 +54,9 @@ _MODAL = re.compile(
     r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
     r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
     r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
+    # a rule about answers in general: "an answer which ... should be marked GRADE: P"
+    r"|\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
+    r"(?:which|that|with|where)\b"
     r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
     _I,
 )

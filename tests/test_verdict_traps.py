@@ -122,3 +122,33 @@ def test_reading_a_tokens_context_is_bounded():
     for _ in range(100):
         assert demotion(line, mid, mid + 5) == "hypothetical"
     assert time.perf_counter() - t < 0.5
+
+
+SUFFIXES = [
+    "\n\nAn improved version of the response would earn a rating of [[10]].",
+    "\n\nIf the answer had included tests, I would have given it [[2]].",
+    "\n\nThe score could be raised to [[9]] with sources.",
+    "\n\nWith the fixes above it might get [RESULT] 5.",
+    "\n\n(Had Assistant B cited sources, the verdict would have been [[B>>A]].)",
+]
+PARSED = [
+    c
+    for c in CASES
+    if c["expected"] not in bench.REFUSALS
+    and bench.run_case(c).got == c["expected"]
+    and c["spec"] == "auto"
+    and not c["output"].lstrip().startswith("{")
+]
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_hypothetical_rating_after_the_verdict_never_changes_it(suffix):
+    changed = []
+    for c in PARSED:
+        try:
+            got = jg.parse(c["output"] + suffix).verdict.render()
+        except jg.ParseError:
+            continue  # a refusal is allowed; a different verdict is not
+        if got != c["expected"]:
+            changed.append((c["id"], got))
+    assert changed == []

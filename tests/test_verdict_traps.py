@@ -152,3 +152,25 @@ def test_a_hypothetical_rating_after_the_verdict_never_changes_it(suffix):
         if got != c["expected"]:
             changed.append((c["id"], got))
     assert changed == []
+
+
+PREFIXES = [
+    "For example, Rating: [[5]].\n\n",
+    "The options are [[A>>B]], [[A>B]], [[A=B]], [[B>A]] and [[B>>A]].\n\n",
+    "If I were grading a perfect answer, I would give [[10]].\n\n",
+    "An ideal response would be rated [[10]] or [RESULT] 5.\n\n",
+    "I will not simply say [[A]] because A is longer.\n\n",
+]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_an_example_option_list_or_hypothetical_before_the_verdict_never_changes_it(prefix):
+    changed = []
+    for c in PARSED:
+        try:
+            got = jg.parse(prefix + c["output"]).verdict.render()
+        except jg.ParseError:
+            continue
+        if got != c["expected"]:
+            changed.append((c["id"], got))
+    assert changed == []

@@ -23,10 +23,6 @@ CONTEXT_AFTER = 120
 
 _I = re.IGNORECASE
 
-# where a clause starts: a line break, a sentence end, a semicolon, a contrasting "but"
-_CLAUSE_BREAK = re.compile(
-    r"\n|(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s)|;|,\s*but\b|\sbut\s|\swhereas\s|\swhile\s", _I
-)
 _SENTENCE_END = re.compile(r"\n|[.!?](?=\s|$)")
 
 # the judge's own rewrite, or an ideal answer it imagines
@@ -54,10 +50,13 @@ _MODAL = re.compile(
     r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
     r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
     r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
-    # a rule about answers in general: "an answer which ... should be marked GRADE: P"
-    r"|\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
-    r"(?:which|that|with|where)\b"
     r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
+    _I,
+)
+# a rule about answers in general: "an answer which ... should be marked GRADE: P"
+_GENERAL_RULE = re.compile(
+    r"\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
+    r"(?:which|that|with|where)\b",
     _I,
 )
 # a condition, counted only with a modal or "then" in the same clause ("if we compare both,
@@ -96,14 +95,50 @@ _NEGATION_WINDOW = 40
 _TAIL = re.compile(r"[\s,;:)\-–—]*(?:if|unless|once|provided|assuming|would|could|might)\b", _I)
 
 
-def _clause_before(text: str, start: int) -> str:
-    """The clause a token sits in, up to the token (bounded by :data:`CONTEXT_BEFORE`)."""
-    lo = max(0, start - CONTEXT_BEFORE)
-    window = text[lo:start]
-    cut = 0
-    for m in _CLAUSE_BREAK.finditer(window):
-        cut = m.end()
-    return window[cut:]
+# Literal hints, one of which must be in the (lower-cased) clause for a pattern to be tried:
+# most tokens sit in clauses with none of them, and ``in`` is far cheaper than a search.
+_REWRITE_HINTS = (
+    "revis", "improv", "rewrit", "correct", "updat", "enhanc", "refin", "polish", "ideal",
+    "perfect", "hypothet", "here is how", "edit", "change", "version",
+)  # fmt: skip
+_MODAL_HINTS = (
+    "would", "could", "might", "hypothet", " may", "to get", "to earn", "to reach",
+    "to achieve", "to deserve", "to merit",
+)  # fmt: skip
+_RULE_NOUNS = ("answer", "response", "submission", "output", "solution")
+_RULE_LINKS = ("which", "that", "with", "where")
+_CONDITION_HINTS = (
+    "if", "unless", "once", "provided", "assum", "whether", "suppos", "had", "were",
+)  # fmt: skip
+_EXAMPLE_HINTS = ("example", "instance", "e.g.", "such as", "format", "template")
+_NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
+# a sentence end inside these is no clause break
+_ABBREVIATIONS = ("e.g", "i.e")
+
+
+def _any(hints: tuple[str, ...], low: str) -> bool:
+    return any(h in low for h in hints)
+
+
+def _clause_start(low: str) -> int:
+    """Where the token's clause starts in ``low`` (a lower-cased window ending at the token).
+
+    Breaks: a line break, a semicolon, a sentence end (``.!?`` then a space, not in
+    "e.g."), a contrasting "but", "whereas" or "while". A handful of reverse ``find``
+    calls over the bounded window, no regex.
+    """
+    cut = max(low.rfind("\n"), low.rfind(";")) + 1
+    for word in (" but ", " whereas ", " while "):
+        k = low.rfind(word, cut)
+        if k != -1:
+            cut = max(cut, k + len(word))
+    for mark in (". ", "! ", "? ", ".\t"):
+        k = low.rfind(mark, cut)
+        while k != -1 and low[max(0, k - 3) : k] in _ABBREVIATIONS:
+            k = low.rfind(mark, cut, k)
+        if k != -1:
+            cut = max(cut, k + 1)
+    return cut
 
 
 def _sentence_after(text: str, end: int) -> str:
@@ -127,20 +162,32 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"hypothetical"`` (a modal or conditional rating), ``"example"`` (a format example),
     ``"negated"`` (a label ruled out).
     """
-    clause = _clause_before(text, start)
-    if _rewrite_in(clause):
+    window = text[max(0, start - CONTEXT_BEFORE) : start]
+    low = window.lower()
+    cut = _clause_start(low)
+    clause, low = window[cut:], low[cut:]
+    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause):
         return "rewrite"
-    if _MODAL.search(clause):
+    modal = _any(_MODAL_HINTS, low)
+    if modal and _MODAL.search(clause):
         return "hypothetical"
-    conditional = _CONDITION.search(clause) is not None and not _IF_FORCED.search(clause)
-    if conditional and _MODAL_OR_THEN.search(clause):
+    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause):
         return "hypothetical"
-    if _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
+    if (
+        _any(_CONDITION_HINTS, low)
+        and _CONDITION.search(clause)
+        and not _IF_FORCED.search(clause)
+        and _MODAL_OR_THEN.search(clause)
+    ):
+        return "hypothetical"
+    if modal and _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
         return "hypothetical"
     if _TAIL.match(_sentence_after(text, end)):
         return "hypothetical"
-    if _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:]):
+    tail = low[-_EXAMPLE_WINDOW:]
+    if _any(_EXAMPLE_HINTS, tail) and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:]):
         return "example"
-    if _NEGATION.search(clause[-_NEGATION_WINDOW:]):
+    tail = low[-_NEGATION_WINDOW:]
+    if _any(_NEGATION_HINTS, tail) and _NEGATION.search(clause[-_NEGATION_WINDOW:]):
         return "negated"
     return None

@@ -34,9 +34,12 @@ def parse(output: Any, verdict: VerdictSpec | str | None = "auto") -> Judgment:
     ``output`` may be a string, a dict, a pydantic model, a dataclass, a litellm/OpenAI
     chat completion, a LangChain message or evaluator result, or an openevals result.
     ``verdict`` narrows what to look for: ``"auto"``, ``"pairwise"``, ``"score:1-10"``,
-    ``"label:pass,fail"`` … The explicit final verdict wins over verdicts quoted in the
-    reasoning; several different final verdicts raise :class:`AmbiguousVerdict`; no
-    verdict raises :class:`VerdictNotFound`; a score outside its scale raises
+    ``"label:pass,fail"`` … Ratings the judge does not stand behind (of its own rewrite,
+    hypothetical or conditional, examples, quotations, negations, echoed options) are not
+    the verdict; an explicit final verdict wins over earlier mentions; different verdicts
+    with nothing saying which is final, in any mix of formats, raise
+    :class:`AmbiguousVerdict`; no verdict raises :class:`VerdictNotFound`; a score outside
+    its scale raises
     :class:`ScoreOutOfRange` (all :class:`ParseError`). The returned judgment's
     ``rationale`` has the verdict and the sentences stating it removed.
     """
@@ -239,8 +242,8 @@ def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
         if not _compatible(c.verdict, valid[0].verdict):
             distinct = tuple(sorted({x.verdict.render() for x in valid if x.verdict}))
             raise AmbiguousVerdict(
-                f"the judge stated several different final verdicts {list(distinct)}; "
-                "judgeguard will not guess which one is meant",
+                f"the judge gave several different verdicts {list(distinct)} and nothing "
+                "says which one is final; judgeguard will not guess",
                 excerpt=excerpt(text, valid[0].start, c.end),
                 candidates=distinct,
             )

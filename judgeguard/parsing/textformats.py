@@ -497,9 +497,7 @@ def find_candidates(
             if verdict is None and error is None:
                 continue
             quoted = _is_quoted(text, start, end, index)
-            stated = fmt.stated or index.final_phrase_in(
-                _sentence_before_start(text, start), start
-            )
+            stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
             per_format.append(
                 Candidate(
                     verdict,

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from judgeguard import settings
 from judgeguard.scrub import clean_text, key_bytes
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # imported on use: a warm audit reads text records without py
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
+    "CacheOption",
     "CacheUnavailableWarning",
     "DiskCache",
     "cache_key",
@@ -58,9 +60,9 @@ class CacheUnavailableWarning(UserWarning):
 
 def default_cache_dir() -> Path:
     """``$JUDGEGUARD_CACHE_DIR``, else the platform user cache dir for judgeguard."""
-    env = os.environ.get("JUDGEGUARD_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+    configured = settings.cache_dir()
+    if configured is not None:
+        return configured
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("judgeguard"))
@@ -292,6 +294,11 @@ def _reopen(
     if disabled_reason is not None:
         cache.disabled, cache.disabled_reason = True, disabled_reason
     return cache
+
+
+#: What ``cache=`` accepts wherever checks are configured: ``True`` (the default
+#: directory), ``False``/``None`` (off), a directory path, or a :class:`DiskCache`.
+CacheOption = bool | str | os.PathLike[str] | DiskCache | None
 
 
 def default_cache() -> DiskCache:

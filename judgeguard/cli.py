@@ -290,9 +290,9 @@ def audit_command(args: argparse.Namespace) -> int:
         _say(err, f"judgeguard: {message}", "red")
         return 2
 
-    models = args.metajudge or [
-        m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
-    ]
+    from judgeguard import settings
+
+    models = args.metajudge or settings.metajudge_models()
     try:
         options = _options(args.metajudge_option)
         fields = _fields(args.field)

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
+from judgeguard import settings
 from judgeguard.errors import safe_str
 from judgeguard.scrub import RedactingFilter
 
@@ -58,10 +59,7 @@ def on_dispatcher_thread() -> bool:
 def background_nice() -> int:
     """How much lower background check work runs than the caller: ``$JUDGEGUARD_NICE``
     (default 10; 0 runs it at the caller's priority)."""
-    try:
-        return max(0, int(os.environ.get("JUDGEGUARD_NICE", "10")))
-    except ValueError:
-        return 10
+    return settings.nice()
 
 
 def lower_thread_priority(increment: int) -> None:
@@ -441,10 +439,7 @@ def _at_exit() -> None:
     d = _default
     if d is None or d.pid != os.getpid() or not d.pending:
         return
-    try:
-        timeout = float(os.environ.get("JUDGEGUARD_EXIT_TIMEOUT", "10"))
-    except ValueError:
-        timeout = 10.0
+    timeout = settings.exit_timeout()
     left = d.shutdown(timeout)
     if left:
         print(

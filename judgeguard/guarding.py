@@ -23,9 +23,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard.cache import DiskCache, default_cache
+from judgeguard import settings
+from judgeguard.cache import CacheOption, DiskCache, default_cache
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import JudgeguardError, ParseError, safe_str
+from judgeguard.gating import Gate
 
 __all__ = ["Checker", "GuardResult", "GuardedJudge", "guard"]
 
@@ -62,10 +64,9 @@ def _resolve_metajudge(metajudge: Any) -> Any:
     from judgeguard.metajudge import MetaJudge
 
     if metajudge is None:
-        env = os.environ.get("JUDGEGUARD_METAJUDGE")
-        if not env:
+        metajudge = settings.metajudge_models()
+        if not metajudge:
             return None
-        metajudge = [m.strip() for m in env.split(",") if m.strip()]
     if isinstance(metajudge, MetaJudge):
         return metajudge
     if isinstance(metajudge, (str, list, tuple)):
@@ -76,7 +77,7 @@ def _resolve_metajudge(metajudge: Any) -> Any:
     )
 
 
-def _resolve_cache(cache: bool | str | os.PathLike[str] | DiskCache | None) -> DiskCache | None:
+def _resolve_cache(cache: CacheOption) -> DiskCache | None:
     if cache is None or cache is False:
         return None
     if cache is True:
@@ -169,7 +170,7 @@ class GuardResult(Generic[T]):
 class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
-    Holds the resolved configuration — MetaJudge, verdict spec, cache, telemetry,
+    Holds the resolved configuration — MetaJudge, verdict spec, cache, gate, telemetry,
     ``on_result``, ``on_unparsed`` and ``sample`` (see :func:`guard`) — so that wrappers
     such as the LangChain runnable can submit outputs without re-implementing the
     pipeline. :meth:`submit` and :meth:`asubmit` return a :class:`GuardResult`.
@@ -181,18 +182,19 @@ class Checker:
         metajudge: Any = None,
         verdict: Any = "auto",
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         on_unparsed: Literal["record", "raise"] = "record",
         sample: float = 1.0,
         telemetry: Any = None,
         offload: Literal["thread", "process"] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         from judgeguard.verdicts import VerdictSpec
 
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
         if offload is None:
-            offload = os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"  # type: ignore[assignment]
+            offload = settings.offload()  # type: ignore[assignment]
         if offload not in ("thread", "process"):
             raise GuardConfigError(
                 f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
@@ -200,7 +202,12 @@ class Checker:
             )
         if not 0.0 <= sample <= 1.0:
             raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
+        if gate is not None and not isinstance(gate, Gate):
+            raise GuardConfigError(f"gate= must be a judgeguard.Gate, got {type(gate).__name__}")
         self.metajudge = _resolve_metajudge(metajudge)
+        #: The gate that turns each MetaJudge answer into a reward (default: the
+        #: MetaJudge's default gate, else ``Gate()``).
+        self.gate: Gate = gate or (self.metajudge.gate if self.metajudge is not None else Gate())
         self.spec = VerdictSpec.coerce(verdict)
         self.on_result = on_result
         self.cache = _resolve_cache(cache)
@@ -223,7 +230,7 @@ class Checker:
         if self._worker_config is _UNSET:
             from judgeguard.offload import worker_config
 
-            self._worker_config = worker_config(self.metajudge, self.spec, self.cache)
+            self._worker_config = worker_config(self.metajudge, self.spec, self.cache, self.gate)
         return self._worker_config
 
     @property
@@ -351,7 +358,7 @@ class Checker:
             raise ContextError(f"building the check's context failed: {exc!r}") from exc
         label = context.pop("label", None)
         reference = context.pop("reference", None)
-        metajudge, cache = self.metajudge, self.cache
+        metajudge, cache, gate = self.metajudge, self.cache, self.gate
         offload = self.offload == "process"
         judge_ctx = tel.link_context(span) if span is not None else None
         child = wait
@@ -374,11 +381,11 @@ class Checker:
                     return check
             return await check_output(
                 lazy.get, context, label, reference, metajudge, cache, tel,
-                judge_span=judge_ctx, child=child,
+                judge_span=judge_ctx, child=child, gate=gate,
             )  # fmt: skip
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            check = failed_check(status, reason, message, metajudge)
+            check = gate.apply_to(failed_check(status, reason, message, metajudge))
             stamp_span_ids(check, judge_ctx)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
@@ -398,12 +405,13 @@ class GuardedJudge(Generic[F]):
         context: ContextSpec,
         on_result: Callable[[Any], Any] | None,
         wait: bool,
-        cache: bool | str | os.PathLike[str] | DiskCache | None,
+        cache: CacheOption,
         on_unparsed: Literal["record", "raise"],
         sample: float,
         telemetry: Any,
         name: str | None,
         offload: Literal["thread", "process"] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.fn = fn
         self.checker = Checker(
@@ -415,6 +423,7 @@ class GuardedJudge(Generic[F]):
             sample=sample,
             telemetry=telemetry,
             offload=offload,
+            gate=gate,
         )
         self.context = context
         self.wait = wait
@@ -603,12 +612,13 @@ def guard(
     context: ContextSpec = None,
     on_result: Callable[[Any], Any] | None = None,
     wait: bool = False,
-    cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+    cache: CacheOption = True,
     on_unparsed: Literal["record", "raise"] = "record",
     sample: float = 1.0,
     telemetry: Any = None,
     name: str | None = None,
     offload: Literal["thread", "process"] | None = None,
+    gate: Gate | None = None,
 ) -> Any:
     """Guard a judge function: parse, check, gate, cache and trace each verdict.
 
@@ -628,7 +638,10 @@ def guard(
     calls (the rest end ``skipped``, reason ``sampled_out``); ``offload="process"`` runs
     the parse and the MetaJudge calls in a worker process instead of the dispatcher
     thread, so they never hold the judge's GIL; it pays off with a CPU to spare (default
-    ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`). Judge
+    ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`); ``gate``
+    is the :class:`judgeguard.Gate` that turns each MetaJudge answer into the reward
+    (review threshold, floor, ``on_error``; default: the MetaJudge's default gate) —
+    applied after the cache, so another gate on a cached answer costs no call. Judge
     exceptions propagate unchanged and are recorded on the judge span.
     """
 
@@ -646,6 +659,7 @@ def guard(
             telemetry=telemetry,
             name=name,
             offload=offload,
+            gate=gate,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from judgeguard.cache import DiskCache
+    from judgeguard.gating import Gate
     from judgeguard.metajudge import MetaJudge
     from judgeguard.schema import Check, Judgment
     from judgeguard.telemetry import RecordedPoint, RecordedSpan, Telemetry
@@ -77,11 +78,11 @@ def _warn_once(key: str, message: str) -> None:
 
 
 def worker_config(
-    metajudge: MetaJudge | None, spec: VerdictSpec, cache: DiskCache | None
+    metajudge: MetaJudge | None, spec: VerdictSpec, cache: DiskCache | None, gate: Gate
 ) -> WorkerConfig | None:
     """The checker's settings for the worker, or ``None`` (logged) if they do not pickle."""
     try:
-        blob = pickle.dumps((metajudge, spec, cache), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps((metajudge, spec, cache, gate), pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         _warn_once(f"config:{type(exc).__name__}", f"the guard's settings do not pickle ({exc})")
         return None
@@ -480,7 +481,7 @@ class _Worker:
         from judgeguard.pipeline import check_output, failed_check
 
         try:
-            metajudge, spec, cache = self.config(config_id)
+            metajudge, spec, cache, gate = self.config(config_id)
         except Exception as exc:
             self.send(("rejected", job_id, config_id, f"cannot load the settings: {exc!r}"))
             return
@@ -498,12 +499,12 @@ class _Worker:
             record = _Record()
             _record.set(record)  # this task's context only
             check = await check_output(
-                parsed, context, label, reference, metajudge, cache, telemetry
+                parsed, context, label, reference, metajudge, cache, telemetry, gate=gate
             )
             return check, record.spans, record.points
 
         def fallback(status: str, reason: str, message: str) -> tuple[Check, list[Any], list[Any]]:
-            return failed_check(status, reason, message, metajudge), [], []
+            return gate.apply_to(failed_check(status, reason, message, metajudge)), [], []
 
         def answer(result: tuple[Check, list[Any], list[Any]]) -> None:
             self.send(("done", job_id, *result))

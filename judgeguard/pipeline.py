@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from judgeguard.cache import DiskCache, cache_key
 from judgeguard.errors import ParseError
-from judgeguard.gating import outcome_reward
+from judgeguard.gating import Gate, outcome_reward
 from judgeguard.schema import Check, Judgment
 from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import stamp_span_ids
@@ -80,13 +80,16 @@ async def run_check(
     *,
     judge_span: Any = None,
     child: bool = False,
+    gate: Gate | None = None,
 ) -> Check:
     """Run the support check (and the reference check when references are given).
 
     Without a MetaJudge the check ends ``skipped`` (reason ``no_metajudge``) with its
-    R_outcome filled in. Results come from the cache when present (``cached=True``);
-    only successful ones are stored. The evaluator span is a child of ``judge_span``
-    when ``child`` is true, else a new trace linked to it.
+    R_outcome filled in. MetaJudge answers come from the cache when present
+    (``cached=True``); only successful ones are stored. ``gate`` (default: the
+    MetaJudge's default gate) turns the answer into the reward, after the cache. The
+    evaluator span is a child of ``judge_span`` when ``child`` is true, else a new trace
+    linked to it.
     """
     j = request.judgment
     started = time.perf_counter()
@@ -100,7 +103,8 @@ async def run_check(
                 r_outcome=_safe_outcome(j.verdict, request.label),
             )
         else:
-            check = await _support(request, metajudge, cache, telemetry)
+            gate = gate or metajudge.gate
+            check = await _support(request, metajudge, cache, telemetry, gate)
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
@@ -121,6 +125,7 @@ async def check_output(
     *,
     judge_span: Any = None,
     child: bool = False,
+    gate: Gate | None = None,
 ) -> Check:
     """One judge output's check: ``judgment()`` parses it (status ``unparsed`` when it
     raises a :class:`ParseError`, recorded on its evaluator span), then :func:`run_check`."""
@@ -134,7 +139,9 @@ async def check_output(
             telemetry.record_check(span, check)
         return check
     request = CheckRequest(parsed, context or None, label, reference)
-    return await run_check(request, metajudge, cache, telemetry, judge_span=judge_span, child=child)
+    return await run_check(
+        request, metajudge, cache, telemetry, judge_span=judge_span, child=child, gate=gate
+    )
 
 
 def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> float | None:
@@ -152,7 +159,7 @@ def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
     exclusions, the endpoints actually used, prompt version, context budget,
     structured output), a digest of the exact prompt sent, the redacted rationale, the
     verdict with its options, and the context. Not the gate settings nor the gold label:
-    the gate is applied again to a cached answer (:meth:`MetaJudge.regate`).
+    the gate is applied to the answer after the cache (:meth:`judgeguard.Gate.apply_to`).
     """
     j = request.judgment
     return cache_key(
@@ -194,23 +201,32 @@ def _bad_label(exc: ParseError, j: Judgment, metajudge: MetaJudge) -> Check:
 
 
 async def _support(
-    request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
+    request: CheckRequest,
+    metajudge: MetaJudge,
+    cache: DiskCache | None,
+    telemetry: Telemetry,
+    gate: Gate,
 ) -> Check:
+    """The MetaJudge's answer (cached, or asked and stored), then the gate."""
     j = request.judgment
+    try:
+        outcome_reward(j.verdict, request.label)  # an unreadable label costs no call
+    except ParseError as exc:
+        return _bad_label(exc, j, metajudge)
     key, hit = _lookup(cache, lambda: support_key(request, metajudge), "check", telemetry)
     if hit is not None:
         try:
-            return metajudge.regate(hit, request.label)
-        except ParseError as exc:  # an unreadable gold label
-            return _bad_label(exc, j, metajudge)
+            return gate.apply_to(hit, request.label)
         except ValueError:  # an entry that does not gate (not written by this version)
             pass
-    try:
-        check = await metajudge.acheck(j, request.context, label=request.label)
-    except ParseError as exc:  # an unreadable gold label
-        return _bad_label(exc, j, metajudge)
+    answer = await metajudge.aanswer(j, request.context)
     if cache is not None and key is not None:
-        cache.put_check(key, check)
+        cache.put_check(key, answer)
+    check = gate.apply_to(answer, request.label)
+    if check.status == "error" and metajudge.raise_errors:
+        from judgeguard.metajudge import CheckFailed
+
+        raise CheckFailed(check)
     return check
 
 

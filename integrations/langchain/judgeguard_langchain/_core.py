@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from judgeguard.cache import DiskCache
+from judgeguard.cache import CacheOption, DiskCache
+from judgeguard.gating import Gate
 from judgeguard.guarding import (
     AUTO_CONTEXT,
     Checker,
@@ -14,9 +15,11 @@ from judgeguard.guarding import (
 
 __all__ = [
     "AUTO_CONTEXT",
+    "CacheOption",
     "Checker",
     "ContextSource",
     "DiskCache",
+    "Gate",
     "GuardConfigError",
     "GuardResult",
     "judge_span",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -12,7 +11,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from judgeguard_langchain._core import Checker, DiskCache, GuardConfigError, GuardResult
+from judgeguard_langchain._core import CacheOption, Checker, Gate, GuardConfigError, GuardResult
 from judgeguard_langchain.context import context_from_messages
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
@@ -35,7 +34,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
     ``model.with_config(callbacks=[handler])``. It is inherited by child runs, so
     attached to a whole chain it checks every model call in it. Each finished model run
     is submitted through one :class:`judgeguard.Checker` (background dispatcher,
-    cache, MetaJudge, telemetry, ``on_result``); the handle is kept in
+    cache, MetaJudge, gate, telemetry, ``on_result``); the handle is kept in
     :attr:`results` under the run id, and :meth:`checks` waits for them all.
 
     ``context=None`` takes the last human message (or the text prompt) as the
@@ -53,11 +52,12 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
         metajudge: Any = None,
         verdict: Any = "auto",
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         context: HandlerContext = None,
         sample: float = 1.0,
         telemetry: Any = None,
         offload: Literal["thread", "process"] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         if context is not None and not isinstance(context, Mapping) and not callable(context):
             raise GuardConfigError(
@@ -72,6 +72,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
             sample=sample,
             telemetry=telemetry,
             offload=offload,
+            gate=gate,
         )
         self.context = context
         #: The handle of each checked model run, by run id (insertion-ordered).

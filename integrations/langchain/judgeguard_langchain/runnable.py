@@ -10,7 +10,6 @@ dispatcher, cache, MetaJudge and telemetry as ``@judgeguard.guard``.
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -27,7 +26,14 @@ from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from langchain_core.utils.pydantic import TypeBaseModel
 
 from judgeguard_langchain._chunks import Accumulator
-from judgeguard_langchain._core import Checker, ContextSource, DiskCache, GuardResult, judge_span
+from judgeguard_langchain._core import (
+    CacheOption,
+    Checker,
+    ContextSource,
+    Gate,
+    GuardResult,
+    judge_span,
+)
 from judgeguard_langchain.context import (
     CHECK_EVENT,
     ContextSpec,
@@ -60,7 +66,8 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     in the input: ``None`` for the common key names (``question``, ``answer_a`` …), a
     mapping ``{context_key: input_key}``, a list of keys, or a function of the input.
     ``metajudge``, ``verdict``, ``on_result``, ``cache``, ``on_unparsed``, ``sample``,
-    ``telemetry`` and ``offload`` mean what they mean for :func:`judgeguard.guard`.
+    ``telemetry``, ``offload`` and ``gate`` mean what they mean for
+    :func:`judgeguard.guard`.
 
     With ``wait=True`` the run ends after the check, and the check summary is sent as
     the custom event ``"judgeguard.check"`` and written into the run's metadata
@@ -80,13 +87,14 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         verdict: Any = "auto",
         context: ContextSpec = None,
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         wait: bool = False,
         on_unparsed: Literal["record", "raise"] = "record",
         sample: float = 1.0,
         telemetry: Any = None,
         name: str | None = None,
         offload: Literal["thread", "process"] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
@@ -99,6 +107,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
             sample=sample,
             telemetry=telemetry,
             offload=offload,
+            gate=gate,
         )
         self.context: ContextSpec = context
         self.wait = wait

@@ -10,6 +10,7 @@ resumes at cache speed and errors are retried.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from judgeguard.cache import DiskCache, cache_key
 from judgeguard.dispatch import Dispatcher
 from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.gating import Gate
 from judgeguard.scrub import clean_text
 
 if TYPE_CHECKING:  # pydantic models load on first parse: a fully cached rerun never needs them
@@ -95,6 +97,9 @@ class AuditConfig:
     workers: int = 1
     cache: DiskCache | None = None
     telemetry: Any = None
+    #: turns each MetaJudge answer into a reward (default: the MetaJudge's default gate);
+    #: not part of any cache key, so a rerun with another gate makes no MetaJudge call
+    gate: Gate | None = None
 
 
 @dataclass
@@ -154,6 +159,8 @@ class AuditSummary:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     lines: int = 0
     metajudge: str | None = None
+    #: the gate's settings (review threshold, floor, failure policy) when a MetaJudge ran
+    gate: dict[str, Any] | None = None
     interrupted: bool = False
     #: lines without the judge's output, and the keys those lines do have
     missing_output: int = 0
@@ -202,10 +209,13 @@ class AuditSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract: ``{"judges": {name: {...}}, "overall": {...}}``."""
-        return {
+        out: dict[str, Any] = {
             "judges": {k: v.summary() for k, v in sorted(self.judges.items())},
             "overall": self.overall.summary(),
         }
+        if self.gate is not None:
+            out["gate"] = self.gate
+        return out
 
 
 _EXC_PREFIX = re.compile(r"^(?:[\w.]*(?:Error|Exception)\s*[:\-]\s*)+")
@@ -333,12 +343,15 @@ class _Auditor:
         self.summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
         self.pending_pairs: dict[tuple[str, str], tuple[bool, str]] = {}
         mj = config.metajudge
+        self.gate: Gate = config.gate or (mj.gate if mj is not None else Gate())
+        if mj is not None:
+            self.summary.gate = dataclasses.asdict(self.gate)
         self._key_prefix: bytes | None = None
+        # no gate here: cached records are re-gated on read (:meth:`regate`)
         self.settings = {
             "spec": config.verdict,
             "fields": sorted(config.fields.items()),
             "metajudge": mj.sampling_key() if mj is not None else None,
-            "gate": repr(mj.gate) if mj is not None else None,
             "format": 2,  # result records carry pair_id/swapped as mapped
         }
         written = ("output", "rationale", "verdict", "label", "judge", "id")
@@ -349,6 +362,14 @@ class _Auditor:
         if self._key_prefix is None:
             self._key_prefix = cache_key("audit_line", settings=self.settings).encode()
         return hashlib.sha256(self._key_prefix + raw).hexdigest()
+
+    def regate(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A cached result record with reward and review flag from this audit's gate
+        (the record keeps R_rationale and R_outcome, all the gate needs)."""
+        if result.get("status") in ("consistent", "inconsistent"):
+            gated = self.gate.apply(result.get("r_rationale"), result.get("r_outcome"))
+            result["reward"], result["needs_review"] = gated.reward, gated.needs_review
+        return result
 
     def field_(self, record: Mapping[str, Any], name: str) -> Any:
         path = self.config.fields.get(name)
@@ -642,13 +663,16 @@ class _LocalChecker:
         # other's locks, which cost milliseconds per line).
         async def job() -> dict[str, Any]:
             if request is not None:
-                line.check = await run_check(request, config.metajudge, config.cache, tel)
+                line.check = await run_check(
+                    request, config.metajudge, config.cache, tel, gate=auditor.gate
+                )
             result = auditor.result_record(line)
             store(key, result)
             return result
 
         def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
-            line.check = failed_check(status, reason, message, config.metajudge)
+            failed = failed_check(status, reason, message, config.metajudge)
+            line.check = auditor.gate.apply_to(failed)
             return auditor.result_record(line)
 
         if request is not None and not self.primed and config.metajudge is not None:
@@ -678,6 +702,7 @@ class _PoolChecker:
         per_worker = max(1, config.concurrency // config.workers)
         payload = {
             "metajudge": config.metajudge,
+            "gate": config.gate,
             "verdict": config.verdict,
             "fields": config.fields,
             "concurrency": per_worker,
@@ -718,6 +743,7 @@ def _worker_init(payload: dict[str, Any]) -> None:
     cache = DiskCache(payload["cache_dir"], ttl=payload["ttl"]) if payload["cache_dir"] else None
     config = AuditConfig(
         metajudge=payload["metajudge"],
+        gate=payload["gate"],
         verdict=payload["verdict"],
         fields=payload["fields"],
         concurrency=payload["concurrency"],
@@ -846,7 +872,7 @@ def run_audit(
             key = auditor.line_key(raw) if cache is not None else None
             cached = cache.get_record(key) if key is not None and cache is not None else None
             if cached is not None:
-                result = json.loads(cached)
+                result = auditor.regate(json.loads(cached))
                 result["line"] = number
                 result["cached"] = True
                 queue.append(_Ready(result))

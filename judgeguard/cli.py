@@ -59,6 +59,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--report", help="write a self-contained HTML report (replaced only when complete)"
     )
+    a.add_argument(
+        "--review-below",
+        type=float,
+        metavar="X",
+        help="flag a judgment for review when its R_rationale is below X (default 0.3)",
+    )
+    a.add_argument(
+        "--floor",
+        type=float,
+        metavar="X",
+        help="calibration floor: the reward uses X + (1 - X) × R_rationale (default 0, off)",
+    )
+    a.add_argument(
+        "--on-error",
+        choices=("none", "outcome", "zero"),
+        help="the reward of a failed check: none (default), R_outcome alone, or 0",
+    )
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
@@ -99,6 +116,33 @@ def _fields(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--field {pair!r}: write NAME=PATH, e.g. output=judgment.response")
         out[name.strip()] = path.strip()
     return out
+
+
+def _gate(args: argparse.Namespace, metajudge: Any) -> Any:
+    """The gate from ``--review-below``, ``--floor`` and ``--on-error`` (the others from
+    the MetaJudge's default gate); ``None`` when none of them is given."""
+    given = {
+        name: value
+        for name, value in (
+            ("review_threshold", args.review_below),
+            ("floor", args.floor),
+            ("on_error", args.on_error),
+        )
+        if value is not None
+    }
+    if not given:
+        return None
+    import dataclasses
+
+    from judgeguard.gating import Gate
+
+    base = metajudge.gate if metajudge is not None else Gate()
+    try:
+        return dataclasses.replace(base, **given)
+    except ValueError as exc:
+        flag = {"review_threshold": "--review-below", "floor": "--floor"}
+        name = next((n for n in given if n in str(exc)), "")
+        raise ValueError(f"{flag.get(name, '--on-error')}: {exc}") from exc
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -308,6 +352,10 @@ def audit_command(args: argparse.Namespace) -> int:
             return refuse(f"--metajudge: {exc}")
     elif options:
         return refuse("--metajudge-option needs a MetaJudge: add --metajudge MODEL")
+    try:
+        gate = _gate(args, metajudge)
+    except ValueError as exc:
+        return refuse(str(exc))
     if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
         from judgeguard.verdicts import VerdictSpec
 
@@ -317,6 +365,7 @@ def audit_command(args: argparse.Namespace) -> int:
             return refuse(str(exc))
     config = AuditConfig(
         metajudge=metajudge,
+        gate=gate,
         verdict=args.verdict,
         fields=fields,
         concurrency=args.concurrency,

@@ -301,7 +301,7 @@ class Checker:
         if reason == "internal_error":
             log.warning("judgeguard: could not submit a check", exc_info=exc)
         message = f"{type(exc).__name__}: {safe_str(exc)}"
-        check = failed_check("error", reason, message, self.metajudge)
+        check = self.gate.apply_to(failed_check("error", reason, message, self.metajudge))
         return GuardResult(output, lazy, finished(check, self._callbacks(None)))
 
     def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Any], Any]]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from judgeguard import settings
-from judgeguard.scrub import clean_text, key_bytes
+from judgeguard.scrub import clean_text, key_bytes, redact_secrets
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
     from judgeguard.schema import Check, RationaleMatch
@@ -145,8 +145,6 @@ class DiskCache:
 
     def _disable(self, exc: BaseException, what: str) -> None:
         """Turn the cache off for this process; warn once per directory."""
-        from judgeguard.scrub import redact_secrets
-
         reason = redact_secrets(f"{type(exc).__name__}: {exc}")
         self.disabled, self.disabled_reason = True, f"{what}: {reason}"
         broken, self._cache = self._cache, None

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
+
+from judgeguard import settings
+from judgeguard.gating import Gate
 
 __all__ = ["main"]
 
@@ -118,7 +123,7 @@ def _fields(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _gate(args: argparse.Namespace, metajudge: Any) -> Any:
+def _gate(args: argparse.Namespace, metajudge: Any) -> Gate | None:
     """The gate from ``--review-below``, ``--floor`` and ``--on-error`` (the others from
     the MetaJudge's default gate); ``None`` when none of them is given."""
     given = {
@@ -132,10 +137,6 @@ def _gate(args: argparse.Namespace, metajudge: Any) -> Any:
     }
     if not given:
         return None
-    import dataclasses
-
-    from judgeguard.gating import Gate
-
     base = metajudge.gate if metajudge is not None else Gate()
     try:
         return dataclasses.replace(base, **given)
@@ -179,8 +180,6 @@ class OutputFile:
     """
 
     def __init__(self, target: str, flag: str) -> None:
-        import stat
-
         self.flag = flag
         self.shown = target
         self.target = os.path.realpath(target)
@@ -333,8 +332,6 @@ def audit_command(args: argparse.Namespace) -> int:
     def refuse(message: str) -> int:
         _say(err, f"judgeguard: {message}", "red")
         return 2
-
-    from judgeguard import settings
 
     models = args.metajudge or settings.metajudge_models()
     try:

@@ -339,10 +339,6 @@ class Dispatcher:
         _, not_done = concurrent.futures.wait(pending, timeout)
         return len(not_done)
 
-    async def aflush(self, timeout: float | None = None) -> int:
-        """Async twin of :meth:`flush`."""
-        return await asyncio.to_thread(self.flush, timeout)
-
     def shutdown(self, timeout: float | None = 10.0) -> int:
         """Flush, then end what is left with status ``error``/``shutdown``.
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from judgeguard.cache import DiskCache, cache_key
 from judgeguard.errors import ParseError
 from judgeguard.gating import Gate, outcome_reward
-from judgeguard.schema import Check, Judgment
+from judgeguard.schema import Check, Judgment, RationaleMatch
 from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import stamp_span_ids
 from judgeguard.verdicts import Verdict
@@ -254,8 +254,6 @@ async def _reference(
     try:
         match = await metajudge.amatch(j, reference)
     except InvalidCheckInput as exc:
-        from judgeguard.schema import RationaleMatch
-
         return RationaleMatch(
             status="error", reason="bad_reference", error=str(exc), metajudge_model=metajudge.model
         )

@@ -34,7 +34,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -244,27 +244,29 @@ class Telemetry:
 
     # -- spans -----------------------------------------------------------------------------
     @contextmanager
-    def judge_span(self, name: str) -> Iterator[Span]:
-        """An INTERNAL span ``judge {name}``, current inside the block.
-
-        An exception escaping the block is recorded (exception event, ``error.type``,
-        status ERROR) and re-raised unchanged.
-        """
-        if self._tracing_off():  # hot path: no provider, no span, no context switch
-            yield trace.INVALID_SPAN
-            return
+    def _current_span(self, name: str, kind: SpanKind, **options: Any) -> Iterator[Span]:
+        """A span current inside the block; an exception escaping the block is recorded
+        (:meth:`_fail`: exception event, ``error.type``, status ERROR) and re-raised."""
         with self._tracer.start_as_current_span(
-            f"{sc.SPAN_JUDGE_PREFIX} {name}",
-            kind=SpanKind.INTERNAL,
-            attributes=_JUDGE_ATTRIBUTES,
-            record_exception=False,
-            set_status_on_exception=False,
+            name, kind=kind, record_exception=False, set_status_on_exception=False, **options
         ) as span:
             try:
                 yield span
             except Exception as exc:
                 self._fail(span, exc)
                 raise
+
+    def judge_span(self, name: str) -> AbstractContextManager[Span]:
+        """An INTERNAL span ``judge {name}``, current inside the block.
+
+        An exception escaping the block is recorded (exception event, ``error.type``,
+        status ERROR) and re-raised unchanged.
+        """
+        if self._tracing_off():  # hot path: no provider, no span, no context switch
+            return nullcontext(trace.INVALID_SPAN)
+        return self._current_span(
+            f"{sc.SPAN_JUDGE_PREFIX} {name}", SpanKind.INTERNAL, attributes=_JUDGE_ATTRIBUTES
+        )
 
     def record_call(self, span: Span, inputs: Any, output: Any) -> None:
         """Put the judge call's input and output on its span, as ``input.value`` and
@@ -324,10 +326,9 @@ class Telemetry:
         context = span.get_span_context()
         return context if context.is_valid else None
 
-    @contextmanager
     def evaluator_span(
         self, judge: SpanContext | Span | None, child: bool = True
-    ) -> Iterator[Span]:
+    ) -> AbstractContextManager[Span]:
         """The span ``evaluate rationale_consistency`` of one check, current inside the block.
 
         Always a child of the judge span when there is one (a valid ``judge`` context), in
@@ -344,22 +345,11 @@ class Telemetry:
             parent = trace.set_span_in_context(NonRecordingSpan(judge))
         else:
             parent = Context()
-        with self._tracer.start_as_current_span(
-            sc.SPAN_EVALUATOR,
-            context=parent,
-            kind=SpanKind.INTERNAL,
-            attributes=_EVALUATOR_ATTRIBUTES,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except Exception as exc:
-                self._fail(span, exc)
-                raise
+        return self._current_span(
+            sc.SPAN_EVALUATOR, SpanKind.INTERNAL, context=parent, attributes=_EVALUATOR_ATTRIBUTES
+        )
 
-    @contextmanager
-    def llm_span(self, model: str) -> Iterator[Span]:
+    def llm_span(self, model: str) -> AbstractContextManager[Span]:
         """A CLIENT span ``chat {model}`` for one MetaJudge request, current in the block.
 
         A child of the current span. ``model`` is the litellm model string: its provider
@@ -367,18 +357,7 @@ class Telemetry:
         ``gen_ai.request.model``. Exceptions are recorded and re-raised.
         """
         name, attributes = _chat_span(model)
-        with self._tracer.start_as_current_span(
-            name,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except Exception as exc:
-                self._fail(span, exc)
-                raise
+        return self._current_span(name, SpanKind.CLIENT, attributes=attributes)
 
     def record_llm_result(
         self,

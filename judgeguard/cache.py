@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from judgeguard import settings
+from judgeguard import env
 from judgeguard.scrub import clean_text, key_bytes, redact_secrets
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
@@ -52,6 +52,7 @@ __all__ = [
 CACHE_SCHEMA_VERSION = 2
 
 T = TypeVar("T")
+R = TypeVar("R", "Check", "RationaleMatch")
 
 
 class CacheUnavailableWarning(UserWarning):
@@ -60,7 +61,7 @@ class CacheUnavailableWarning(UserWarning):
 
 def default_cache_dir() -> Path:
     """``$JUDGEGUARD_CACHE_DIR``, else the platform user cache dir for judgeguard."""
-    configured = settings.cache_dir()
+    configured = env.cache_dir()
     if configured is not None:
         return configured
     import platformdirs
@@ -212,15 +213,9 @@ class DiskCache:
 
         An entry that no longer reads as a check (written by another version) is a miss.
         """
-        raw = self._lookup(key)
-        if raw is None:
-            return None
         from judgeguard.schema import Check
 
-        try:
-            return Check.model_validate_json(raw).model_copy(update={"cached": True})
-        except ValueError:
-            return None
+        return self._read(key, Check)
 
     def put_check(self, key: str, check: Check) -> bool:
         """Store a successful support check; returns whether it was stored."""
@@ -231,13 +226,18 @@ class DiskCache:
 
     def get_match(self, key: str) -> RationaleMatch | None:
         """The cached reference check under ``key`` (marked ``cached=True``), or ``None``."""
+        from judgeguard.schema import RationaleMatch
+
+        return self._read(key, RationaleMatch)
+
+    def _read(self, key: str, model: type[R]) -> R | None:
+        """The entry under ``key`` as a ``model`` marked ``cached=True``; ``None`` when
+        missing or unreadable (written by another version)."""
         raw = self._lookup(key)
         if raw is None:
             return None
-        from judgeguard.schema import RationaleMatch
-
         try:
-            return RationaleMatch.model_validate_json(raw).model_copy(update={"cached": True})
+            return model.model_validate_json(raw).model_copy(update={"cached": True})
         except ValueError:
             return None
 

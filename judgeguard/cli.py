@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from judgeguard import settings
+from judgeguard import env
 from judgeguard.gating import Gate
 
 __all__ = ["main"]
@@ -333,7 +333,7 @@ def audit_command(args: argparse.Namespace) -> int:
         _say(err, f"judgeguard: {message}", "red")
         return 2
 
-    models = args.metajudge or settings.metajudge_models()
+    models = args.metajudge or env.metajudge_models()
     try:
         options = _options(args.metajudge_option)
         fields = _fields(args.field)

@@ -19,27 +19,25 @@ import os
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Concatenate,
-    Generic,
-    Literal,
-    ParamSpec,
-    TypedDict,
-    TypeVar,
-    Union,
-    cast,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard import settings
+from judgeguard import env
 from judgeguard.cache import CacheOption, DiskCache, default_cache
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import JudgeguardError, ParseError, safe_str
 from judgeguard.gating import Gate
+from judgeguard.options import (
+    ContextSource,
+    ContextSpec,
+    GuardOptions,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    VerdictOption,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -56,35 +54,6 @@ Q = ParamSpec("Q")
 R = TypeVar("R")
 T = TypeVar("T")
 S = TypeVar("S")
-
-ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
-ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
-#: ``metajudge=``: a MetaJudge, a litellm model string, or a list of them (an ensemble).
-MetaJudgeOption = Union["MetaJudge", str, Sequence[str], None]
-#: ``verdict=``: a :class:`judgeguard.VerdictSpec` or a spec string (``"auto"``, ``"pairwise"`` …).
-VerdictOption = Union["VerdictSpec", str, None]
-#: ``on_result=``: called with every finished :class:`judgeguard.Check`.
-OnResult = Callable[["Check"], object]
-#: ``offload=``: where checks run (``None``: ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``).
-OffloadOption = Literal["thread", "process"] | None
-
-
-class GuardOptions(TypedDict, total=False):
-    """The keyword options of :func:`guard` (see its docstring), for type checkers."""
-
-    metajudge: MetaJudgeOption
-    verdict: VerdictOption
-    context: ContextSpec
-    on_result: OnResult | None
-    wait: bool
-    cache: CacheOption
-    on_unparsed: Literal["record", "raise"]
-    sample: float
-    telemetry: Telemetry | None
-    name: str | None
-    offload: OffloadOption
-    gate: Gate | None
-
 
 #: Parameter names read as context when ``context=None`` (first match wins).
 AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
@@ -113,7 +82,7 @@ def _resolve_metajudge(metajudge: MetaJudgeOption) -> MetaJudge | None:
     from judgeguard.metajudge import MetaJudge
 
     if metajudge is None:
-        metajudge = settings.metajudge_models()
+        metajudge = env.metajudge_models()
         if not metajudge:
             return None
     if isinstance(metajudge, MetaJudge):
@@ -233,7 +202,7 @@ class Checker:
         verdict: VerdictOption = "auto",
         on_result: OnResult | None = None,
         cache: CacheOption = True,
-        on_unparsed: Literal["record", "raise"] = "record",
+        on_unparsed: OnUnparsed = "record",
         sample: float = 1.0,
         telemetry: Telemetry | None = None,
         offload: OffloadOption = None,
@@ -244,7 +213,7 @@ class Checker:
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
         if offload is None:
-            offload = settings.offload()  # type: ignore[assignment]
+            offload = env.offload()  # type: ignore[assignment]
         if offload not in ("thread", "process"):
             raise GuardConfigError(
                 f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
@@ -462,7 +431,7 @@ class GuardedJudge(Generic[P, R]):
         on_result: OnResult | None,
         wait: bool,
         cache: CacheOption,
-        on_unparsed: Literal["record", "raise"],
+        on_unparsed: OnUnparsed,
         sample: float,
         telemetry: Telemetry | None,
         name: str | None,
@@ -540,7 +509,7 @@ class GuardedJudge(Generic[P, R]):
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.is_async:
-            return cast(R, self._acall(args, kwargs))
+            return self._acall(args, kwargs)  # type: ignore[return-value]
         return self._call(args, kwargs).output
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> GuardResult[R]:
@@ -691,7 +660,7 @@ def guard(
     on_result: OnResult | None = None,
     wait: bool = False,
     cache: CacheOption = True,
-    on_unparsed: Literal["record", "raise"] = "record",
+    on_unparsed: OnUnparsed = "record",
     sample: float = 1.0,
     telemetry: Telemetry | None = None,
     name: str | None = None,

@@ -7,11 +7,19 @@ from judgeguard.gating import Gate
 from judgeguard.guarding import (
     AUTO_CONTEXT,
     Checker,
-    ContextSource,
     GuardConfigError,
     GuardResult,
     judge_span,
 )
+from judgeguard.options import (
+    ContextSource,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    VerdictOption,
+)
+from judgeguard.telemetry import Telemetry
 
 __all__ = [
     "AUTO_CONTEXT",
@@ -22,5 +30,11 @@ __all__ = [
     "Gate",
     "GuardConfigError",
     "GuardResult",
+    "MetaJudgeOption",
+    "OffloadOption",
+    "OnResult",
+    "OnUnparsed",
+    "Telemetry",
+    "VerdictOption",
     "judge_span",
 ]

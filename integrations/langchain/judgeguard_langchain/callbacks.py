@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from judgeguard_langchain._core import CacheOption, Checker, Gate, GuardConfigError, GuardResult
+from judgeguard_langchain._core import (
+    CacheOption,
+    Checker,
+    Gate,
+    GuardConfigError,
+    GuardResult,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    Telemetry,
+    VerdictOption,
+)
 from judgeguard_langchain.context import context_from_messages
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
@@ -49,14 +60,14 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
     def __init__(
         self,
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
-        on_result: Callable[[Any], Any] | None = None,
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
+        on_result: OnResult | None = None,
         cache: CacheOption = True,
         context: HandlerContext = None,
         sample: float = 1.0,
-        telemetry: Any = None,
-        offload: Literal["thread", "process"] | None = None,
+        telemetry: Telemetry | None = None,
+        offload: OffloadOption = None,
         gate: Gate | None = None,
     ) -> None:
         if context is not None and not isinstance(context, Mapping) and not callable(context):

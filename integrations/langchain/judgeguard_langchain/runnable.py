@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
@@ -32,6 +32,12 @@ from judgeguard_langchain._core import (
     ContextSource,
     Gate,
     GuardResult,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    Telemetry,
+    VerdictOption,
     judge_span,
 )
 from judgeguard_langchain.context import (
@@ -83,17 +89,17 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         self,
         judge_runnable: Runnable[Input, Output] | Callable[[Input], Output],
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
         context: ContextSpec = None,
-        on_result: Callable[[Any], Any] | None = None,
+        on_result: OnResult | None = None,
         cache: CacheOption = True,
         wait: bool = False,
-        on_unparsed: Literal["record", "raise"] = "record",
+        on_unparsed: OnUnparsed = "record",
         sample: float = 1.0,
-        telemetry: Any = None,
+        telemetry: Telemetry | None = None,
         name: str | None = None,
-        offload: Literal["thread", "process"] | None = None,
+        offload: OffloadOption = None,
         gate: Gate | None = None,
     ) -> None:
         validate_context_spec(context)

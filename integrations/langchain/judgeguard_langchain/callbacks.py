@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -24,6 +24,9 @@ from judgeguard_langchain._core import (
     VerdictOption,
 )
 from judgeguard_langchain.context import context_from_messages
+
+if TYPE_CHECKING:
+    from judgeguard.schema import Check
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
 
@@ -174,7 +177,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
             self._contexts.pop(run_id, None)
 
     # -- results -------------------------------------------------------------------------
-    def checks(self, timeout: float | None = None) -> list[Any]:
+    def checks(self, timeout: float | None = None) -> list[Check]:
         """The finished :class:`judgeguard.Check` of every run so far, in run order.
 
         Waits up to ``timeout`` seconds for each; raises ``TimeoutError`` if one is late.

@@ -365,7 +365,7 @@ class RewardFunction:
     ) -> list[float | None]:
         """Async twin of calling the function: the batch's gated rewards, in input order."""
         checks = await self.acheck(prompts, completions, **kwargs)
-        return [self._reward(c) for c in checks]
+        return [self.reward_of(c) for c in checks]
 
     async def acheck(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
@@ -400,7 +400,8 @@ class RewardFunction:
         self._report(checks, len(unique), time.perf_counter() - started)
         return checks
 
-    def _reward(self, check: Check) -> float | None:
+    def reward_of(self, check: Check) -> float | None:
+        """The reward a finished check gives, after the ``on_error`` policy."""
         if check.reward is not None:
             return check.reward
         if self.on_error == "zero":
@@ -414,7 +415,7 @@ class RewardFunction:
             got = [v for v in values if v is not None]
             return sum(got) / len(got) if got else None
 
-        rewards = [self._reward(c) for c in checks]
+        rewards = [self.reward_of(c) for c in checks]
         reasons: dict[str, int] = {}
         for c in checks:
             if c.reward is None:
@@ -708,7 +709,7 @@ def _verl_row(
 
 
 def _verl_result(check: Check, rf: RewardFunction, failed_score: float) -> dict[str, Any]:
-    reward = rf._reward(check)
+    reward = rf.reward_of(check)
     return {
         "score": failed_score if reward is None else reward,
         "r_rationale": check.r_rationale,

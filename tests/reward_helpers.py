@@ -14,9 +14,12 @@ import json
 import re
 from typing import Any
 
+from loopback import Reply
+
 JUDGE_MODEL = "policy-judge"
 _SUPPORT = re.compile(r"support=([0-9.]+)")
 _VERDICT = re.compile(r"verdict=(pass|fail)")
+_SLOW = re.compile(r"slow=([0-9.]+)")
 
 
 def script(completion: str) -> tuple[float, str]:
@@ -48,11 +51,16 @@ def _between(text: str, start: str, end: str) -> str:
     return text[i + len(start) : j if j >= 0 else None]
 
 
-def responder(body: dict[str, Any]) -> str:
-    """The loopback reply: the judge's answer or the MetaJudge's probabilities."""
+def responder(body: dict[str, Any]) -> Any:
+    """The loopback reply: the judge's answer (after ``slow=S`` seconds when the completion
+    says so) or the MetaJudge's probabilities."""
     content = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
     if body.get("model") == JUDGE_MODEL:
-        return judge_answer(_between(content, "[Assistant response]\n", "\n\nFirst explain"))
+        completion = _between(content, "[Assistant response]\n", "\n\nFirst explain")
+        slow = _SLOW.search(completion)
+        if slow:
+            return Reply(judge_answer(completion), delay=float(slow.group(1)))
+        return judge_answer(completion)
     m = _SUPPORT.search(content)
     p = float(m.group(1)) if m else 0.5
     return json.dumps(

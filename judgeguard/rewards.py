@@ -267,7 +267,7 @@ def completion_text(completion: Any) -> str:
 
 
 #: Columns TRL passes that are not data (the trainer state, logging hooks).
-_NOT_COLUMNS = {"trainer_state", "completion_ids", "log_extra", "log_metric"}
+_NOT_COLUMNS = {"trainer_state", "completion_ids", "log_extra", "log_metric", "environments"}
 
 
 def _rows(n: int, kwargs: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -365,7 +365,23 @@ class RewardFunction:
     ) -> list[float | None]:
         """Async twin of calling the function: the batch's gated rewards, in input order."""
         checks = await self.acheck(prompts, completions, **kwargs)
+        self._log_to_trainer(checks, kwargs)
         return [self.reward_of(c) for c in checks]
+
+    def _log_to_trainer(self, checks: list[Check], kwargs: Mapping[str, Any]) -> None:
+        """TRL passes ``log_metric(name, value)`` and ``log_extra(column, values)``: the
+        batch's diagnostics go to its logs (``judgeguard/mean_r_rationale`` …) and each
+        sample's R_rationale and review flag to its completions table."""
+        log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
+        try:
+            if callable(log_metric):
+                for name, value in self.metrics(f"{self.__name__}/").items():
+                    log_metric(name, value)
+            if callable(log_extra):
+                log_extra(f"{self.__name__}/r_rationale", [c.r_rationale for c in checks])
+                log_extra(f"{self.__name__}/needs_review", [c.needs_review for c in checks])
+        except Exception:  # the trainer's logging never costs the rewards
+            log.warning("judgeguard: could not log the batch to the trainer", exc_info=True)
 
     async def acheck(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any

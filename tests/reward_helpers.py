@@ -23,10 +23,12 @@ _SLOW = re.compile(r"slow=([0-9.]+)")
 
 
 def script(completion: str) -> tuple[float, str]:
-    """(support, verdict) a completion asks for (default 0.9, pass)."""
+    """(support, verdict) a completion asks for (default: pass, and a support between 0.1 and
+    0.9 from its length, so that unscripted completions, a policy's, get varied rewards)."""
     s = _SUPPORT.search(completion)
     v = _VERDICT.search(completion)
-    return (float(s.group(1)) if s else 0.9, v.group(1) if v else "pass")
+    default = (len(completion) % 9 + 1) / 10
+    return (float(s.group(1)) if s else default, v.group(1) if v else "pass")
 
 
 def judge_answer(completion: str) -> str:

@@ -75,14 +75,15 @@ def through_reward_fn(base_url: str, n: int, concurrency: int) -> float:
     p, c, r = batch(32, "warm")
     fn(p, c, reference=r)
     p, c, r = batch(n, "timed")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     rewards = fn(p, c, reference=r)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     failed = sum(x is None for x in rewards)
     print(
         f"reward_fn: {n} gated rewards in {seconds:.2f} s = {n / seconds:.0f} rewards/s "
         f"(concurrency {concurrency}, {failed} failed, "
-        f"mean R_rationale {fn.last_batch.mean_r_rationale:.3f})"
+        f"mean R_rationale {fn.last_batch.mean_r_rationale:.3f}); this process's CPU: "
+        f"{cpu / n * 1000:.1f} ms per reward, a ceiling of {n / cpu:.0f} rewards/s per core"
     )
     return n / seconds
 

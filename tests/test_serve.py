@@ -28,16 +28,18 @@ def free_port():
 
 
 class Server:
-    def __init__(self, llm, tmp, *extra):
+    def __init__(self, llm, tmp, *extra, judge=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONPATH=str(TESTS))
         env["JUDGEGUARD_CACHE_DIR"] = str(tmp / "cache")
         opt = [f"api_base={llm.base_url}", "api_key=k", "retries=0", "timeout=5"]
-        cmd = [
-            sys.executable, "-m", "judgeguard", "serve", "--port", str(self.port),
+        judge_args = judge or [
             "--judge-model", f"openai/{JUDGE_MODEL}", "--judge-prompt", "reference",
             *[a for o in opt for a in ("--judge-option", o)],
+        ]  # fmt: skip
+        cmd = [
+            sys.executable, "-m", "judgeguard", "serve", "--port", str(self.port), *judge_args,
             "--metajudge", "openai/judge-test",
             *[a for o in opt for a in ("--metajudge-option", o)],
             "--max-body-mb", "8", *extra,
@@ -176,3 +178,25 @@ def test_graceful_shutdown_finishes_in_flight_batches(llm, tmp_path):
     assert result["answer"] == (200, result["answer"][1])
     assert result["answer"][1]["rewards"] == pytest.approx([0.6])
     assert code == 0
+
+
+def test_a_judge_function_and_labels_as_gold_verdicts(llm, tmp_path):
+    srv = Server(
+        llm, tmp_path, "--labels-as", "label", "--verdict", "label:pass,fail",
+        judge=["--judge", "reward_helpers:text_judge"],
+    )  # fmt: skip
+    try:
+        body = {
+            "query": ["q1 support=0.8 verdict=pass", "q2 support=0.6 verdict=pass", "q3"],
+            "prompts": ["q1", "q2", "q3"],
+            "labels": ["pass", "fail", ""],  # "" = no label: the verdict's own outcome
+        }
+        status, out = srv.post(body)
+        assert status == 200
+        assert out["extra_logs"]["r_outcome"] == [1.0, 0.0, 1.0]
+        assert out["rewards"][:2] == pytest.approx([0.8, 0.0])
+        status, health = srv.get("/health")
+        assert health["judge"] == "text_judge" and health["batches_served"] == 1
+    finally:
+        code, out, _ = srv.stop()
+    assert code == 0 and out == ""

@@ -1,4 +1,5 @@
-"""The command line: ``judgeguard audit FILE.jsonl`` (and ``python -m judgeguard``)."""
+"""The command line: ``judgeguard audit FILE.jsonl``, ``judgeguard serve`` (and
+``python -m judgeguard``)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,48 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-dir", help="cache directory (default $JUDGEGUARD_CACHE_DIR or the user cache dir)"
     )
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _serve_parser(sub)
     return p
+
+
+def _serve_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="serve gated rewards over HTTP (OpenRLHF's --remote_rm_url protocol)",
+        description="Serve rationale-gated rewards: POST /get_reward with "
+        '{"query": [...], "prompts": [...], "labels": [...]} answers {"rewards": [...], '
+        '"scores": [...], "extra_logs": {...}}; GET /health.',
+    )
+    judge = s.add_mutually_exclusive_group(required=True)
+    judge.add_argument(
+        "--judge", metavar="MODULE:FUNC", help="your judge(prompt, completion, **row)"
+    )
+    judge.add_argument("--judge-model", metavar="MODEL", help="a litellm model for jg.LLMJudge")
+    s.add_argument(
+        "--judge-prompt", default="pointwise", help="LLMJudge preset (pointwise, reference, "
+        "pairwise) or a template with {prompt}, {completion} (default pointwise)",
+    )  # fmt: skip
+    s.add_argument(
+        "--judge-option", action="append", default=[], metavar="KEY=VALUE",
+        help="a litellm keyword argument of the judge model (repeatable)",
+    )  # fmt: skip
+    s.add_argument("--metajudge", nargs="+", metavar="MODEL", help="default $JUDGEGUARD_METAJUDGE")
+    s.add_argument(
+        "--metajudge-option", action="append", default=[], metavar="KEY=VALUE",
+        help="a keyword argument of the MetaJudge (repeatable)",
+    )  # fmt: skip
+    s.add_argument("--verdict", help="the judge's verdict spec (default: the preset's, or auto)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--concurrency", type=int, default=64, help="LLM calls in flight per batch")
+    s.add_argument("--max-batches", type=int, default=4, help="batches checked at once")
+    s.add_argument("--max-body-mb", type=float, default=32.0, help="request body cap (413)")
+    s.add_argument(
+        "--labels-as", choices=("reference", "label"), default="reference",
+        help="what 'labels' are: the reference answer (default) or the gold verdict",
+    )  # fmt: skip
+    s.add_argument("--failed-reward", type=float, default=0.0, help="reward of a failed check")
+    s.add_argument("--no-cache", action="store_true", help="turn the disk cache off")
 
 
 class UsageError(ValueError):
@@ -556,11 +598,68 @@ def _print_summary(args: argparse.Namespace, summary: Any) -> None:
     console.print(table)
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    """``judgeguard serve``: build the reward function and serve it until stopped."""
+    import logging
+
+    from rich.console import Console
+
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.rewards import LLMJudge, RewardConfigError, RewardFunction, load_judge
+    from judgeguard.serve import serve
+
+    err = Console(stderr=True)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # stderr
+    try:
+        mj_options = _options(args.metajudge_option)
+        judge_options = _options(args.judge_option)
+        judge: Any = (
+            load_judge(args.judge)
+            if args.judge
+            else LLMJudge(args.judge_model, prompt=args.judge_prompt, **judge_options)
+        )
+        models = args.metajudge or [
+            m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
+        ]
+        metajudge = (
+            MetaJudge(models if len(models) > 1 else models[0], **mj_options) if models else None
+        )
+        reward = RewardFunction(
+            judge,
+            metajudge=metajudge,
+            verdict=args.verdict,
+            cache=not args.no_cache,
+            concurrency=args.concurrency,
+        )
+    except (UsageError, RewardConfigError, ValueError) as exc:
+        _say(err, f"judgeguard: {exc}", "red")
+        return 2
+    if metajudge is None:
+        _say(
+            err,
+            "judgeguard: no MetaJudge configured (--metajudge MODEL or $JUDGEGUARD_METAJUDGE): "
+            "every check ends skipped and every reward is --failed-reward",
+            "yellow",
+        )
+    serve(
+        reward,
+        host=args.host,
+        port=args.port,
+        max_batches=args.max_batches,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        labels_as=args.labels_as,
+        failed_reward=args.failed_reward,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``judgeguard`` command."""
     args = _parser().parse_args(argv)
     if args.command == "audit":
         return audit_command(args)
+    if args.command == "serve":
+        return serve_command(args)
     return 2  # pragma: no cover
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "exit_timeout", "metajudge_models", "nice", "offload"]
+__all__ = [
+    "cache_dir",
+    "exit_timeout",
+    "metajudge_models",
+    "nice",
+    "offload",
+    "reward_config_path",
+    "reward_overrides",
+]
 
 
 def metajudge_models() -> list[str]:
@@ -61,3 +69,22 @@ def cache_dir() -> Path | None:
     """
     env = os.environ.get("JUDGEGUARD_CACHE_DIR")
     return Path(env).expanduser() if env else None
+
+
+def reward_config_path() -> str | None:
+    """``$JUDGEGUARD_REWARD_CONFIG``: a JSON or TOML file with the verl reward's settings
+    (``judge``, ``judge_model``, ``judge_prompt``, ``metajudge`` …). Default: none."""
+    return os.environ.get("JUDGEGUARD_REWARD_CONFIG") or None
+
+
+def reward_overrides() -> dict[str, str]:
+    """The verl reward's settings from the environment, over the config file:
+    ``$JUDGEGUARD_JUDGE`` (``module:function``), ``$JUDGEGUARD_JUDGE_MODEL``,
+    ``$JUDGEGUARD_JUDGE_PROMPT`` and ``$JUDGEGUARD_METAJUDGE`` (those set and non-empty)."""
+    names = {
+        "judge": "JUDGEGUARD_JUDGE",
+        "judge_model": "JUDGEGUARD_JUDGE_MODEL",
+        "judge_prompt": "JUDGEGUARD_JUDGE_PROMPT",
+        "metajudge": "JUDGEGUARD_METAJUDGE",
+    }
+    return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}

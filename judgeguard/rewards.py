@@ -25,13 +25,13 @@ import functools
 import inspect
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from judgeguard import env
 from judgeguard.errors import JudgeguardError, safe_str
 
 if TYPE_CHECKING:
@@ -613,7 +613,7 @@ def _load_config() -> dict[str, Any]:
     environment variables over it (``JUDGEGUARD_JUDGE=module:func``,
     ``JUDGEGUARD_JUDGE_MODEL``, ``JUDGEGUARD_JUDGE_PROMPT``, ``JUDGEGUARD_METAJUDGE``)."""
     config: dict[str, Any] = {}
-    path = os.environ.get("JUDGEGUARD_REWARD_CONFIG")
+    path = env.reward_config_path()
     if path:
         try:
             with open(path, "rb") as f:
@@ -628,15 +628,7 @@ def _load_config() -> dict[str, Any]:
             raise RewardConfigError(f"cannot read $JUDGEGUARD_REWARD_CONFIG={path}: {exc}") from exc
         if not isinstance(config, dict):
             raise RewardConfigError(f"{path} must hold a table/object of settings")
-    env = {
-        "judge": "JUDGEGUARD_JUDGE",
-        "judge_model": "JUDGEGUARD_JUDGE_MODEL",
-        "judge_prompt": "JUDGEGUARD_JUDGE_PROMPT",
-        "metajudge": "JUDGEGUARD_METAJUDGE",
-    }
-    for key, var in env.items():
-        if os.environ.get(var):
-            config[key] = os.environ[var]
+    config.update(env.reward_overrides())
     return config
 
 

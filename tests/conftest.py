@@ -18,6 +18,37 @@ import judgeguard as jg  # noqa: E402
 
 
 @pytest.fixture
+def otel(monkeypatch):
+    """Explicit SDK providers with in-memory exporters, and a Telemetry on them (content
+    capture off unless a test asks)."""
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from judgeguard import semconv as sc
+
+    monkeypatch.delenv(sc.CAPTURE_CONTENT_ENV, raising=False)
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    yield SimpleNamespace(
+        exporter=exporter,
+        reader=reader,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        telemetry=jg.Telemetry(tracer_provider, meter_provider),
+    )
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+@pytest.fixture
 def isolated_judgeguard(tmp_path, monkeypatch):
     """A private cache directory, no MetaJudge from the environment, a fresh dispatcher."""
     monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))

@@ -13,17 +13,12 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from guard_helpers import B_WINS, metric_points, mj_for, verdict_text
 from loopback import Hang, Reply
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import judgeguard as jg
 from judgeguard import semconv as sc
@@ -31,22 +26,6 @@ from judgeguard.telemetry import Telemetry
 
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
 TESTS = Path(__file__).parent
-
-
-@pytest.fixture
-def otel():
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield SimpleNamespace(
-        exporter=exporter,
-        reader=reader,
-        telemetry=Telemetry(tracer_provider, meter_provider),
-    )
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
 
 
 def run_script(body, timeout=240, env=None):

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from types import SimpleNamespace
 
 import pytest
 from guard_helpers import B_WINS, metric_points
@@ -39,26 +38,6 @@ SECRET = "the MetaJudge's private explanation"
 
 
 # -- fixtures and helpers ----------------------------------------------------------------
-@pytest.fixture
-def otel(monkeypatch):
-    """Explicit SDK providers with in-memory exporters, and a Telemetry on them."""
-    monkeypatch.delenv(sc.CAPTURE_CONTENT_ENV, raising=False)
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    yield SimpleNamespace(
-        exporter=exporter,
-        reader=reader,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        telemetry=Telemetry(tracer_provider, meter_provider),
-    )
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
-
-
 @pytest.fixture
 def configured(otel, monkeypatch):
     """The process default replaced by one on the in-memory providers, restored after."""

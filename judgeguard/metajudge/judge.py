@@ -133,6 +133,10 @@ class MetaJudge:
     (``gate=jg.Gate(review_threshold=...)`` is the same). ``timeout`` (seconds per
     call), ``retries`` and ``backoff`` (first retry delay, doubled each time, with
     jitter) configure the calls;
+    ``transport`` how calls are sent: ``"auto"`` (default: OpenAI-compatible endpoints,
+    ``openai/…`` and ``hosted_vllm/…``, over judgeguard's own lean HTTP client, all others
+    through litellm), ``"openai"`` (that client for any OpenAI-compatible ``api_base``) or
+    ``"litellm"`` (always litellm; see :mod:`judgeguard.metajudge.transport`);
     ``max_context_tokens`` the budget for question and candidates;
     ``structured_output`` forces (True) or forbids (False) a JSON-schema response format
     (default: when litellm says the model supports it); ``raise_errors=True`` raises
@@ -163,6 +167,10 @@ class MetaJudge:
             )
         self.models: tuple[str, ...] = tuple(models)
         self.litellm_kwargs: dict[str, Any] = dict(litellm_kwargs)
+        if litellm_kwargs.get("transport", "auto") not in ("auto", "openai", "litellm"):
+            raise InvalidCheckInput(  # see judgeguard.metajudge.transport
+                f"transport must be 'auto', 'openai' or 'litellm', got {litellm_kwargs['transport']!r}"
+            )
         self.gate = _default_gate(gate, review_threshold, floor, on_error)
         self.timeout = timeout
         self.policy = RetryPolicy(retries=retries, base_delay=backoff)

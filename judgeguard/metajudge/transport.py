@@ -8,7 +8,8 @@ aiohttp session (keep-alive connection pool) per event loop and reads the JSON a
 concurrency 256 it was ~10× litellm; ``httpx.AsyncClient`` and the openai SDK were slower
 than litellm there).
 
-The option ``transport`` (a MetaJudge keyword argument, never sent anywhere):
+The option ``transport`` (a MetaJudge keyword argument, never sent anywhere; default
+``$JUDGEGUARD_TRANSPORT``, else ``"auto"``):
 ``"auto"`` (default) takes the fast path for ``openai/`` and ``hosted_vllm/`` models whose
 options it understands (:data:`BODY_OPTIONS`, :data:`CLIENT_OPTIONS`) and litellm for
 everything else (other providers, ``mock_response``, ``num_retries`` …); ``"openai"``
@@ -45,13 +46,15 @@ __all__ = [
     "CLIENT_OPTIONS",
     "FAST_PROVIDERS",
     "TRANSPORTS",
+    "TRANSPORT_ENV",
     "HTTPError",
     "MalformedResponse",
     "Route",
-    "check_transport",
     "acall",
+    "check_transport",
     "close_all",
     "cost_usd",
+    "import_clients",
     "post",
     "route",
     "supports_schema",
@@ -61,7 +64,11 @@ TRANSPORTS = ("auto", "openai", "litellm")
 
 #: provider prefix → (API key env vars, API base env vars, default API base)
 FAST_PROVIDERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]] = {
-    "openai": (("OPENAI_API_KEY",), ("OPENAI_BASE_URL", "OPENAI_API_BASE"), "https://api.openai.com/v1"),
+    "openai": (
+        ("OPENAI_API_KEY",),
+        ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+        "https://api.openai.com/v1",
+    ),
     "hosted_vllm": (("HOSTED_VLLM_API_KEY",), ("HOSTED_VLLM_API_BASE",), None),
 }
 
@@ -116,11 +123,28 @@ class Route:
     missing_key: bool  # openai/ without any API key: litellm refuses before sending
 
 
+#: The environment variable that sets the transport of MetaJudges that do not set one.
+TRANSPORT_ENV = "JUDGEGUARD_TRANSPORT"
+
+
+def transport_of(kwargs: Mapping[str, Any]) -> str:
+    """The transport a call uses: the ``transport`` option, else ``$JUDGEGUARD_TRANSPORT``,
+    else ``"auto"``."""
+    value = kwargs.get("transport")
+    if value is None:
+        value = os.environ.get(TRANSPORT_ENV, "").strip().lower() or "auto"
+    return str(value)
+
+
 def check_transport(kwargs: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` unless the ``transport`` option is one of :data:`TRANSPORTS`."""
-    value = kwargs.get("transport", "auto")
+    """Raise ``ValueError`` unless the transport (option or environment) is one of
+    :data:`TRANSPORTS`."""
+    value = transport_of(kwargs)
     if value not in TRANSPORTS:
-        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}; got {value!r}")
+        raise ValueError(
+            f"transport (option or ${TRANSPORT_ENV}) must be one of {', '.join(TRANSPORTS)}; "
+            f"got {value!r}"
+        )
 
 
 def _split(model: str) -> tuple[str | None, str]:
@@ -130,8 +154,8 @@ def _split(model: str) -> tuple[str | None, str]:
 
 def route(model: str, kwargs: Mapping[str, Any]) -> Route | None:
     """The fast-path route of a call, or ``None`` when it goes through litellm."""
-    transport = kwargs.get("transport", "auto")
-    if transport == "litellm":
+    transport = transport_of(kwargs)
+    if transport not in ("auto", "openai"):
         return None
     forced = transport == "openai"
     provider, name = _split(model)
@@ -164,6 +188,18 @@ def route(model: str, kwargs: Mapping[str, Any]) -> Route | None:
         headers=tuple(headers.items()),
         missing_key=not key and provider in (None, "openai"),
     )
+
+
+def import_clients(models: Sequence[str], kwargs: Mapping[str, Any]) -> None:
+    """Import the clients calls to ``models`` need: aiohttp for those on the fast path,
+    litellm (seconds, the first time) only when some model is not."""
+    routes = [route(m, kwargs) for m in models]
+    if any(r is not None for r in routes):
+        import aiohttp  # noqa: F401
+    if any(r is None for r in routes):
+        from judgeguard.metajudge.client import import_litellm
+
+        import_litellm()
 
 
 def request_body(
@@ -380,8 +416,8 @@ def _classify(exc: BaseException) -> tuple[str, bool, int | None]:
         if status >= 500:
             return "server_error", True, status
         return "provider_error", False, status
-    if isinstance(exc, MalformedResponse):
-        return "provider_error", False, None
+    if isinstance(exc, MalformedResponse):  # litellm reports these as a 500
+        return "server_error", True, None
     import aiohttp
 
     if isinstance(exc, aiohttp.ClientPayloadError):  # a truncated body

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from guard_helpers import B_WINS, metric_points, mj_for, verdict_text
-from loopback import Reply
+from loopback import LoopbackLLM, Reply
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,6 +30,14 @@ from judgeguard.offload import get_worker
 from judgeguard.telemetry import Telemetry
 
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
+
+
+@pytest.fixture(name="loopback_llm")
+def _one_loopback():
+    """These tests are about the hand-off to the worker: the default transport is enough
+    (and the warnings they look for are logged once per process)."""
+    with LoopbackLLM() as server:
+        yield server
 
 
 def comparable(check):

@@ -209,7 +209,7 @@ async def test_usage_and_cost_are_read_from_the_answer(loopback_llm):
     result = await acall(
         "openai/gpt-4o-mini",
         [{"role": "user", "content": "x"}],
-        {"api_base": loopback_llm.base_url, "api_key": "k"},
+        {"api_base": loopback_llm.base_url, "api_key": "k", "transport": "openai"},
         policy=RetryPolicy(0),
         timeout=5,
     )
@@ -227,7 +227,7 @@ def test_one_session_per_event_loop_reused_and_closed(loopback_llm):
             await acall(
                 "openai/judge-test",
                 [{"role": "user", "content": "x"}],
-                {"api_base": loopback_llm.base_url, "api_key": "k"},
+                {"api_base": loopback_llm.base_url, "api_key": "k", "transport": "openai"},
                 policy=RetryPolicy(0),
                 timeout=5,
             )
@@ -239,3 +239,39 @@ def test_one_session_per_event_loop_reused_and_closed(loopback_llm):
     assert first.closed  # the dead loop's session was closed when the next was made
     transport.close_all()
     assert second.closed
+
+
+def test_a_forked_child_makes_its_own_session(loopback_llm):
+    import asyncio
+    import os
+
+    async def call():
+        return await acall(
+            "openai/judge-test",
+            [{"role": "user", "content": "x"}],
+            {"api_base": loopback_llm.base_url, "api_key": "k", "transport": "openai"},
+            policy=RetryPolicy(0),
+            timeout=5,
+        )
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(call())
+        parent_session = transport._sessions[id(loop)][1]
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's pooled sockets are forgotten, not shared
+            code = 1
+            try:
+                forgotten = id(loop) not in transport._sessions
+                loop.run_until_complete(call())
+                fresh = transport._sessions[id(loop)][1] is not parent_session
+                code = 0 if forgotten and fresh else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not parent_session.closed  # the child did not close the parent's pool
+        loop.run_until_complete(call())  # and the parent's still works
+    finally:
+        transport.close_all()
+        loop.close()

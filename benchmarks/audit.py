@@ -8,9 +8,10 @@ remote provider: its CPU is not the client's) with ``--latency`` per request:
 physical reference) and bare ``litellm.acompletion`` (``--bare-calls`` calls each);
 (2) a cold audit of N judgments (empty cache) in one process, through the MetaJudge's
 default transport (the aiohttp fast path for ``openai/…``), process start included, with
-its ratio to both; (3) a warm rerun (everything cached); (4) the cold audit with
-``--workers``; (5) peak memory (max RSS of a fresh process) of an audit without a
-MetaJudge over N and 10×N lines. The audits run as the CLI does, in fresh processes.
+its ratio to both, and the same without the disk cache; (3) a warm rerun (everything
+cached); (4) the cold audit with ``--workers``; (5) peak memory (max RSS of a fresh
+process) of an audit without a MetaJudge over N and 10×N lines. The audits run as the
+CLI does, in fresh processes.
 """
 
 from __future__ import annotations
@@ -166,6 +167,13 @@ def main() -> None:
             f"{rate:.0f} lines/s (RC {rc}; process start included); "
             f"{rate / aio_rate:.1%} of bare aiohttp (target >= 25%), "
             f"{rate / bare_rate:.1f}x bare litellm (target >= 4x)"
+        )
+        nocache, _ = run_cli([*common, "--no-cache"], env)
+        rate_nc = args.lines / nocache
+        print(
+            f"cold audit, one process, --no-cache: {rate_nc:.0f} lines/s; "
+            f"{rate_nc / aio_rate:.1%} of bare aiohttp, {rate_nc / bare_rate:.1f}x bare litellm "
+            f"(the disk cache's writes are the rest of the difference)"
         )
         warm, _ = run_cli(common, env)
         print(

@@ -275,3 +275,29 @@ def test_a_forked_child_makes_its_own_session(loopback_llm):
     finally:
         transport.close_all()
         loop.close()
+
+
+def test_a_forced_fast_path_sends_no_litellm_option_and_honours_num_retries(loopback_llm):
+    import asyncio
+
+    loopback_llm.script(Reply(status=500), Reply(status=500), "ok")
+    options = {
+        "api_base": loopback_llm.base_url,
+        "api_key": "k",
+        "transport": "openai",
+        "num_retries": 2,
+        "metadata": {"run": 1},
+        "temperature": 0,
+    }
+    result = asyncio.run(
+        acall(
+            "my-model",
+            [{"role": "user", "content": "x"}],
+            options,
+            policy=RetryPolicy(0, 0.01),
+            timeout=5,
+        )
+    )
+    assert (result.text, result.attempts) == ("ok", 3)
+    assert loopback_llm.requests[-1].keys() == {"model", "messages", "temperature"}
+    assert loopback_llm.requests[-1]["model"] == "my-model"

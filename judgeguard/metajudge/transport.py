@@ -97,6 +97,9 @@ BODY_OPTIONS = frozenset(
 CLIENT_OPTIONS = frozenset(
     {"api_key", "api_base", "base_url", "timeout", "transport", "extra_headers", "extra_body"}
 )
+#: litellm's own options that a forced fast path honours or ignores, never sends: the
+#: retry counts replace the MetaJudge's ``retries``, as they do through litellm.
+LITELLM_ONLY = frozenset({"num_retries", "max_retries", "metadata", "custom_llm_provider"})
 
 
 class HTTPError(Exception):
@@ -208,7 +211,7 @@ def request_body(
     """The JSON body of a request: model, messages, the options, ``response_format``."""
     body: dict[str, Any] = {"model": r.model, "messages": list(messages)}
     for k, v in kwargs.items():
-        if k not in CLIENT_OPTIONS:
+        if k not in CLIENT_OPTIONS and k not in LITELLM_ONLY:
             body[k] = v
     if response_format is not None and "response_format" not in kwargs:
         body["response_format"] = response_format
@@ -263,6 +266,7 @@ def _session() -> Any:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, loop=loop),
             skip_auto_headers=("User-Agent",),
+            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY, as litellm's httpx honours them
             json_serialize=json.dumps,
         )
         _sessions[id(loop)] = (weakref.ref(loop), session)
@@ -462,6 +466,10 @@ async def acall(
     body = request_body(r, messages, kwargs, response_format)
     timeout = kwargs.get("timeout", timeout)
     timeout = float(timeout) if isinstance(timeout, (int, float)) else None
+    retries = policy.retries
+    for name in ("num_retries", "max_retries"):
+        if isinstance(kwargs.get(name), int):
+            retries = kwargs[name]
     attempt = 0
     while True:
         failure: CallFailed | None = None
@@ -483,7 +491,7 @@ async def acall(
                     reason, failure_text(exc, kwargs), transient, status, attempt + 1
                 )
                 telemetry.record_llm_result(span, error=failure)
-                if transient and attempt < policy.retries:
+                if transient and attempt < retries:
                     retry_after = exc.retry_after if isinstance(exc, HTTPError) else None
                     wait = policy.delay(attempt, retry_after)
             else:

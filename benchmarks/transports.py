@@ -7,7 +7,8 @@ check) ``--calls`` times at ``--concurrency`` to a loopback OpenAI-compatible se
 its own process (``--latency`` per request, as a remote provider has), and parses the
 JSON answer. Printed per candidate: calls/s (wall) and CPU per call in this process.
 Candidates: bare aiohttp (one ``ClientSession``), ``httpx.AsyncClient``, the openai SDK's
-``AsyncOpenAI``, ``litellm.acompletion``, and judgeguard's own fast path
+``AsyncOpenAI``, ``litellm.acompletion`` (its default ``openai/`` route and its
+aiohttp-based ``aiohttp_openai/`` route), and judgeguard's own fast path
 (:mod:`judgeguard.metajudge.transport`).
 """
 
@@ -171,6 +172,25 @@ async def bare_litellm(base_url: str, calls: int, concurrency: int) -> tuple[flo
     return await _drive(one, calls, concurrency)
 
 
+async def litellm_aiohttp_route(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
+    """litellm's own aiohttp-based route (``aiohttp_openai/``), its logging left as is."""
+    from judgeguard.metajudge.client import import_litellm
+
+    litellm = import_litellm()
+
+    async def one(i: int) -> str:
+        resp = await litellm.acompletion(
+            model="aiohttp_openai/judge-test",
+            api_base=base_url,
+            api_key="k",
+            num_retries=0,
+            messages=messages(i),
+        )
+        return str(resp.choices[0].message.content)
+
+    return await _drive(one, calls, concurrency)
+
+
 async def fast_path(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
     """judgeguard's ``acall`` on the fast path (spans, retries, usage, cost included)."""
     from judgeguard.metajudge.client import RetryPolicy, acall
@@ -191,6 +211,7 @@ CANDIDATES: dict[str, Callable[[str, int, int], Awaitable[tuple[float, float]]]]
     "httpx.AsyncClient": bare_httpx,
     "openai AsyncOpenAI": bare_openai,
     "litellm.acompletion": bare_litellm,
+    "litellm aiohttp_openai/ route": litellm_aiohttp_route,
     "judgeguard fast path (acall)": fast_path,
 }
 

@@ -151,6 +151,9 @@ def _warm_fast() -> None:
     import asyncio
 
     _import_all(FAST_MODULES)
+    from judgeguard.metajudge.transport import _price_table
+
+    _price_table()  # litellm's model table, read once (~20 ms), for costs and schemas
     try:
         asyncio.get_running_loop()
     except RuntimeError:

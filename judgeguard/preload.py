@@ -43,11 +43,12 @@ CORE_MODULES = (
     "judgeguard.metajudge.requestkey",
     "judgeguard.metajudge.quiet",
     "judgeguard.metajudge.transport",
+    "judgeguard.env",
     "judgeguard.scrub",
 )
 #: The fast path's HTTP client (OpenAI-compatible MetaJudges) and what it loads lazily:
-#: the IDNA codec (host names, in the resolver's thread).
-FAST_MODULES = ("aiohttp", "encodings.idna")
+#: the IDNA codec (host names, in the resolver's thread), urllib's proxy rules.
+FAST_MODULES = ("aiohttp", "encodings.idna", "urllib.request", "urllib.parse")
 #: What the hand-off to the check worker process needs (``offload="process"``).
 OFFLOAD_MODULES = ("judgeguard.offload", "subprocess", "multiprocessing.connection", "pickle")
 #: Modules litellm imports lazily on its first real HTTP round trip or its first failed

@@ -266,6 +266,10 @@ def test_a_forked_child_makes_its_own_session(loopback_llm):
                 loop.run_until_complete(call())
                 fresh = transport._sessions[id(loop)][1] is not parent_session
                 code = 0 if forgotten and fresh else 2
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
@@ -301,3 +305,15 @@ def test_a_forced_fast_path_sends_no_litellm_option_and_honours_num_retries(loop
     assert (result.text, result.attempts) == ("ok", 3)
     assert loopback_llm.requests[-1].keys() == {"model", "messages", "temperature"}
     assert loopback_llm.requests[-1]["model"] == "my-model"
+
+
+def test_proxies_from_the_environment(monkeypatch):
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert transport._proxy("https://api.openai.com/v1/chat/completions") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,internal.example")
+    assert transport._proxy("https://api.openai.com/v1/chat/completions") == "http://proxy:3128"
+    assert transport._proxy("https://internal.example/v1/chat/completions") is None
+    assert transport._proxy("http://gpu:8000/v1/chat/completions") is None  # no HTTP_PROXY

@@ -297,7 +297,6 @@ async def acall(
             policy=policy,
             timeout=timeout,
             response_format=response_format,
-            otel_parent=None,
         )
     if "transport" in kwargs:  # judgeguard's option, not litellm's
         kwargs = {k: v for k, v in kwargs.items() if k != "transport"}

@@ -135,7 +135,9 @@ def transport_of(kwargs: Mapping[str, Any]) -> str:
     else ``"auto"``."""
     value = kwargs.get("transport")
     if value is None:
-        value = os.environ.get(TRANSPORT_ENV, "").strip().lower() or "auto"
+        from judgeguard import env
+
+        value = env.transport()
     return str(value)
 
 
@@ -266,7 +268,6 @@ def _session() -> Any:
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, loop=loop),
             skip_auto_headers=("User-Agent",),
-            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY, as litellm's httpx honours them
             json_serialize=json.dumps,
         )
         _sessions[id(loop)] = (weakref.ref(loop), session)
@@ -307,8 +308,31 @@ def _error_text(status: int, raw: bytes) -> str:
         return f"HTTP {status}: {raw[:500].decode('utf-8', 'replace')}"
 
 
+_PROXY_ENV = ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+
+
+def _proxy(url: str) -> str | None:
+    """The proxy for ``url`` from HTTP(S)_PROXY/ALL_PROXY/NO_PROXY, as litellm's httpx
+    honours them (aiohttp's own ``trust_env`` costs a thread hop per request)."""
+    env = tuple(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_ENV)
+    return _proxy_for(url, env) if any(env[:3]) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy_for(url: str, env: tuple[str | None, ...]) -> str | None:
+    import urllib.request  # preloaded with the fast path
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(parts.hostname or "", {"no": env[3] or ""}):
+        return None
+    return (env[0] if parts.scheme == "https" else env[1]) or env[2]
+
+
 async def _exchange(session: Any, r: Route, data: bytes) -> tuple[bytes, int, float | None]:
-    async with session.post(r.url, data=data, headers=dict(r.headers)) as resp:
+    proxy = _proxy(r.url)
+    async with session.post(r.url, data=data, headers=dict(r.headers), proxy=proxy) as resp:
         raw = await resp.read()
         return raw, resp.status, _retry_after(resp.headers)
 
@@ -442,14 +466,10 @@ async def acall(
     policy: Any,
     timeout: float | None,
     response_format: Any,
-    otel_parent: Any,
 ) -> Any:
     """One MetaJudge call on the fast path: :func:`judgeguard.metajudge.client.acall`'s
     contract (retries, spans, usage, cost, :class:`CallFailed` reasons) over aiohttp."""
     import time
-    from contextlib import nullcontext
-
-    from opentelemetry import trace
 
     from judgeguard.metajudge.client import CallFailed, CallResult, failure_text
     from judgeguard.telemetry import get_telemetry
@@ -475,12 +495,7 @@ async def acall(
         failure: CallFailed | None = None
         cause: BaseException | None = None
         wait: float | None = None
-        scope = (
-            nullcontext()
-            if otel_parent is None
-            else trace.use_span(otel_parent, record_exception=False, set_status_on_exception=False)
-        )
-        with scope, telemetry.llm_span(model) as span:
+        with telemetry.llm_span(model) as span:
             started = time.perf_counter()
             try:
                 resp = await post(r, body, timeout)

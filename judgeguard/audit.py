@@ -678,9 +678,12 @@ class _LocalChecker:
         if request is not None and not self.primed and config.metajudge is not None:
             # litellm's slow first import happens only once a check is needed: a rerun
             # served by the cache never pays for it
-            from judgeguard.metajudge.client import import_litellm
+            from functools import partial
 
-            self.dispatcher.prime(import_litellm)
+            from judgeguard.metajudge.transport import import_clients
+
+            mj = config.metajudge
+            self.dispatcher.prime(partial(import_clients, mj.models, mj.litellm_kwargs))
             self.primed = True
         return self.dispatcher.submit(job, fallback)
 
@@ -737,7 +740,7 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_init(payload: dict[str, Any]) -> None:
-    from judgeguard.metajudge.client import import_litellm
+    from judgeguard.metajudge.transport import import_clients
     from judgeguard.telemetry import get_telemetry
 
     cache = DiskCache(payload["cache_dir"], ttl=payload["ttl"]) if payload["cache_dir"] else None
@@ -754,7 +757,7 @@ def _worker_init(payload: dict[str, Any]) -> None:
     logging.getLogger("judgeguard").addFilter(_CrashDigest())
     _worker_state["checker"] = _LocalChecker(auditor, config, get_telemetry(), store)
     if config.metajudge is not None:
-        import_litellm()
+        import_clients(config.metajudge.models, config.metajudge.litellm_kwargs)
 
 
 def _worker_batch(items: list[tuple[int, bytes]]) -> list[dict[str, Any]]:

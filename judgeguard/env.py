@@ -18,6 +18,7 @@ __all__ = [
     "offload",
     "reward_config_path",
     "reward_overrides",
+    "transport",
 ]
 
 
@@ -36,6 +37,15 @@ def offload() -> str:
     Default ``thread``. Returned lower-cased as written; the guard rejects other values.
     """
     return os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"
+
+
+def transport() -> str:
+    """``$JUDGEGUARD_TRANSPORT``: how MetaJudges that set no ``transport`` send calls,
+    ``auto``, ``openai`` or ``litellm`` (:mod:`judgeguard.metajudge.transport`).
+
+    Default ``auto``. Returned lower-cased as written; the MetaJudge rejects other values.
+    """
+    return os.environ.get("JUDGEGUARD_TRANSPORT", "").strip().lower() or "auto"
 
 
 def nice() -> int:

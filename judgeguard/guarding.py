@@ -240,6 +240,7 @@ class Checker:
 
         preload(
             litellm_models=self.metajudge.models if self.metajudge is not None else (),
+            options=self.metajudge.litellm_kwargs if self.metajudge is not None else None,
             offload=self.offload == "process",
             cache=self.cache is not None,
         )

@@ -17,10 +17,11 @@ needs no litellm in your process at all, and preloads only the hand-off to the w
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -41,8 +42,13 @@ CORE_MODULES = (
     "judgeguard.metajudge.client",
     "judgeguard.metajudge.requestkey",
     "judgeguard.metajudge.quiet",
+    "judgeguard.metajudge.transport",
+    "judgeguard.env",
     "judgeguard.scrub",
 )
+#: The fast path's HTTP client (OpenAI-compatible MetaJudges) and what it loads lazily:
+#: the IDNA codec (host names, in the resolver's thread), urllib's proxy rules.
+FAST_MODULES = ("aiohttp", "encodings.idna", "urllib.request", "urllib.parse")
 #: What the hand-off to the check worker process needs (``offload="process"``).
 OFFLOAD_MODULES = ("judgeguard.offload", "subprocess", "multiprocessing.connection", "pickle")
 #: Modules litellm imports lazily on its first real HTTP round trip or its first failed
@@ -62,21 +68,33 @@ _done: set[str] = set()
 
 
 def preload(
-    *, litellm_models: Sequence[str] = (), offload: bool = False, cache: bool = False
+    *,
+    litellm_models: Sequence[str] = (),
+    offload: bool = False,
+    cache: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Import what a check will need, in the calling thread (see the module docstring).
 
-    ``litellm_models``: the models a MetaJudge calls in this process (imports litellm and
-    warms each provider's call path with an offline ``mock_response`` call; skipped with
-    ``offload``, where the worker process makes the calls); ``offload``: checks run in the
-    worker process; ``cache``: the disk cache is on. Idempotent, and a set lookup after
-    the first call per kind; failures are logged, never raised (the check reports them).
+    ``litellm_models``: the models a MetaJudge calls in this process, with ``options``
+    its keyword arguments: those on the fast path (:mod:`judgeguard.metajudge.transport`)
+    import aiohttp and warm it with one request to a server of its own on 127.0.0.1; the
+    others import litellm and warm each provider's call path with an offline
+    ``mock_response`` call (skipped with ``offload``, where the worker process makes the
+    calls); ``offload``: checks run in the worker process; ``cache``: the disk cache is
+    on. Idempotent, and a set lookup after the first call per kind; failures are logged,
+    never raised (the check reports them).
     """
     wanted: dict[str, Callable[[], None]] = {"core": lambda: _import_all(CORE_MODULES)}
     if offload:
         wanted["offload"] = lambda: _import_all(OFFLOAD_MODULES)
     else:
+        from judgeguard.metajudge.transport import route
+
         for model in litellm_models:
+            if route(model, options or {}) is not None:
+                wanted.setdefault("fast", _warm_fast)
+                continue
             wanted.setdefault(f"litellm:{_provider_route(model)}", partial(_warm_litellm, model))
     if cache:
         wanted["cache"] = lambda: _import_all(("diskcache", "sqlite3"))
@@ -126,3 +144,54 @@ def _warm_litellm(model: str) -> None:
         )
         del response
     _import_all(LITELLM_LATE_MODULES)
+
+
+def _warm_fast() -> None:
+    """Import the fast path's client and run one request through it (to a server on
+    127.0.0.1 started here), so aiohttp's lazily loaded modules load now, in this thread."""
+    import asyncio
+
+    _import_all(FAST_MODULES)
+    from judgeguard.metajudge.transport import _price_table
+
+    _price_table()  # litellm's model table, read once (~20 ms), for costs and schemas
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from async code: this thread cannot run another loop; imports only
+        return
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_one_fast_request())
+    finally:
+        from judgeguard.metajudge.transport import close_all
+
+        close_all()
+        loop.close()
+
+
+async def _one_fast_request() -> None:
+    import asyncio
+
+    from judgeguard.metajudge import transport
+
+    body = b'{"id": "w", "model": "w", "choices": [], "usage": {}}'
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        writer.write(head.encode() + b"\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        r = transport.route("openai/w", {"api_base": f"http://127.0.0.1:{port}", "api_key": "w"})
+        assert r is not None
+        with contextlib.suppress(Exception):
+            transport.answer_text(await transport.post(r, {"model": "w", "messages": []}, 5.0))
+    finally:
+        server.close()
+        await server.wait_closed()

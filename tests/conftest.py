@@ -12,7 +12,7 @@ settings.register_profile("deep", max_examples=20000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "standard"))
 
 import pytest  # noqa: E402
-from loopback import loopback_llm  # noqa: E402,F401  (fixture: a loopback OpenAI server)
+from loopback import LoopbackLLM  # noqa: E402
 
 import judgeguard as jg  # noqa: E402
 
@@ -59,3 +59,16 @@ def isolated_judgeguard(tmp_path, monkeypatch):
     jg.flush(10)
     jg.set_dispatcher(previous)
     dispatcher.close(10)  # its loop and what client libraries left on it
+
+
+@pytest.fixture(params=["fast", "litellm"])
+def loopback_llm(request, monkeypatch):
+    """A started loopback OpenAI server; every test using it runs through both MetaJudge
+    transports (the aiohttp fast path and litellm, via $JUDGEGUARD_TRANSPORT)."""
+    monkeypatch.setenv("JUDGEGUARD_TRANSPORT", "auto" if request.param == "fast" else "litellm")
+    server = LoopbackLLM()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

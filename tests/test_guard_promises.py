@@ -76,12 +76,14 @@ print(json.dumps({"statuses": statuses, "background": background}))
 """
 
 
+@pytest.mark.parametrize("transport", ["auto", "litellm"])  # auto: the aiohttp fast path
 @pytest.mark.parametrize("cache", [False, True])
-def test_the_dispatcher_thread_imports_nothing(tmp_path, cache):
+def test_the_dispatcher_thread_imports_nothing(tmp_path, cache, transport):
     """A module being imported is visible half-initialised to every thread: judgeguard's
     threads must not import while user code runs (the openai-SDK crash, class fix)."""
     proc = run_script(
-        NO_BACKGROUND_IMPORTS.replace("CACHE", repr(str(tmp_path / "c") if cache else False))
+        NO_BACKGROUND_IMPORTS.replace("CACHE", repr(str(tmp_path / "c") if cache else False)),
+        env={"JUDGEGUARD_TRANSPORT": transport},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -32,6 +32,13 @@ MESSAGES: list[dict[str, str]] = [
 NO_RETRIES: dict[str, int] = {"num_retries": 0, "max_retries": 0}
 
 
+@pytest.fixture(name="loopback_llm")
+def _one_loopback() -> Any:
+    """A started loopback server (these tests drive litellm itself: no transport switch)."""
+    with LoopbackLLM() as server:
+        yield server
+
+
 def _kw(server: LoopbackLLM, **extra: Any) -> dict[str, Any]:
     return {
         "model": MODEL,

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from guard_helpers import B_WINS, metric_points, mj_for, verdict_text
-from loopback import Reply
+from loopback import LoopbackLLM, Reply
 from opentelemetry.trace import SpanKind
 
 import judgeguard as jg
@@ -24,6 +24,14 @@ from judgeguard.guarding import GuardConfigError
 from judgeguard.offload import get_worker
 
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
+
+
+@pytest.fixture(name="loopback_llm")
+def _one_loopback():
+    """These tests are about the hand-off to the worker: the default transport is enough
+    (and the warnings they look for are logged once per process)."""
+    with LoopbackLLM() as server:
+        yield server
 
 
 def comparable(check):

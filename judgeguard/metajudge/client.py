@@ -203,7 +203,13 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def supports_structured_output(model: str, kwargs: Mapping[str, Any]) -> bool:
-    """Whether litellm says ``model`` accepts a JSON-schema ``response_format``."""
+    """Whether litellm says ``model`` accepts a JSON-schema ``response_format``
+    (on the fast path, from litellm's model table without importing litellm)."""
+    from judgeguard.metajudge import transport
+
+    fast = transport.route(model, kwargs)
+    if fast is not None:
+        return transport.supports_schema(fast)
     return _supports_schema(model, kwargs.get("custom_llm_provider"))
 
 
@@ -262,6 +268,10 @@ async def acall(
 ) -> CallResult:
     """Call ``litellm.acompletion`` once, retrying transient failures per ``policy``.
 
+    An OpenAI-compatible endpoint takes the fast path instead (no litellm; see
+    :mod:`judgeguard.metajudge.transport`, chosen by the ``transport`` option), with the
+    same contract.
+
     ``kwargs`` are the user's litellm keyword arguments, passed through unchanged. When
     the user set litellm's own ``num_retries``/``max_retries``, judgeguard does not retry
     on top. Raises :class:`CallFailed` with the spent usage of failed attempts.
@@ -271,12 +281,27 @@ async def acall(
     child of the current span. A recording CLIENT span is handed to litellm as
     ``litellm_parent_otel_span``. litellm's own OTel callback is never enabled.
     """
-    litellm = import_litellm()
-    telemetry = get_telemetry()
+    from judgeguard.metajudge import transport
+
     # text that no UTF-8 encoder accepts (lone surrogates) is sent as U+FFFD
     messages = [
         {k: clean_text(v) if isinstance(v, str) else v for k, v in m.items()} for m in messages
     ]
+    fast = transport.route(model, kwargs)
+    if fast is not None:  # the one switch point (issue 13)
+        return await transport.acall(  # type: ignore[no-any-return]
+            fast,
+            model,
+            messages,
+            kwargs,
+            policy=policy,
+            timeout=timeout,
+            response_format=response_format,
+        )
+    if "transport" in kwargs:  # judgeguard's option, not litellm's
+        kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
+    litellm = import_litellm()
+    telemetry = get_telemetry()
     params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
     own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
     if own_retries:

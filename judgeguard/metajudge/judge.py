@@ -25,12 +25,12 @@ from judgeguard.metajudge.client import (
     CallResult,
     RetryPolicy,
     acall,
-    import_litellm,
     supports_structured_output,
 )
 from judgeguard.metajudge.metrics import rationale_metrics
 from judgeguard.metajudge.requestkey import endpoint_key, messages_digest, options_key
 from judgeguard.metajudge.support import combine, options_for, rationale_reward, supported_verdict
+from judgeguard.metajudge.transport import check_transport, import_clients
 from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Usage
 from judgeguard.verdicts import Verdict
 
@@ -133,6 +133,11 @@ class MetaJudge:
     (``gate=jg.Gate(review_threshold=...)`` is the same). ``timeout`` (seconds per
     call), ``retries`` and ``backoff`` (first retry delay, doubled each time, with
     jitter) configure the calls;
+    ``transport`` how calls are sent: ``"auto"`` (default: OpenAI-compatible endpoints,
+    ``openai/…`` and ``hosted_vllm/…``, over judgeguard's own lean HTTP client, all others
+    through litellm), ``"openai"`` (that client for any OpenAI-compatible ``api_base``) or
+    ``"litellm"`` (always litellm; see :mod:`judgeguard.metajudge.transport`; default
+    ``$JUDGEGUARD_TRANSPORT``);
     ``max_context_tokens`` the budget for question and candidates;
     ``structured_output`` forces (True) or forbids (False) a JSON-schema response format
     (default: when litellm says the model supports it); ``raise_errors=True`` raises
@@ -163,6 +168,10 @@ class MetaJudge:
             )
         self.models: tuple[str, ...] = tuple(models)
         self.litellm_kwargs: dict[str, Any] = dict(litellm_kwargs)
+        try:  # the fast path or litellm (judgeguard.metajudge.transport)
+            check_transport(self.litellm_kwargs)
+        except ValueError as exc:
+            raise InvalidCheckInput(str(exc)) from None
         self.gate = _default_gate(gate, review_threshold, floor, on_error)
         self.timeout = timeout
         self.policy = RetryPolicy(retries=retries, base_delay=backoff)
@@ -282,7 +291,8 @@ class MetaJudge:
     async def aanswer(self, judgment: Judgment, context: Mapping[str, Any] | None = None) -> Check:
         """Async twin of :meth:`answer`."""
         _require_judgment(judgment)
-        import_litellm()  # a first import takes seconds: keep it out of the latency
+        import_clients(self.models, self.litellm_kwargs)  # not in the latency: a first
+        # import of litellm takes seconds
         started = time.perf_counter()
         verdict = judgment.verdict
         base = {"verdict": verdict, "metajudge_model": self.model}
@@ -484,7 +494,7 @@ class MetaJudge:
         _validate_reasons(reference, "reference")
         if not isinstance(rationale, Judgment):
             _validate_reasons(rationale, "rationale")
-        import_litellm()
+        import_clients(self.models, self.litellm_kwargs)
         started = time.perf_counter()
         spent = _Spent()
         base: dict[str, Any] = {"metajudge_model": self.model, "mode": mode}

@@ -91,6 +91,7 @@ EXCLUDED_OPTIONS: dict[str, str] = {
             "timeout_by_service_tier",
             "stream_timeout_by_service_tier",
             "mock_timeout",
+            "transport",  # judgeguard's: how the request is sent (fast path or litellm)
         ),
         _WAIT,
     ),

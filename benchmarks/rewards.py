@@ -4,8 +4,10 @@ Run: python benchmarks/rewards.py [--batch 1024] [--latency 0.05] [--concurrency
 
 Each completion costs two LLM calls (the judge, a ``jg.LLMJudge`` with the ``reference``
 preset, and the MetaJudge), both on a loopback OpenAI-compatible server in its own process
-answering after ``--latency`` seconds, through litellm. The cache is off (every completion
-is unique anyway) so every figure is real calls. A warm-up batch of 32 runs first.
+answering after ``--latency`` seconds, through the MetaJudge transport in use (``openai/``
+models take the fast OpenAI-compatible path; ``JUDGEGUARD_TRANSPORT=litellm`` forces
+litellm). The cache is off (every completion is unique anyway) so every figure is real
+calls. A warm-up batch of 32 runs first.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ def main() -> None:
     parser.add_argument("--no-server", action="store_true", help="skip judgeguard serve")
     args = parser.parse_args()
     print(
-        f"batch {args.batch}, 2 LLM calls per completion (judge + MetaJudge) through litellm, "
+        f"batch {args.batch}, 2 LLM calls per completion (judge + MetaJudge), transport "
+        f"{os.environ.get('JUDGEGUARD_TRANSPORT', 'auto')}, "
         f"loopback server in its own process at {args.latency * 1000:.0f} ms latency, "
         f"{os.cpu_count()} CPUs"
     )

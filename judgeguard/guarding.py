@@ -24,38 +24,18 @@ from typing import Any, Generic, Literal, TypeVar
 from opentelemetry.trace import INVALID_SPAN
 
 from judgeguard.cache import DiskCache, default_cache
+from judgeguard.context import AUTO_CONTEXT, ContextError, ContextSpec, auto_context, pick_context
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
-from judgeguard.errors import JudgeguardError, ParseError, safe_str
+from judgeguard.errors import GuardConfigError, ParseError, safe_str
 
-__all__ = ["Checker", "GuardResult", "GuardedJudge", "guard"]
+__all__ = ["AUTO_CONTEXT", "Checker", "GuardConfigError", "GuardResult", "GuardedJudge", "guard"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
-ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
 ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 
-#: Parameter names read as context when ``context=None`` (first match wins).
-AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
-    "question": ("question", "prompt", "input", "query", "instruction", "inputs"),
-    "response_a": ("response_a", "answer_a", "output_a", "completion_a", "a"),
-    "response_b": ("response_b", "answer_b", "output_b", "completion_b", "b"),
-    "response": ("response", "answer", "output", "completion", "prediction", "outputs"),
-    "rubric": ("rubric", "criteria"),
-    "label": ("label", "gold", "gold_label", "expected_verdict", "ground_truth"),
-    "reference": ("reference", "reference_reasons", "reference_outputs"),
-}
-
-
 log = logging.getLogger("judgeguard")
-
-
-class GuardConfigError(JudgeguardError, ValueError):
-    """A guard option that cannot work (the message says which and why)."""
-
-
-class ContextError(JudgeguardError):
-    """The check's context could not be built from a call (the check ends ``bad_context``)."""
 
 
 def _resolve_metajudge(metajudge: Any) -> Any:
@@ -517,29 +497,9 @@ class GuardedJudge(Generic[F]):
                 pass
         values.pop("self", None)
         if self.context is None:
-            out: dict[str, Any] = {}
-            for key, names in AUTO_CONTEXT.items():
-                for n in names:
-                    if n in values and values[n] is not None:
-                        out[key] = values[n]
-                        break
-            ref = out.get("reference")
-            if ref is not None and not (
-                isinstance(ref, (list, tuple)) and all(isinstance(r, str) for r in ref)
-            ):
-                out["reference_answer"] = out.pop("reference")  # an answer, not reasons
-            return out
-        mapping = (
-            dict(self.context)
-            if isinstance(self.context, Mapping)
-            else {n: n for n in self.context}
-        )
-        missing = [param for param in mapping.values() if param not in values]
-        if missing:
-            raise ContextError(
-                f"context= names parameters {missing} that {self.name} was not called with"
-            )
-        return {key: values[param] for key, param in mapping.items()}
+            return auto_context(values)
+        where = f"that {self.name} was not called with"
+        return pick_context(self.context, values, names="parameters", where=where)
 
 
 _UNSET: Any = object()

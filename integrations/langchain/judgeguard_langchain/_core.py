@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from judgeguard.cache import DiskCache
 from judgeguard.guarding import (
-    AUTO_CONTEXT,
     Checker,
     ContextSource,
     GuardConfigError,
@@ -13,7 +12,6 @@ from judgeguard.guarding import (
 )
 
 __all__ = [
-    "AUTO_CONTEXT",
     "Checker",
     "ContextSource",
     "DiskCache",

@@ -15,18 +15,23 @@ import contextvars
 import functools
 import inspect
 import logging
-import os
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard.cache import DiskCache, default_cache
+from judgeguard.cache import DiskCache
 from judgeguard.context import AUTO_CONTEXT, ContextError, ContextSpec, auto_context, pick_context
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import GuardConfigError, ParseError, safe_str
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.pipeline import CacheOption, CheckSettings
+    from judgeguard.verdicts import VerdictSpec
 
 __all__ = ["AUTO_CONTEXT", "Checker", "GuardConfigError", "GuardResult", "GuardedJudge", "guard"]
 
@@ -36,36 +41,6 @@ T = TypeVar("T")
 ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 
 log = logging.getLogger("judgeguard")
-
-
-def _resolve_metajudge(metajudge: Any) -> Any:
-    from judgeguard.metajudge import MetaJudge
-
-    if metajudge is None:
-        env = os.environ.get("JUDGEGUARD_METAJUDGE")
-        if not env:
-            return None
-        metajudge = [m.strip() for m in env.split(",") if m.strip()]
-    if isinstance(metajudge, MetaJudge):
-        return metajudge
-    if isinstance(metajudge, (str, list, tuple)):
-        return MetaJudge(metajudge)
-    raise GuardConfigError(
-        f"metajudge= must be a MetaJudge, a litellm model string or a list of them, "
-        f"got {type(metajudge).__name__}"
-    )
-
-
-def _resolve_cache(cache: bool | str | os.PathLike[str] | DiskCache | None) -> DiskCache | None:
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return default_cache()
-    if isinstance(cache, DiskCache):
-        return cache
-    if isinstance(cache, (str, os.PathLike)):
-        return DiskCache(cache)
-    raise GuardConfigError("cache= must be True, False, a directory path or a jg.DiskCache")
 
 
 class _LazyJudgment:
@@ -149,61 +124,87 @@ class GuardResult(Generic[T]):
 class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
-    Holds the resolved configuration — MetaJudge, verdict spec, cache, telemetry,
-    ``on_result``, ``on_unparsed`` and ``sample`` (see :func:`guard`) — so that wrappers
-    such as the LangChain runnable can submit outputs without re-implementing the
-    pipeline. :meth:`submit` and :meth:`asubmit` return a :class:`GuardResult`.
+    Holds the check settings (a :class:`judgeguard.pipeline.CheckSettings`: MetaJudge,
+    verdict spec, cache, ``sample``, ``offload``, ``on_unparsed``; pass ``settings`` or
+    the options of :func:`guard` that build it), the telemetry and ``on_result``, so
+    that wrappers such as the LangChain runnable can submit outputs without
+    re-implementing the pipeline. :meth:`submit` and :meth:`asubmit` return a
+    :class:`GuardResult`.
     """
 
     def __init__(
         self,
+        settings: CheckSettings | None = None,
         *,
         metajudge: Any = None,
         verdict: Any = "auto",
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         on_unparsed: Literal["record", "raise"] = "record",
         sample: float = 1.0,
         telemetry: Any = None,
         offload: Literal["thread", "process"] | None = None,
     ) -> None:
-        from judgeguard.verdicts import VerdictSpec
+        from judgeguard.pipeline import CheckSettings
 
-        if on_unparsed not in ("record", "raise"):
-            raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
-        if offload is None:
-            offload = os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"  # type: ignore[assignment]
-        if offload not in ("thread", "process"):
-            raise GuardConfigError(
-                f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
-                f"got {offload!r}"
+        if settings is None:
+            settings = CheckSettings.resolve(
+                metajudge=metajudge,
+                verdict=verdict,
+                cache=cache,
+                on_unparsed=on_unparsed,
+                sample=sample,
+                offload=offload,
             )
-        if not 0.0 <= sample <= 1.0:
-            raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
-        self.metajudge = _resolve_metajudge(metajudge)
-        self.spec = VerdictSpec.coerce(verdict)
+        self.settings = settings
         self.on_result = on_result
-        self.cache = _resolve_cache(cache)
-        self.on_unparsed = on_unparsed
-        self.sample = sample
-        self.offload: Literal["thread", "process"] = offload
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
         from judgeguard.preload import preload
 
         preload(
-            litellm_models=self.metajudge.models if self.metajudge is not None else (),
-            offload=self.offload == "process",
-            cache=self.cache is not None,
+            litellm_models=settings.metajudge.models if settings.metajudge is not None else (),
+            offload=settings.offload == "process",
+            cache=settings.cache is not None,
         )
+
+    @property
+    def metajudge(self) -> MetaJudge | None:
+        """The MetaJudge in use (``None`` when checks are skipped)."""
+        return self.settings.metajudge
+
+    @property
+    def spec(self) -> VerdictSpec:
+        """The verdict spec outputs are parsed with."""
+        return self.settings.spec
+
+    @property
+    def cache(self) -> DiskCache | None:
+        """The answer cache in use (``None`` when caching is off)."""
+        return self.settings.cache
+
+    @property
+    def sample(self) -> float:
+        """The fraction of calls checked."""
+        return self.settings.sample
+
+    @property
+    def offload(self) -> Literal["thread", "process"]:
+        """Where checks run: the dispatcher thread or the worker process."""
+        return self.settings.offload
+
+    @property
+    def on_unparsed(self) -> Literal["record", "raise"]:
+        """Whether an output that does not parse raises in the caller."""
+        return self.settings.on_unparsed
 
     def worker_config(self) -> Any:
         """The settings sent to the check worker (``None`` when they do not pickle)."""
         if self._worker_config is _UNSET:
             from judgeguard.offload import worker_config
 
-            self._worker_config = worker_config(self.metajudge, self.spec, self.cache)
+            self._worker_config = worker_config(self.settings)
         return self._worker_config
 
     @property
@@ -306,23 +307,14 @@ class Checker:
         wait: bool,
     ) -> GuardResult[Any] | tuple[Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
-        from judgeguard.pipeline import check_output, failed_check
+        from judgeguard import pipeline
         from judgeguard.schema import Check
 
-        tel = self.telemetry
+        settings, tel = self.settings, self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
-        if self.sample < 1.0 and self._rng.random() >= self.sample:
+        if settings.sample < 1.0 and self._rng.random() >= settings.sample:
             return GuardResult(
-                output,
-                lazy,
-                finished(
-                    Check(
-                        status="skipped",
-                        reason="sampled_out",
-                        error=f"not sampled (sample={self.sample})",
-                    ),
-                    callbacks,
-                ),
+                output, lazy, finished(pipeline.sampled_out_check(settings), callbacks)
             )
         try:
             context = dict((context_source() if callable(context_source) else context_source) or {})
@@ -330,34 +322,30 @@ class Checker:
             raise ContextError(f"building the check's context failed: {exc!r}") from exc
         label = context.pop("label", None)
         reference = context.pop("reference", None)
-        metajudge, cache = self.metajudge, self.cache
-        offload = self.offload == "process"
+        request = pipeline.CheckRequest(
+            context=context or None, label=label, reference=reference, output=output
+        )
         judge_ctx = tel.link_context(span) if span is not None else None
         child = wait
 
         async def job() -> Check:
             judgment, failed = lazy.peek()
-            config = self.worker_config() if offload and not failed else None
-            if config is not None:
-                from judgeguard.offload import WorkerUnavailable, run_offloaded
+            parsed = request if judgment is None else replace(request, judgment=judgment)
+            if settings.offload == "process" and not failed:
+                from judgeguard import offload
 
-                try:
-                    check = await run_offloaded(
-                        config, output, judgment, context, label, reference, tel, cache,
-                        judge_span=judge_ctx, child=child,
-                    )  # fmt: skip
-                except WorkerUnavailable:
-                    pass  # logged once; run it here
-                else:
-                    lazy.offer(check.judgment)
-                    return check
-            return await check_output(
-                lazy.get, context, label, reference, metajudge, cache, tel,
-                judge_span=judge_ctx, child=child,
-            )  # fmt: skip
+                check = await offload.run(
+                    parsed, settings, tel, self.worker_config(), judge_span=judge_ctx, child=child
+                )
+            else:
+                check = await pipeline.run_check(
+                    parsed, settings, tel, judge_span=judge_ctx, child=child
+                )
+            lazy.offer(check.judgment)
+            return check
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            check = failed_check(status, reason, message, metajudge)
+            check = pipeline.failed_check(status, reason, message, settings.metajudge)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
 
@@ -371,29 +359,13 @@ class GuardedJudge(Generic[F]):
         self,
         fn: F,
         *,
-        metajudge: Any,
-        verdict: Any,
-        context: ContextSpec,
-        on_result: Callable[[Any], Any] | None,
-        wait: bool,
-        cache: bool | str | os.PathLike[str] | DiskCache | None,
-        on_unparsed: Literal["record", "raise"],
-        sample: float,
-        telemetry: Any,
-        name: str | None,
-        offload: Literal["thread", "process"] | None = None,
+        checker: Checker,
+        context: ContextSpec = None,
+        wait: bool = False,
+        name: str | None = None,
     ) -> None:
         self.fn = fn
-        self.checker = Checker(
-            metajudge=metajudge,
-            verdict=verdict,
-            on_result=on_result,
-            cache=cache,
-            on_unparsed=on_unparsed,
-            sample=sample,
-            telemetry=telemetry,
-            offload=offload,
-        )
+        self.checker = checker
         self.context = context
         self.wait = wait
         self.name = str(name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge")))
@@ -432,7 +404,7 @@ class GuardedJudge(Generic[F]):
         return bound
 
     @property
-    def metajudge(self) -> Any:
+    def metajudge(self) -> MetaJudge | None:
         """The MetaJudge in use (``None`` when checks are skipped)."""
         return self.checker.metajudge
 
@@ -541,7 +513,7 @@ def guard(
     context: ContextSpec = None,
     on_result: Callable[[Any], Any] | None = None,
     wait: bool = False,
-    cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+    cache: CacheOption = True,
     on_unparsed: Literal["record", "raise"] = "record",
     sample: float = 1.0,
     telemetry: Any = None,
@@ -570,20 +542,19 @@ def guard(
     exceptions propagate unchanged and are recorded on the judge span.
     """
 
+    from judgeguard.pipeline import CheckSettings
+
+    settings = CheckSettings.resolve(
+        metajudge=metajudge,
+        verdict=verdict,
+        cache=cache,
+        on_unparsed=on_unparsed,
+        sample=sample,
+        offload=offload,
+    )
+
     def wrap(f: F) -> GuardedJudge[F]:
-        return GuardedJudge(
-            f,
-            metajudge=metajudge,
-            verdict=verdict,
-            context=context,
-            on_result=on_result,
-            wait=wait,
-            cache=cache,
-            on_unparsed=on_unparsed,
-            sample=sample,
-            telemetry=telemetry,
-            name=name,
-            offload=offload,
-        )
+        checker = Checker(settings, on_result=on_result, telemetry=telemetry)
+        return GuardedJudge(f, checker=checker, context=context, wait=wait, name=name)
 
     return wrap(fn) if fn is not None else wrap

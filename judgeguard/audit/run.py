@@ -1,5 +1,6 @@
 """Running an audit: the streaming loop, the line cache, and where the checks run
-(this process's dispatcher, or worker processes with ``--workers``)."""
+(this process's dispatcher, or the worker processes of :mod:`judgeguard.offload` with
+``--workers``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from judgeguard.audit.inputs import AuditConfig, check_config, read_lines
 from judgeguard.audit.lines import Line, LineAuditor, dump_json
 from judgeguard.audit.summary import AuditRow, AuditSummary
-from judgeguard.cache import DiskCache
 from judgeguard.dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from judgeguard.offload import CheckWorker, WorkerConfig
+    from judgeguard.pipeline import CheckSettings
 
 __all__ = ["run_audit"]
 
@@ -31,33 +35,11 @@ class _Ready:
         return self._result
 
 
-class _Batch:
-    """Lines sent together to a worker process (submitted when full or when awaited)."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-        self.items: list[tuple[int, bytes]] = []
-        self.future: Any = None
-
-    def submit(self) -> None:
-        if self.future is None:
-            self.future = self.pool.submit(_worker_batch, self.items)
-
-
-class _BatchSlot:
-    def __init__(self, batch: _Batch, pos: int) -> None:
-        self.batch, self.pos = batch, pos
-
-    def done(self) -> bool:
-        return self.batch.future is not None and bool(self.batch.future.done())
-
-    def result(self) -> dict[str, Any]:
-        self.batch.submit()
-        return self.batch.future.result()[self.pos]  # type: ignore[no-any-return]
-
-
-class _LocalChecker:
-    """Parses and checks lines on this process's own dispatcher."""
+class _Checks:
+    """Parses lines and runs their checks on this process's dispatcher: the checks
+    themselves run here, or (``workers`` > 1) in that many worker processes of
+    :mod:`judgeguard.offload`, past one process's litellm CPU ceiling; a check a worker
+    cannot take (it died, something does not pickle) runs here."""
 
     def __init__(
         self,
@@ -72,29 +54,58 @@ class _LocalChecker:
         self.dispatcher = Dispatcher(
             concurrency=config.concurrency, max_queue=window + 1, on_full="wait", nice=0
         )
+        self.workers: list[CheckWorker] = []
+        if config.workers > 1:
+            from judgeguard.offload import CheckWorker
+
+            self.workers = [CheckWorker(nice=0) for _ in range(config.workers)]
+        self._settings: CheckSettings | None = None
+        self._worker_config: WorkerConfig | None = None
         self.primed = False
 
+    def settings(self) -> CheckSettings:
+        """The audit's check settings (built on the first line to check: they need
+        pydantic, which a fully cached rerun never loads)."""
+        if self._settings is None:
+            from judgeguard.pipeline import CheckSettings
+
+            config = self.config
+            self._settings = CheckSettings(
+                metajudge=config.metajudge, verdict=self.auditor.spec, cache=config.cache
+            )
+            if self.workers:
+                from judgeguard.offload import worker_config
+
+                self._worker_config = worker_config(self._settings)
+        return self._settings
+
     def slot(self, line: Line, key: str | None) -> Any:
-        from judgeguard.pipeline import failed_check, run_check
+        from judgeguard import offload, pipeline
 
         request = self.auditor.prepare(line)
-        config, tel, auditor, store = self.config, self.tel, self.auditor, self.store
+        settings = self.settings()
+        tel, auditor, store, workers = self.tel, self.auditor, self.store, self.workers
+        worker_config = self._worker_config
 
         # The job builds and stores the line's result itself: every cache write then
         # happens on the dispatcher thread (SQLite writers on two threads wait on each
         # other's locks, which cost milliseconds per line).
         async def job() -> dict[str, Any]:
-            if request is not None:
-                line.check = await run_check(request, config.metajudge, config.cache, tel)
+            if request is not None and workers:
+                line.check = await offload.run(
+                    request, settings, tel, worker_config, workers=workers
+                )
+            elif request is not None:
+                line.check = await pipeline.run_check(request, settings, tel)
             result = auditor.result_record(line)
             store(key, result)
             return result
 
         def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
-            line.check = failed_check(status, reason, message, config.metajudge)
+            line.check = pipeline.failed_check(status, reason, message, settings.metajudge)
             return auditor.result_record(line)
 
-        if request is not None and not self.primed and config.metajudge is not None:
+        if request is not None and not self.primed and not workers and settings.metajudge:
             # litellm's slow first import happens only once a check is needed: a rerun
             # served by the cache never pays for it
             from judgeguard.metajudge.client import import_litellm
@@ -105,83 +116,13 @@ class _LocalChecker:
 
     def interrupt(self) -> None:
         self.dispatcher.shutdown(timeout=2.0)
+        for worker in self.workers:
+            worker.close(timeout=1.0)
 
     def close(self) -> None:
         self.dispatcher.close(timeout=0.1)
-
-
-class _PoolChecker:
-    """Sends lines in batches to worker processes (``workers`` > 1): each worker parses,
-    checks and caches on its own dispatcher, past one process's litellm CPU ceiling."""
-
-    def __init__(self, config: AuditConfig) -> None:
-        import concurrent.futures
-        import multiprocessing
-
-        per_worker = max(1, config.concurrency // config.workers)
-        payload = {
-            "metajudge": config.metajudge,
-            "verdict": config.verdict,
-            "fields": config.fields,
-            "concurrency": per_worker,
-            "cache_dir": str(config.cache.directory) if config.cache else None,
-            "ttl": config.cache.ttl if config.cache else None,
-        }
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=config.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(payload,),
-        )
-        self.batch_size = max(8, per_worker * 2)
-        self.batch = _Batch(self.pool)
-
-    def slot(self, line: Line, key: str | None) -> Any:
-        self.batch.items.append((line.number, line.raw))
-        slot = _BatchSlot(self.batch, len(self.batch.items) - 1)
-        if len(self.batch.items) >= self.batch_size:
-            self.batch.submit()
-            self.batch = _Batch(self.pool)
-        return slot
-
-    def interrupt(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-_worker_state: dict[str, Any] = {}
-
-
-def _worker_init(payload: dict[str, Any]) -> None:
-    from judgeguard.metajudge.client import import_litellm
-    from judgeguard.telemetry import get_telemetry
-
-    cache = DiskCache(payload["cache_dir"], ttl=payload["ttl"]) if payload["cache_dir"] else None
-    config = AuditConfig(
-        metajudge=payload["metajudge"],
-        verdict=payload["verdict"],
-        fields=payload["fields"],
-        concurrency=payload["concurrency"],
-        cache=cache,
-    )
-    auditor = LineAuditor(config)
-    store = _store_for(config)
-    logging.getLogger("judgeguard").addFilter(_CrashDigest())
-    _worker_state["checker"] = _LocalChecker(auditor, config, get_telemetry(), store)
-    if config.metajudge is not None:
-        import_litellm()
-
-
-def _worker_batch(items: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
-    checker: _LocalChecker = _worker_state["checker"]
-    slots = []
-    for number, raw in items:
-        line = Line(number, raw)
-        key = checker.auditor.line_key(raw) if checker.config.cache is not None else None
-        slots.append(checker.slot(line, key))
-    return [s.result() for s in slots]
+        for worker in self.workers:
+            worker.close()
 
 
 def _store_for(config: AuditConfig) -> Callable[[str | None, dict[str, Any]], None]:
@@ -239,11 +180,7 @@ def run_audit(
     summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
     cache = config.cache
     window = max(4 * config.concurrency, 64)
-    checker: _LocalChecker | _PoolChecker = (
-        _PoolChecker(config)
-        if config.workers > 1
-        else _LocalChecker(auditor, config, config.telemetry or get_telemetry(), _store_for(config))
-    )
+    checker = _Checks(auditor, config, config.telemetry or get_telemetry(), _store_for(config))
     queue: list[Any] = []
     digest = _CrashDigest()
     logger = logging.getLogger("judgeguard")
@@ -279,7 +216,7 @@ def run_audit(
             if slot.done():
                 try:
                     emit(slot.result())
-                except Exception:  # a cancelled batch: its lines simply did not finish
+                except Exception:  # a cancelled check: its line simply did not finish
                     break
             else:
                 break

@@ -10,8 +10,11 @@ from judgeguard.guarding import (
     GuardResult,
     judge_span,
 )
+from judgeguard.pipeline import CacheOption, CheckSettings
 
 __all__ = [
+    "CacheOption",
+    "CheckSettings",
     "Checker",
     "ContextSource",
     "DiskCache",

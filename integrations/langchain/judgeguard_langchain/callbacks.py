@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -12,7 +11,13 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from judgeguard_langchain._core import Checker, DiskCache, GuardConfigError, GuardResult
+from judgeguard_langchain._core import (
+    CacheOption,
+    Checker,
+    CheckSettings,
+    GuardConfigError,
+    GuardResult,
+)
 from judgeguard_langchain.context import context_from_messages
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
@@ -53,7 +58,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
         metajudge: Any = None,
         verdict: Any = "auto",
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         context: HandlerContext = None,
         sample: float = 1.0,
         telemetry: Any = None,
@@ -64,15 +69,10 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
                 "context= must be None, a mapping of context values or a function of the "
                 f"prompt messages, got {type(context).__name__}"
             )
-        self.checker = Checker(
-            metajudge=metajudge,
-            verdict=verdict,
-            on_result=on_result,
-            cache=cache,
-            sample=sample,
-            telemetry=telemetry,
-            offload=offload,
+        settings = CheckSettings.resolve(
+            metajudge=metajudge, verdict=verdict, cache=cache, sample=sample, offload=offload
         )
+        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context = context
         #: The handle of each checked model run, by run id (insertion-ordered).
         self.results: dict[UUID, GuardResult[Any]] = {}

@@ -10,7 +10,6 @@ dispatcher, cache, MetaJudge and telemetry as ``@judgeguard.guard``.
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -27,7 +26,14 @@ from langchain_core.tracers.base import AsyncBaseTracer, BaseTracer
 from langchain_core.utils.pydantic import TypeBaseModel
 
 from judgeguard_langchain._chunks import Accumulator
-from judgeguard_langchain._core import Checker, ContextSource, DiskCache, GuardResult, judge_span
+from judgeguard_langchain._core import (
+    CacheOption,
+    Checker,
+    CheckSettings,
+    ContextSource,
+    GuardResult,
+    judge_span,
+)
 from judgeguard_langchain.context import (
     CHECK_EVENT,
     ContextSpec,
@@ -80,7 +86,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         verdict: Any = "auto",
         context: ContextSpec = None,
         on_result: Callable[[Any], Any] | None = None,
-        cache: bool | str | os.PathLike[str] | DiskCache | None = True,
+        cache: CacheOption = True,
         wait: bool = False,
         on_unparsed: Literal["record", "raise"] = "record",
         sample: float = 1.0,
@@ -90,16 +96,15 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
-        self.checker = Checker(
+        settings = CheckSettings.resolve(
             metajudge=metajudge,
             verdict=verdict,
-            on_result=on_result,
             cache=cache,
             on_unparsed=on_unparsed,
             sample=sample,
-            telemetry=telemetry,
             offload=offload,
         )
+        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context: ContextSpec = context
         self.wait = wait
         self.name = name or "JudgeGuard"

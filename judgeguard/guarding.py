@@ -157,6 +157,11 @@ class Checker:
                 offload=offload,
             )
         self.settings = settings
+        #: The settings' parts, for reading (``settings`` is frozen: they cannot go stale).
+        self.metajudge: MetaJudge | None = settings.metajudge
+        self.spec: VerdictSpec = settings.spec
+        self.cache: DiskCache | None = settings.cache
+        self.offload: Literal["thread", "process"] = settings.offload
         self.on_result = on_result
         self._telemetry = telemetry
         self._rng = random.Random()
@@ -168,36 +173,6 @@ class Checker:
             offload=settings.offload == "process",
             cache=settings.cache is not None,
         )
-
-    @property
-    def metajudge(self) -> MetaJudge | None:
-        """The MetaJudge in use (``None`` when checks are skipped)."""
-        return self.settings.metajudge
-
-    @property
-    def spec(self) -> VerdictSpec:
-        """The verdict spec outputs are parsed with."""
-        return self.settings.spec
-
-    @property
-    def cache(self) -> DiskCache | None:
-        """The answer cache in use (``None`` when caching is off)."""
-        return self.settings.cache
-
-    @property
-    def sample(self) -> float:
-        """The fraction of calls checked."""
-        return self.settings.sample
-
-    @property
-    def offload(self) -> Literal["thread", "process"]:
-        """Where checks run: the dispatcher thread or the worker process."""
-        return self.settings.offload
-
-    @property
-    def on_unparsed(self) -> Literal["record", "raise"]:
-        """Whether an output that does not parse raises in the caller."""
-        return self.settings.on_unparsed
 
     def worker_config(self) -> Any:
         """The settings sent to the check worker (``None`` when they do not pickle)."""
@@ -259,7 +234,7 @@ class Checker:
         """The output's judgment, parsed later on the dispatcher thread; parsed now only when
         ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
         lazy = _LazyJudgment(output, self.spec)
-        if self.on_unparsed == "raise":
+        if self.settings.on_unparsed == "raise":
             with contextlib.suppress(ParseError):
                 lazy.get()
             failure = lazy.failure()

@@ -138,7 +138,7 @@ class LineAuditor:
             isinstance(reference, list) and reference and all(isinstance(r, str) for r in reference)
         ):
             reference = None
-        return CheckRequest(judgment, context or None, line.label, reference)
+        return CheckRequest(judgment, context or None, line.label, reference, id=line.number)
 
     def result_record(self, line: Line) -> dict[str, Any]:
         """The line's result record (one ``--out`` JSON object)."""

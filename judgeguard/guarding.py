@@ -18,7 +18,6 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from opentelemetry.trace import INVALID_SPAN
@@ -31,6 +30,7 @@ from judgeguard.errors import GuardConfigError, ParseError, safe_str
 if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
     from judgeguard.pipeline import CacheOption, CheckSettings
+    from judgeguard.schema import Check
     from judgeguard.verdicts import VerdictSpec
 
 __all__ = ["AUTO_CONTEXT", "Checker", "GuardConfigError", "GuardResult", "GuardedJudge", "guard"]
@@ -283,7 +283,6 @@ class Checker:
     ) -> GuardResult[Any] | tuple[Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard import pipeline
-        from judgeguard.schema import Check
 
         settings, tel = self.settings, self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
@@ -297,15 +296,18 @@ class Checker:
             raise ContextError(f"building the check's context failed: {exc!r}") from exc
         label = context.pop("label", None)
         reference = context.pop("reference", None)
-        request = pipeline.CheckRequest(
-            context=context or None, label=label, reference=reference, output=output
-        )
         judge_ctx = tel.link_context(span) if span is not None else None
         child = wait
 
         async def job() -> Check:
-            judgment, failed = lazy.peek()
-            parsed = request if judgment is None else replace(request, judgment=judgment)
+            judgment, failed = lazy.peek()  # the request is built here, not in the caller
+            parsed = pipeline.CheckRequest(
+                judgment,
+                context or None,
+                label,
+                reference,
+                output=output if judgment is None else None,
+            )
             if settings.offload == "process" and not failed:
                 from judgeguard import offload
 

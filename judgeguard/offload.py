@@ -526,7 +526,7 @@ class _Worker:
         self.dispatcher = Dispatcher(  # the whole process is reniced already
             concurrency=1024, max_queue=1_000_000, check_timeout=None, nice=0
         )
-        self.configs: dict[int, Any] = {}
+        self.configs: dict[int, bytes | CheckSettings] = {}  # unpickled on first use
         self.telemetries: dict[tuple[bool, bool], Telemetry] = {}
         self.meters = _recording_meter_provider()
         self.tracers: Any = None
@@ -573,7 +573,8 @@ class _Worker:
         config = self.configs[settings_id]
         if isinstance(config, bytes):
             config = self.configs[settings_id] = pickle.loads(config)
-        return config  # type: ignore[no-any-return]
+        assert not isinstance(config, bytes)
+        return config
 
     def start(self, message: JobMessage) -> None:
         from judgeguard.pipeline import failed_check, run_check

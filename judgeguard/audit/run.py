@@ -55,10 +55,11 @@ class _Checks:
             concurrency=config.concurrency, max_queue=window + 1, on_full="wait", nice=0
         )
         self.workers: list[CheckWorker] = []
-        if config.workers > 1:
-            from judgeguard.offload import CheckWorker
+        if config.workers > 1:  # imported only then: a one-process audit needs none of it
+            from judgeguard import offload
 
-            self.workers = [CheckWorker(nice=0) for _ in range(config.workers)]
+            self.offload = offload
+            self.workers = [offload.CheckWorker(nice=0) for _ in range(config.workers)]
         self._settings: CheckSettings | None = None
         self._worker_config: WorkerConfig | None = None
         self.primed = False
@@ -80,7 +81,7 @@ class _Checks:
         return self._settings
 
     def slot(self, line: Line, key: str | None) -> Any:
-        from judgeguard import offload, pipeline
+        from judgeguard import pipeline
 
         request = self.auditor.prepare(line)
         settings = self.settings()
@@ -92,7 +93,7 @@ class _Checks:
         # other's locks, which cost milliseconds per line).
         async def job() -> dict[str, Any]:
             if request is not None and workers:
-                line.check = await offload.run(
+                line.check = await self.offload.run(
                     request, settings, tel, worker_config, workers=workers
                 )
             elif request is not None:

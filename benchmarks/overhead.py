@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--wall-calls", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--wall-only", action="store_true", help="skip the CPU figures")
+    parser.add_argument("--cpu-only", action="store_true", help="skip the wall-time figures")
     parser.add_argument(
         "--pin", action="store_true", help="run the loopback server on a CPU of its own"
     )
@@ -193,17 +194,22 @@ def main() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from judgeguard.telemetry import Telemetry
 
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
-    tel = Telemetry(
-        tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()])
-    )
-    added_cpu(args.calls // 5, "OTel SDK, in-memory exporter", tel)
+    for label, processor in (
+        ("OTel SDK, in-memory exporter (simple processor)", SimpleSpanProcessor),
+        ("OTel SDK, batch span processor", BatchSpanProcessor),
+    ):
+        tp = TracerProvider()
+        tp.add_span_processor(processor(InMemorySpanExporter()))
+        meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        added_cpu(args.calls, label, Telemetry(tracer_provider=tp, meter_provider=meters))
+        tp.shutdown()
+    if args.cpu_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["JUDGEGUARD_CACHE_DIR"] = tmp
         wall_ratio(args.wall_calls, args.rounds, args.pin)

@@ -235,7 +235,7 @@ class Checker:
         ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
         lazy = _LazyJudgment(output, self.spec)
         if self.settings.on_unparsed == "raise":
-            with contextlib.suppress(ParseError):
+            with contextlib.suppress(Exception):  # a crash of the parser is the check's
                 lazy.get()
             failure = lazy.failure()
             if isinstance(failure, ParseError):
@@ -283,6 +283,7 @@ class Checker:
     ) -> GuardResult[Any] | tuple[Any, Any, list[Any]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard import pipeline
+        from judgeguard.telemetry import stamp_span_ids
 
         settings, tel = self.settings, self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
@@ -323,6 +324,7 @@ class Checker:
 
         def fallback(status: str, reason: str, message: str) -> Check:
             check = pipeline.failed_check(status, reason, message, settings.metajudge)
+            stamp_span_ids(check, judge_ctx)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
 
@@ -418,6 +420,8 @@ class GuardedJudge(Generic[F]):
         full = self._args(args)
         with judge_span(self.checker, self.name) as span:
             output = self.fn(*full, **kwargs)
+            if span.is_recording():
+                self._record_call(span, full, kwargs, output)
             result = self.checker.submit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
             )
@@ -427,15 +431,26 @@ class GuardedJudge(Generic[F]):
         full = self._args(args)
         with judge_span(self.checker, self.name) as span:
             output = await self.fn(*full, **kwargs)
+            if span.is_recording():
+                self._record_call(span, full, kwargs, output)
             result = await self.checker.asubmit(
                 output, lambda: self._context(full, kwargs), span=span, wait=self.wait
             )
         return result
 
-    def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Question, candidates, label and reference pulled from the call's arguments."""
-        if callable(self.context) and not isinstance(self.context, (Mapping, Sequence)):
-            return dict(self.context(*args, **kwargs))
+    def _record_call(
+        self, span: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
+        """The call's arguments and output on the judge span (content capture only)."""
+        try:
+            telemetry = self.checker.telemetry
+            if telemetry.capture_content:
+                telemetry.record_call(span, self._arguments(args, kwargs), output)
+        except Exception:  # tracing must never break the judge call
+            log.warning("judgeguard: could not record the judge call on its span", exc_info=True)
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by parameter name (``self`` left out)."""
         values: dict[str, Any] = dict(kwargs)
         if self._signature is not None:
             try:
@@ -445,6 +460,13 @@ class GuardedJudge(Generic[F]):
             except TypeError:
                 pass
         values.pop("self", None)
+        return values
+
+    def _context(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Question, candidates, label and reference pulled from the call's arguments."""
+        if callable(self.context) and not isinstance(self.context, (Mapping, Sequence)):
+            return dict(self.context(*args, **kwargs))
+        values = self._arguments(args, kwargs)
         if self.context is None:
             return auto_context(values)
         where = f"that {self.name} was not called with"

@@ -354,6 +354,7 @@ async def run_offloaded(
     its telemetry here. Raises :class:`WorkerUnavailable` when the check must run in this
     process instead."""
     from judgeguard import semconv as sc
+    from judgeguard.telemetry import stamp_span_ids
 
     job = Job(request, telemetry.tracing(), telemetry.capture_content)
     try:
@@ -367,7 +368,8 @@ async def run_offloaded(
         for name, _, attributes in done.points:
             if name == sc.METRIC_CACHE_LOOKUPS:
                 cache.count(bool(attributes.get(sc.JUDGEGUARD_CACHE_HIT)))
-    telemetry.replay(judge_span, child, done.spans, done.points)
+    evaluator = telemetry.replay(judge_span, child, done.spans, done.points)
+    stamp_span_ids(done.check, judge_span, evaluator)
     return done.check
 
 

@@ -23,6 +23,7 @@ from judgeguard.errors import GuardConfigError, ParseError
 from judgeguard.gating import outcome_reward
 from judgeguard.schema import Check, Judgment
 from judgeguard.scrub import clean_text, redact_secrets
+from judgeguard.telemetry import stamp_span_ids
 from judgeguard.verdicts import Verdict, VerdictSpec
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ async def _run(
         except ParseError as exc:
             check = unparsed_check(exc, metajudge)
             with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
+                stamp_span_ids(check, judge_span, span)
                 telemetry.record_judgment(span, None, exc)
                 telemetry.record_check(span, check)
             return check
@@ -265,6 +267,7 @@ async def _run(
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
+        stamp_span_ids(check, judge_span, span)
         telemetry.record_judgment(span, j, None, check.r_outcome)
         telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
     return check

@@ -44,7 +44,10 @@ class Judgment(BaseModel):
     a reasoning model's hidden thoughts when present; ``rationale_origin`` says whether
     the rationale came from the visible answer or, when that held no reasoning, from
     the thinking. ``atomic_reasons`` are the judge's own itemised reasons, when its
-    output lists them.
+    output lists them. ``unscanned_chars`` counts the leading characters of the output's
+    text, thinking or reasoning field that were not scanned: texts longer than
+    ``judgeguard.parsing.SCAN_LIMIT`` characters are read from their tail (the verdict of
+    a huge output sits at its end), and the rationale is cut from that tail.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -60,6 +63,7 @@ class Judgment(BaseModel):
     atomic_reasons: tuple[str, ...] | None = None
     judge_model: str | None = None
     response_id: str | None = None
+    unscanned_chars: int = 0
 
     @property
     def redacted(self) -> tuple[str, ...]:
@@ -87,6 +91,8 @@ class Check(BaseModel):
     ``r_rationale`` the probability given to the judge's own verdict, ``r_outcome`` the
     outcome reward, and ``reward`` the gated reward ``r_rationale * r_outcome`` (``None``
     when the check did not succeed). ``reason`` holds a reason code for non-success.
+    ``trace_id`` and ``span_id`` (hex) identify the judge call's span, ``evaluator_span_id``
+    the check's own span (``None`` without tracing): attach feedback to them later.
     """
 
     status: CheckStatus
@@ -110,6 +116,9 @@ class Check(BaseModel):
     members: list[Check] = Field(default_factory=list)
     reference_match: RationaleMatch | None = None
     judgment: Judgment | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    evaluator_span_id: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

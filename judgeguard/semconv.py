@@ -55,6 +55,15 @@ EVALUATION_REFERENCE_CONSISTENCY: Final = "reference_consistency"
 # -- OpenInference (span kinds; evaluator spans link to what they evaluate) -------------
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
 OPENINFERENCE_SPAN_KIND_EVALUATOR: Final = "EVALUATOR"
+#: The judge call: a step that wraps the judge's own LLM call(s).
+OPENINFERENCE_SPAN_KIND_CHAIN: Final = "CHAIN"
+#: Content (only with content capture), as Phoenix and other OpenInference readers show it.
+INPUT_VALUE: Final = "input.value"
+INPUT_MIME_TYPE: Final = "input.mime_type"
+OUTPUT_VALUE: Final = "output.value"
+OUTPUT_MIME_TYPE: Final = "output.mime_type"
+#: Longest content value recorded on a span (characters); longer values are cut.
+CONTENT_LIMIT: Final = 100_000
 
 # -- judgeguard: the judge span ---------------------------------------------------------
 JUDGEGUARD_VERDICT: Final = "judgeguard.verdict"  # rendered, e.g. "B>>A", "7", "pass"

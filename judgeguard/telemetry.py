@@ -2,11 +2,13 @@
 
 What is recorded (names in :mod:`judgeguard.semconv`):
 
-* ``judge {name}`` (INTERNAL): the guarded judge call; verdict, kind, format, R_outcome.
+* ``judge {name}`` (INTERNAL): the guarded judge call, with what is known when the judge
+  returns (the judge's thread never parses).
 * ``evaluate rationale_consistency`` (INTERNAL, ``openinference.span.kind=EVALUATOR``):
-  one check, a child of the judge span when it finishes inside it, else the root of a
-  new trace with a Span Link to the judge span (the OpenInference feedback rule). It
-  carries the check result and ``gen_ai.evaluation.result`` span events (GenAI semconv
+  one check, always a child of the judge span (in the judge's trace, also when it ends
+  after the judge span: UIs show spans linked from another trace as orphans). It carries
+  the verdict, kind, format, R_outcome, the check result and
+  ``gen_ai.evaluation.result`` span events (GenAI semconv
   1.38): ``rationale_consistency`` (R_rationale), ``gated_reward`` (R_final) and, when a
   reference check ran, ``reference_consistency`` (RC).
 * ``chat {model}`` (CLIENT): one MetaJudge LLM request (one per attempt, retries
@@ -26,6 +28,7 @@ when the user opts in with ``capture_content=True`` or
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import sys
 import threading
@@ -38,7 +41,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import (
-    Link,
     NonRecordingSpan,
     Span,
     SpanContext,
@@ -50,7 +52,7 @@ from opentelemetry.util.types import AttributeValue
 
 from judgeguard import semconv as sc
 from judgeguard._version import __version__
-from judgeguard.errors import JudgeguardError, ParseError
+from judgeguard.errors import JudgeguardError, ParseError, safe_str
 from judgeguard.scrub import clean_text, redact_secrets
 
 if TYPE_CHECKING:
@@ -85,6 +87,25 @@ _DURATION_BUCKETS = (
 _EVALUATOR_ATTRIBUTES: Mapping[str, AttributeValue] = {
     sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_SPAN_KIND_EVALUATOR
 }
+_JUDGE_ATTRIBUTES: Mapping[str, AttributeValue] = {
+    sc.OPENINFERENCE_SPAN_KIND: sc.OPENINFERENCE_SPAN_KIND_CHAIN
+}
+
+
+def _content(value: Any) -> tuple[str, str]:
+    """``(text, mime type)`` of a judge input or output for a span: strings as they are,
+    anything else as JSON when it serialises, else its ``str``; cut to the content limit,
+    lone surrogates replaced. Never raises."""
+    if isinstance(value, str):
+        text, mime = value, "text/plain"
+    else:
+        try:
+            text, mime = json.dumps(value, default=safe_str, ensure_ascii=False), "application/json"
+        except Exception:  # deep nesting, huge ints, a __str__ that raises …
+            text, mime = safe_str(value), "text/plain"
+    if len(text) > sc.CONTENT_LIMIT:
+        text = text[: sc.CONTENT_LIMIT] + "…"
+    return clean_text(text), mime
 
 
 def _capture_from_env() -> bool:
@@ -235,6 +256,7 @@ class Telemetry:
         with self._tracer.start_as_current_span(
             f"{sc.SPAN_JUDGE_PREFIX} {name}",
             kind=SpanKind.INTERNAL,
+            attributes=_JUDGE_ATTRIBUTES,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -243,6 +265,22 @@ class Telemetry:
             except Exception as exc:
                 self._fail(span, exc)
                 raise
+
+    def record_call(self, span: Span, inputs: Any, output: Any) -> None:
+        """Put the judge call's input and output on its span, as ``input.value`` and
+        ``output.value`` (OpenInference, which Phoenix shows), only with content capture."""
+        if not self.capture_content or not span.is_recording():
+            return
+        input_text, input_mime = _content(inputs)
+        output_text, output_mime = _content(output)
+        span.set_attributes(
+            {
+                sc.INPUT_VALUE: input_text,
+                sc.INPUT_MIME_TYPE: input_mime,
+                sc.OUTPUT_VALUE: output_text,
+                sc.OUTPUT_MIME_TYPE: output_mime,
+            }
+        )
 
     def record_judgment(
         self,
@@ -287,30 +325,30 @@ class Telemetry:
         return context if context.is_valid else None
 
     @contextmanager
-    def evaluator_span(self, judge: SpanContext | Span | None, child: bool) -> Iterator[Span]:
+    def evaluator_span(
+        self, judge: SpanContext | Span | None, child: bool = True
+    ) -> Iterator[Span]:
         """The span ``evaluate rationale_consistency`` of one check, current inside the block.
 
-        With ``child`` and a valid ``judge`` context it is a child of the judge span;
-        otherwise it is the root of a new trace (never a child of whatever is current)
-        with a Span Link to the judge span when there is one. LLM CLIENT spans opened
-        inside the block are its children. Exceptions are recorded and re-raised.
+        Always a child of the judge span when there is one (a valid ``judge`` context), in
+        the judge's trace, also when the check finishes after the judge span ended: UIs
+        such as Phoenix show a span linked from another trace as an orphan. Without a judge
+        span it is the root of a new trace (never a child of whatever is current). LLM
+        CLIENT spans opened inside the block are its children. Exceptions are recorded and
+        re-raised. (``child`` is accepted for callers of earlier versions and ignored.)
         """
+        del child
         if isinstance(judge, Span):
             judge = judge.get_span_context()
-        valid = judge is not None and judge.is_valid
-        links: list[Link] | None = None
-        if child and judge is not None and valid:
+        if judge is not None and judge.is_valid:
             parent = trace.set_span_in_context(NonRecordingSpan(judge))
         else:
             parent = Context()
-            if judge is not None and valid:
-                links = [Link(judge)]
         with self._tracer.start_as_current_span(
             sc.SPAN_EVALUATOR,
             context=parent,
             kind=SpanKind.INTERNAL,
             attributes=_EVALUATOR_ATTRIBUTES,
-            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -536,39 +574,37 @@ class Telemetry:
         child: bool,
         spans: Sequence[RecordedSpan],
         points: Sequence[RecordedPoint],
-    ) -> None:
+    ) -> SpanContext | None:
         """Re-emit spans and measurements a check worker process recorded for one check.
 
         Spans keep their names, kinds, attributes, events, status and timestamps; they
         get new ids here. A recorded root (the evaluator span) is placed as
-        :meth:`evaluator_span` would place it: a child of ``judge`` with ``child``,
-        else the root of a new trace linked to ``judge``.
+        :meth:`evaluator_span` would place it: a child of ``judge`` when it is valid, else
+        the root of a new trace (``child`` is ignored). Returns the replayed root's context.
         """
+        del child
         for name, value, attributes in points:
             record = self._instruments.get(name)
             if record is not None:
                 record(value, attributes)
         if not spans or self._tracing_off():
-            return
+            return None
         valid = judge is not None and judge.is_valid
         made: dict[int, Span] = {}
+        root: SpanContext | None = None
         for name, kind, span_id, parent_id, start, end, attrs, events, status in sorted(
             spans, key=lambda s: s[4]
         ):
-            links: list[Link] | None = None
             if parent_id is not None and parent_id in made:
                 parent = trace.set_span_in_context(made[parent_id])
-            elif child and valid:
+            elif valid:
                 assert judge is not None
                 parent = trace.set_span_in_context(NonRecordingSpan(judge))
             else:
                 parent = Context()
-                if valid:
-                    assert judge is not None
-                    links = [Link(judge)]
-            span = self._tracer.start_span(
-                name, parent, SpanKind(kind), attrs, links, start_time=start
-            )
+            span = self._tracer.start_span(name, parent, SpanKind(kind), attrs, start_time=start)
+            if root is None and (parent_id is None or parent_id not in made):
+                root = span.get_span_context()
             for event_name, event_attrs, timestamp in events:
                 span.add_event(event_name, event_attrs, timestamp)
             if status[0] != StatusCode.UNSET.value:
@@ -576,6 +612,21 @@ class Telemetry:
                 span.set_status(Status(code, status[1] if code is StatusCode.ERROR else None))
             span.end(end)
             made[span_id] = span
+        return root
+
+
+def stamp_span_ids(check: Check, judge: Any, evaluator: Any = None) -> None:
+    """Put the judge span's trace and span ids (hex), and the evaluator span's id, on
+    ``check``; each is a span or a span context (left ``None`` when not valid: no tracing)."""
+    if isinstance(judge, Span):
+        judge = judge.get_span_context()
+    if judge is not None and judge.is_valid:
+        check.trace_id = trace.format_trace_id(judge.trace_id)
+        check.span_id = trace.format_span_id(judge.span_id)
+    if isinstance(evaluator, Span):
+        evaluator = evaluator.get_span_context()
+    if evaluator is not None and evaluator.is_valid:
+        check.evaluator_span_id = trace.format_span_id(evaluator.span_id)
 
 
 _default: Telemetry | None = None

@@ -459,6 +459,17 @@ def _pairwise_from_op(a: str, op: str, b: str) -> Verdict | None:
     return Verdict.pairwise("A" if winner == "A" else "B", strength)
 
 
+def safe_text(value: Any) -> str:
+    """``str(value)`` that never raises: huge ints and unprintable objects get a stand-in."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4096:
+        digits = int(value.bit_length() * 0.30103) + 1
+        return f"<{'-' if value < 0 else ''}integer of about {digits} digits>"
+    try:
+        return str(value)
+    except Exception:  # a user object whose __str__ raises
+        return f"<unprintable {type(value).__name__}>"
+
+
 def interpret_value(
     value: Any,
     spec: VerdictSpec,
@@ -471,7 +482,7 @@ def interpret_value(
     mean A/B). Returns ``None`` when the value does not look like a verdict of an
     allowed kind; raises :class:`ScoreOutOfRange` for a score outside the scale.
     """
-    src = excerpt(str(value))
+    src = excerpt(safe_text(value))
     pair_key = key is not None and key.lower() in _PAIR_KEYS
     if isinstance(value, bool):
         if spec.allows("label"):
@@ -487,7 +498,14 @@ def interpret_value(
         if pair_key and spec.allows("pairwise") and value in (1, 2):
             return Verdict.pairwise("A" if value == 1 else "B")
         if spec.allows("score"):
-            return spec.make_score(float(value), implied_scale, src)
+            try:
+                number = float(value)
+            except OverflowError:  # an int too large for a float is outside any scale
+                raise ScoreOutOfRange(
+                    "the score is an integer too large to be a number on any scale",
+                    excerpt=src,
+                ) from None
+            return spec.make_score(number, implied_scale, src)
         return None
     if not isinstance(value, str):
         return None

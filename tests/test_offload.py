@@ -206,12 +206,14 @@ def test_worker_spans_and_metrics_are_replayed_here(loopback_llm, otel, wait, mo
     assert client.parent.span_id == evaluator.context.span_id
     assert client.context.trace_id == evaluator.context.trace_id
     assert client.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
-    if wait:
-        assert evaluator.parent.span_id == judge_span.context.span_id
-        assert evaluator.context.trace_id == judge_span.context.trace_id
-    else:
-        assert evaluator.parent is None
-        assert [link.context.span_id for link in evaluator.links] == [judge_span.context.span_id]
+    # in the judge's trace also in the background (wait=False): issue 15
+    assert evaluator.parent.span_id == judge_span.context.span_id
+    assert evaluator.context.trace_id == judge_span.context.trace_id
+    assert (check.trace_id, check.span_id, check.evaluator_span_id) == (
+        f"{judge_span.context.trace_id:032x}",
+        f"{judge_span.context.span_id:016x}",
+        f"{evaluator.context.span_id:016x}",
+    )
     assert evaluator.attributes[sc.JUDGEGUARD_VERDICT] == "B>>A"
     assert sc.JUDGEGUARD_VERDICT not in judge_span.attributes  # no parse in the judge's thread
     assert evaluator.attributes[sc.JUDGEGUARD_R_RATIONALE] == pytest.approx(check.r_rationale)

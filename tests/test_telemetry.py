@@ -128,6 +128,7 @@ def test_judge_span_name_kind_scope_and_current(otel):
         assert span.is_recording()
     s = one_span(otel, "judge my_judge")
     assert s.kind is SpanKind.INTERNAL
+    assert s.attributes[sc.OPENINFERENCE_SPAN_KIND] == sc.OPENINFERENCE_SPAN_KIND_CHAIN
     assert s.instrumentation_scope.name == "judgeguard"
     assert s.instrumentation_scope.version == jg.__version__
     assert s.instrumentation_scope.schema_url == sc.SCHEMA_URL
@@ -138,9 +139,10 @@ def test_record_judgment_attributes_without_content(otel):
     tel = otel.telemetry
     assert tel.capture_content is False
     j = judgment(response_id="chatcmpl-judge-1", judge_model="gpt-4o")
-    with tel.judge_span("arena") as span:
+    with tel.evaluator_span(None) as span:  # the judgment goes on the check's span
         tel.record_judgment(span, j, None, 0.0)
-    attrs = dict(one_span(otel, "judge arena").attributes)
+    attrs = dict(one_span(otel, sc.SPAN_EVALUATOR).attributes)
+    assert attrs.pop(sc.OPENINFERENCE_SPAN_KIND) == sc.OPENINFERENCE_SPAN_KIND_EVALUATOR
     assert attrs == {
         "judgeguard.parse.status": "parsed",
         "judgeguard.verdict": "B>>A",
@@ -155,10 +157,10 @@ def test_record_judgment_attributes_without_content(otel):
 def test_record_judgment_parse_error_has_reason_code_and_no_error_status(otel):
     tel = otel.telemetry
     error = jg.VerdictNotFound("no verdict", excerpt="private judge text")
-    with tel.judge_span("arena") as span:
+    with tel.evaluator_span(None) as span:
         tel.record_judgment(span, None, error, None)
-    s = one_span(otel, "judge arena")
-    assert dict(s.attributes) == {
+    s = one_span(otel, sc.SPAN_EVALUATOR)
+    assert {k: v for k, v in s.attributes.items() if k != sc.OPENINFERENCE_SPAN_KIND} == {
         "judgeguard.parse.status": "unparsed",
         "error.type": "verdict_not_found",
     }
@@ -209,19 +211,19 @@ def test_evaluator_span_is_child_of_judge_span_when_asked(otel):
     assert list(ev_span.links) == []
 
 
-def test_evaluator_span_is_a_linked_root_otherwise_even_inside_another_span(otel):
+def test_evaluator_span_is_always_in_the_judges_trace_never_under_the_current_span(otel):
+    """Background checks too (issue 15): UIs show spans linked from another trace as
+    orphans. Whatever span is current when the check runs is not its parent."""
     tel = otel.telemetry
     with tel.judge_span("arena") as judge:
         ctx = tel.link_context(judge)
-        with tel.evaluator_span(ctx, child=False):  # the judge span is current: not a parent
-            pass
+    with tel.judge_span("other"), tel.evaluator_span(ctx, child=False):
+        pass
     judge_span = one_span(otel, "judge arena")
     ev_span = one_span(otel, "evaluate rationale_consistency")
-    assert ev_span.parent is None
-    assert ev_span.context.trace_id != judge_span.context.trace_id
-    (link,) = ev_span.links
-    assert link.context.span_id == judge_span.context.span_id
-    assert link.context.trace_id == judge_span.context.trace_id
+    assert ev_span.parent.span_id == judge_span.context.span_id
+    assert ev_span.context.trace_id == judge_span.context.trace_id
+    assert list(ev_span.links) == []
 
 
 def test_evaluator_span_after_the_judge_span_ended_and_without_a_judge(otel):
@@ -727,3 +729,47 @@ def test_importing_judgeguard_does_not_load_telemetry_or_the_sdk():
         """
     )
     assert out.split("\n")[:2] == ["[]", "[]"]
+
+
+@pytest.mark.usefixtures("isolated_judgeguard")
+@pytest.mark.parametrize("wait", [False, True])
+def test_checks_carry_the_ids_of_their_judge_span_and_evaluator_span(loopback_llm, otel, wait):
+    loopback_llm.responder = lambda body: B_WINS
+    mj = jg.MetaJudge("openai/judge-test", api_base=loopback_llm.base_url, api_key="k")
+    judge = jg.guard(lambda: ARENA, metajudge=mj, telemetry=otel.telemetry, wait=wait, name="a")
+    check = judge.run().check(10)
+    judge_span = one_span(otel, "judge a")
+    evaluator = one_span(otel, "evaluate rationale_consistency")
+    assert evaluator.parent.span_id == judge_span.context.span_id
+    assert check.trace_id == f"{judge_span.context.trace_id:032x}"
+    assert check.span_id == f"{judge_span.context.span_id:016x}"
+    assert check.evaluator_span_id == f"{evaluator.context.span_id:016x}"
+    untraced = jg.guard(lambda: ARENA, metajudge=mj).run().check(10)
+    assert (untraced.trace_id, untraced.span_id, untraced.evaluator_span_id) == (None,) * 3
+
+
+@pytest.mark.usefixtures("isolated_judgeguard")
+def test_the_judge_span_shows_input_and_output_only_with_content_capture(otel):
+    captured = Telemetry(otel.tracer_provider, otel.meter_provider, capture_content=True)
+
+    def judge(question, answer_a, answer_b="b"):
+        return ARENA
+
+    jg.guard(judge, telemetry=captured, name="shown")("Which is right?", "a")
+    jg.guard(judge, telemetry=otel.telemetry, name="hidden")("Which is right?", "a")
+    deep = {"score": 5}
+    for _ in range(3000):
+        deep = {"inner": deep}
+    assert jg.guard(lambda: deep, telemetry=captured, name="deep")() is deep
+    shown, hidden = one_span(otel, "judge shown"), one_span(otel, "judge hidden")
+    for span in (shown, hidden, one_span(otel, "judge deep")):
+        assert span.attributes[sc.OPENINFERENCE_SPAN_KIND] == sc.OPENINFERENCE_SPAN_KIND_CHAIN
+    assert json.loads(shown.attributes[sc.INPUT_VALUE]) == {
+        "question": "Which is right?",
+        "answer_a": "a",
+        "answer_b": "b",
+    }
+    assert shown.attributes[sc.INPUT_MIME_TYPE] == "application/json"
+    assert shown.attributes[sc.OUTPUT_VALUE] == ARENA
+    assert sc.INPUT_VALUE not in hidden.attributes and sc.OUTPUT_VALUE not in hidden.attributes
+    assert len(one_span(otel, "judge deep").attributes[sc.OUTPUT_VALUE]) <= sc.CONTENT_LIMIT + 1

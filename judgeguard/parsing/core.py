@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Literal
 
 from judgeguard.errors import AmbiguousVerdict, VerdictNotFound, excerpt
-from judgeguard.parsing.inputs import JudgeOutput, read_output, split_thinking
-from judgeguard.parsing.redact import Redactor, conclusion_spans, heading_span, statement_span
+from judgeguard.parsing.inputs import JudgeOutput, read_output, scan_window, split_thinking
+from judgeguard.parsing.redact import (
+    Redactor,
+    conclusion_spans,
+    heading_span,
+    statement_span,
+)
 from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
 from judgeguard.parsing.textformats import Candidate, find_candidates
@@ -28,33 +34,48 @@ def parse(output: Any, verdict: VerdictSpec | str | None = "auto") -> Judgment:
     ``output`` may be a string, a dict, a pydantic model, a dataclass, a litellm/OpenAI
     chat completion, a LangChain message or evaluator result, or an openevals result.
     ``verdict`` narrows what to look for: ``"auto"``, ``"pairwise"``, ``"score:1-10"``,
-    ``"label:pass,fail"`` … The explicit final verdict wins over verdicts quoted in the
-    reasoning; several different final verdicts raise :class:`AmbiguousVerdict`; no
-    verdict raises :class:`VerdictNotFound`; a score outside its scale raises
+    ``"label:pass,fail"`` … Ratings the judge does not stand behind (of its own rewrite,
+    hypothetical or conditional, examples, quotations, negations, echoed options) are not
+    the verdict; an explicit final verdict wins over earlier mentions; different verdicts
+    with nothing saying which is final, in any mix of formats, raise
+    :class:`AmbiguousVerdict`; no verdict raises :class:`VerdictNotFound`; a score outside
+    its scale raises
     :class:`ScoreOutOfRange` (all :class:`ParseError`). The returned judgment's
     ``rationale`` has the verdict and the sentences stating it removed.
     """
     spec = VerdictSpec.coerce(verdict)
-    out = read_output(output)
+    out, unscanned = _bounded(read_output(output))
     found = _from_structured(out, spec)
     if found is None:
         visible, thinking = split_thinking(out.text)
         thinking = out.thinking or thinking
         found = _from_text(visible, spec, thinking)
-    verdict_, fmt, source, redactor, origin, items, thinking_ = found
+    verdict_, fmt, _source, redactor, origin, items, thinking_ = found
     return Judgment(
         raw=out.raw,
         rationale=redactor.text(),
         verdict=verdict_,
         format=fmt,
-        rationale_source=source,
+        rationale_source=redactor.source,
         redactions=redactor.redactions(),
         thinking=thinking_,
         rationale_origin=origin,
         atomic_reasons=items,
         judge_model=out.model,
         response_id=out.response_id,
+        unscanned_chars=unscanned + redactor.unscanned,
     )
+
+
+def _bounded(out: JudgeOutput) -> tuple[JudgeOutput, int]:
+    """``out`` with its text and thinking cut to what the parser scans (their tails)."""
+    text, skipped = scan_window(out.text)
+    thinking, skipped_thinking = (
+        scan_window(out.thinking) if out.thinking is not None else (None, 0)
+    )
+    if not skipped and not skipped_thinking:
+        return out, 0
+    return dataclasses.replace(out, text=text, thinking=thinking), skipped + skipped_thinking
 
 
 _Found = tuple[
@@ -89,7 +110,7 @@ def _from_structured(out: JudgeOutput, spec: VerdictSpec) -> _Found | None:
 def _from_text(text: str, spec: VerdictSpec, thinking: str | None) -> _Found:
     for user_fmt in registered_formats():
         cands = user_fmt.candidates(text, spec)
-        if cands:
+        if any(c.demoted is None for c in cands):
             chosen = _select(cands, text)
             markup = find_candidates(text, _AUTO) + cands
             return _finish(text, chosen, user_fmt.name, markup, thinking)
@@ -181,16 +202,32 @@ def _check_agree(verdicts: list[Verdict], text: str) -> None:
 
 
 def _select(cands: list[Candidate], text: str) -> Candidate:
-    """The final verdict among the candidates (explicit final statements first)."""
-    unquoted = [c for c in cands if not c.quoted] or cands
-    finals = [c for c in unquoted if c.final]
-    pool = finals or [unquoted[-1]] + [
-        c for c in unquoted[:-1] if _same_line(text, c, unquoted[-1])
-    ]
-    valid = [c for c in pool if c.verdict is not None]
+    """The verdict the judge stands behind among the candidates, or a :class:`ParseError`.
+
+    Tokens the judge does not stand behind are set aside: ratings of a rewrite,
+    hypotheticals, examples, negations, lists of options (``demoted``) and, when anything
+    else is left, quoted tokens. An explicit final statement ("my final verdict is …")
+    supersedes what came before it; every token left after that — final statements, later
+    tokens, and tokens of every format when nothing says "final" — must agree, whichever
+    format each is written in, or the output is ambiguous.
+    """
+    kept = [c for c in cands if c.demoted is None]
+    if not kept:
+        reasons = sorted({c.demoted for c in cands if c.demoted})
+        raise VerdictNotFound(
+            "the only verdicts in the judge output are not the judge's own ("
+            + ", ".join(reasons)
+            + "): a rating of a rewrite, a hypothetical, an example or a negation",
+            excerpt=excerpt(text, cands[0].start, cands[-1].end),
+        )
+    unquoted = [c for c in kept if not c.quoted] or kept
+    stated = [c for c in unquoted if c.stated]
+    # a final statement supersedes earlier mentions, not later ones
+    pool = [c for c in unquoted if c.stated or c.start > stated[-1].start] if stated else unquoted
     chosen = pool[-1]
     if chosen.error is not None:
         raise chosen.error
+    valid = [c for c in pool if c.verdict is not None]
     _check_agree_candidates(valid, text)
     # the most specific of compatible verdicts (a strength beats none), latest first
     best = max(
@@ -205,16 +242,11 @@ def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
         if not _compatible(c.verdict, valid[0].verdict):
             distinct = tuple(sorted({x.verdict.render() for x in valid if x.verdict}))
             raise AmbiguousVerdict(
-                f"the judge stated several different final verdicts {list(distinct)}; "
-                "judgeguard will not guess which one is meant",
+                f"the judge gave several different verdicts {list(distinct)} and nothing "
+                "says which one is final; judgeguard will not guess",
                 excerpt=excerpt(text, valid[0].start, c.end),
                 candidates=distinct,
             )
-
-
-def _same_line(text: str, a: Candidate, b: Candidate) -> bool:
-    lo, hi = min(a.start, b.start), max(a.end, b.end)
-    return "\n" not in text[lo:hi]
 
 
 _FENCE_OPEN = re.compile(r"```[\w-]*[ \t]*\r?\n?[ \t]*$")
@@ -231,7 +263,11 @@ def _with_fence(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _redact(source: str, verdict: Verdict, cands: list[Candidate], *, field: bool) -> Redactor:
-    red = Redactor(source)
+    """A redactor over ``source`` (its scanned tail when it is long, see SCAN_LIMIT)."""
+    source, skipped = scan_window(source)
+    if skipped:  # candidates found in the whole text do not apply to its tail
+        cands = []
+    red = Redactor(source, unscanned=skipped)
     _redact_into(red, source, verdict, cands + find_candidates(source, _AUTO), field=field)
     return red
 
@@ -246,6 +282,7 @@ def _redact_into(
     field: bool = False,
 ) -> None:
     """Remove verdict markup and final statements from ``text``, then rescan until clean."""
+    statements: set[tuple[int, int]] = set()
     for c in cands:
         stating = (
             c.verdict is not None
@@ -253,7 +290,7 @@ def _redact_into(
             and (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
         )
         if stating:
-            _remove_statement(red, text, verdict, c.start, c.end)
+            _remove_statement(red, text, verdict, c.start, c.end, statements)
         else:
             red.remove(c.start, c.end, "quoted_verdict" if c.quoted else "verdict")
     if field:
@@ -266,22 +303,48 @@ def _redact_into(
         leftovers = find_markup(current)
         if not leftovers:
             break
-        for c in reversed(leftovers):
-            red.remove_current(c.start, c.end, "verdict")
+        red.remove_current_many([(c.start, c.end) for c in leftovers], "verdict")
         red.absorb_whitespace()
 
 
-def _remove_statement(red: Redactor, text: str, verdict: Verdict, start: int, end: int) -> None:
+def _remove_statement(
+    red: Redactor,
+    text: str,
+    verdict: Verdict,
+    start: int,
+    end: int,
+    done: set[tuple[int, int]] | None = None,
+) -> None:
     s, e, standalone = statement_span(text, start, end)
     red.remove(s, e, "verdict_statement")
     red.remove(start, end, "verdict")
-    bare = text[s:e].strip(" \t*_.:;!\"'`") == text[start:end]
+    if done is not None:  # the sentence's conclusions and heading were removed already
+        if (s, e) in done:
+            return
+        done.add((s, e))
+    bare = _is_bare(text, s, e, start, end)
     for cs, ce in conclusion_spans(text, s, verdict, standalone, closing=bare):
         red.remove(cs, ce, "verdict_statement")
         s = cs
     heading = heading_span(text, s)
     if heading is not None:
         red.remove(heading[0], heading[1], "verdict_heading")
+
+
+_DECORATION = " \t*_.:;!\"'`"
+_DECORATION_RUN = re.compile("[" + re.escape(_DECORATION) + "]*")
+
+
+def _is_bare(text: str, s: int, e: int, start: int, end: int) -> bool:
+    """``text[s:e].strip(_DECORATION) == text[start:end]``, reading only the decoration
+    around the token rather than slicing a sentence that may span a whole long line."""
+    lead = _DECORATION_RUN.match(text, s, e).end()  # type: ignore[union-attr]
+    if lead == e:
+        return start == end
+    trail = e
+    while trail > lead and text[trail - 1] in _DECORATION:
+        trail -= 1
+    return trail - lead == end - start and text[lead:trail] == text[start:end]
 
 
 def find_markup(text: str) -> list[Candidate]:
@@ -320,7 +383,8 @@ def judgment_from_parts(
         rationale=red.text(),
         verdict=v,
         format="parts",
-        rationale_source=rationale,
+        rationale_source=red.source,
         redactions=red.redactions(),
         rationale_origin="field",
+        unscanned_chars=red.unscanned,
     )

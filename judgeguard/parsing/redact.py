@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
+import itertools
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from judgeguard.schema import Redaction
 from judgeguard.verdicts import Verdict
 
-__all__ = ["Redactor", "conclusion_spans", "statement_span"]
+__all__ = ["Redactor", "conclusion_spans", "line_start", "statement_span"]
 
 _Reason = Literal["verdict", "verdict_statement", "verdict_heading", "quoted_verdict"]
 
@@ -19,41 +22,36 @@ class Redactor:
 
     Spans may be given in source offsets (:meth:`remove`) or in offsets of the current,
     already-redacted text (:meth:`remove_current`), so that a rescan of the redacted
-    text can remove what earlier cuts made visible.
+    text can remove what earlier cuts made visible. Removals are queued and merged in one
+    sort when the result is needed, so any number of them costs O(n log n), not O(n²).
+    ``unscanned`` is how many leading characters of the full text were cut before it
+    became ``source`` (see :func:`judgeguard.parsing.inputs.scan_window`).
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, unscanned: int = 0) -> None:
         self.source = source
+        self.unscanned = unscanned
         # removed runs, sorted and disjoint: (start, end, reason)
         self._runs: list[tuple[int, int, _Reason]] = []
-
-    def _is_removed(self, i: int) -> bool:
-        k = bisect.bisect_right(self._runs, (i, len(self.source) + 1)) - 1
-        return k >= 0 and self._runs[k][0] <= i < self._runs[k][1]
+        # removals not merged into _runs yet, in the order they were made
+        self._pending: list[tuple[int, int, _Reason]] = []
 
     def remove(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``source[start:end]`` (chars already removed keep their reason)."""
         start, end = max(0, start), min(end, len(self.source))
-        if start >= end:
-            return
-        gaps: list[tuple[int, int, _Reason]] = []
-        pos = start
-        for s, e, _ in self._runs:
-            if e <= pos:
-                continue
-            if s >= end:
-                break
-            if s > pos:
-                gaps.append((pos, s, reason))
-            pos = max(pos, e)
-        if pos < end:
-            gaps.append((pos, end, reason))
-        if gaps:
-            self._runs = sorted(self._runs + gaps)
+        if start < end:
+            self._pending.append((start, end, reason))
+
+    def _merged(self) -> list[tuple[int, int, _Reason]]:
+        """The removed runs, sorted, disjoint, adjacent runs of one reason joined."""
+        if self._pending:
+            self._runs = _paint(self._runs + self._pending)
+            self._pending = []
+        return self._runs
 
     def _kept_segments(self) -> list[tuple[int, int]]:
         segments, pos = [], 0
-        for s, e, _ in self._runs:
+        for s, e, _ in self._merged():
             if s > pos:
                 segments.append((pos, s))
             pos = max(pos, e)
@@ -63,49 +61,49 @@ class Redactor:
 
     def text(self) -> str:
         """The source with every removed span cut out."""
-        if not self._runs:
+        if not self._merged():
             return self.source
         return "".join(self.source[s:e] for s, e in self._kept_segments())
 
     def remove_current(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``text()[start:end]``, mapping it back to source offsets."""
-        offset = 0
-        for s, e in self._kept_segments():
-            length = e - s
-            lo, hi = max(start - offset, 0), min(end - offset, length)
-            if lo < hi:
-                self.remove(s + lo, s + hi, reason)
-            offset += length
-            if offset >= end:
-                break
+        self.remove_current_many([(start, end)], reason)
+
+    def remove_current_many(self, spans: list[tuple[int, int]], reason: _Reason) -> None:
+        """Remove several spans of the current ``text()`` (all in its offsets) at once."""
+        segments = self._kept_segments()
+        offsets, total = [], 0
+        for s, e in segments:
+            offsets.append(total)
+            total += e - s
+        for start, end in spans:
+            k = max(bisect.bisect_right(offsets, start) - 1, 0)
+            while k < len(segments) and offsets[k] < end:
+                s, e = segments[k]
+                lo, hi = max(start - offsets[k], 0), min(end - offsets[k], e - s)
+                if lo < hi:
+                    self.remove(s + lo, s + hi, reason)
+                k += 1
 
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
-        merged: list[list[Any]] = []
-        for s, e, reason in self._runs:
-            if merged and merged[-1][1] == s and merged[-1][2] == reason:
-                merged[-1][1] = e
-            else:
-                merged.append([s, e, reason])
         return tuple(
-            Redaction(start=s, end=e, text=self.source[s:e], reason=r) for s, e, r in merged
+            Redaction(start=s, end=e, text=self.source[s:e], reason=r) for s, e, r in self._merged()
         )
 
     def absorb_whitespace(self) -> None:
         """Widen each cut over the blanks it leaves: spaces before it, the line breaks
         before a cut that removes whole lines, and whitespace left at the very end."""
         src = self.source
-        for r in self.redactions():
-            i = r.start
-            while i > 0 and src[i - 1] in " \t" and not self._is_removed(i - 1):
-                i -= 1
-            whole_line = (i == 0 or src[i - 1] == "\n") and (
-                r.end >= len(src) or src[r.end] in "\r\n"
-            )
+        prev_end = 0
+        for start, end, reason in list(self._merged()):
+            # the blanks between the previous cut and this one are not removed yet
+            i = prev_end + len(src[prev_end:start].rstrip(" \t"))
+            whole_line = (i == 0 or src[i - 1] == "\n") and (end >= len(src) or src[end] in "\r\n")
             if whole_line:
-                while i > 0 and src[i - 1] in "\r\n" and not self._is_removed(i - 1):
-                    i -= 1
-            self.remove(i, r.start, r.reason)
+                i = prev_end + len(src[prev_end:i].rstrip("\r\n"))
+            self.remove(i, start, reason)
+            prev_end = end
         segments = self._kept_segments()
         last_kept = -1
         for s, e in reversed(segments):
@@ -113,30 +111,114 @@ class Redactor:
             if stripped:
                 last_kept = s + len(stripped) - 1
                 break
-        if self._runs and self._runs[-1][1] > last_kept + 1:
+        runs = self._merged()
+        if runs and runs[-1][1] > last_kept + 1:
             self.remove(last_kept + 1, len(src), "verdict_statement")
+
+
+def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
+    """Disjoint sorted runs covering ``spans``; each char keeps the reason of the first
+    span (in list order) that covers it. O(n log n) sweep over the span ends."""
+    starts = [s for s, _, _ in spans]
+    order = sorted(range(len(spans)), key=starts.__getitem__)  # a C key: no Python frames
+    points = sorted({p for s, e, _ in spans for p in (s, e)})
+    active: list[tuple[int, int]] = []  # heap of (rank, end)
+    out: list[tuple[int, int, _Reason]] = []
+    j = 0
+    for a, b in itertools.pairwise(points):
+        while j < len(order) and spans[order[j]][0] <= a:
+            heapq.heappush(active, (order[j], spans[order[j]][1]))
+            j += 1
+        while active and active[0][1] <= a:
+            heapq.heappop(active)
+        if not active:
+            continue
+        # the first-made span still open here decides (expired ones are popped lazily)
+        reason = spans[active[0][0]][2]
+        if out and out[-1][1] == a and out[-1][2] == reason:
+            out[-1] = (out[-1][0], b, reason)
+        else:
+            out.append((a, b, reason))
+    return out
 
 
 # -- sentence geometry ------------------------------------------------------------------
 
-_BOUNDARY = re.compile(r"[.!?。！？][\"')\]*_]*\s+|[:;]\s*\n|\n")
+_TERMINATORS = "[.!?。！？]"
+_CLOSERS = "[\"')\\]*_]*"
+# a sentence boundary inside a line: terminator, closing marks, blanks (the blanks end it)
+_INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
+# a sentence end: terminator and closing marks followed by whitespace or the end
+_SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
+
+
+class _Geometry:
+    """Line and sentence boundaries of one text, found in one pass each, queried by bisect.
+
+    Replaces per-call scans back to the line start (quadratic on long lines holding many
+    verdict tokens) with O(log n) lookups that give the same answers.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.length = len(text)
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.b_term, self.b_ws, self.b_end = [], [], []
+        for m in _INLINE_BOUNDARY.finditer(text):
+            self.b_term.append(m.start())
+            self.b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
+            self.b_end.append(m.end())
+        self.e_start, self.e_end = [], []
+        for m in _SENTENCE_END.finditer(text):
+            self.e_start.append(m.start())
+            self.e_end.append(m.end())
+
+    def line_start(self, pos: int) -> int:
+        """``text.rfind("\\n", 0, pos) + 1``."""
+        k = bisect.bisect_left(self.newlines, pos) - 1
+        return self.newlines[k] + 1 if k >= 0 else 0
+
+    def line_end(self, pos: int) -> int:
+        """``text.find("\\n", pos)``, or the text's length."""
+        k = bisect.bisect_left(self.newlines, pos)
+        return self.newlines[k] if k < len(self.newlines) else self.length
+
+    def sentence_start(self, pos: int) -> int:
+        line_start = self.line_start(pos)
+        # the last in-line boundary whose blanks begin before pos; its blanks end the cut
+        k = bisect.bisect_left(self.b_ws, pos) - 1
+        if k >= 0 and self.b_term[k] >= line_start:
+            return min(self.b_end[k], pos)
+        return line_start
+
+    def sentence_end(self, pos: int) -> int:
+        line_end = self.line_end(pos)
+        k = bisect.bisect_left(self.e_start, pos)
+        if k < len(self.e_start) and self.e_start[k] < line_end:
+            return self.e_end[k]
+        return line_end
+
+
+_TERM_AND_CLOSERS = ".!?。！？\"')]*_"
+
+
+@functools.lru_cache(maxsize=8)
+def _geometry(text: str) -> _Geometry:
+    return _Geometry(text)
+
+
+def line_start(text: str, pos: int) -> int:
+    """``text.rfind("\\n", 0, pos) + 1``, by lookup in the text's cached line index."""
+    return _geometry(text).line_start(pos)
 
 
 def _sentence_start(text: str, pos: int) -> int:
     """Start of the sentence containing ``pos`` (line starts are sentence starts)."""
-    line_start = text.rfind("\n", 0, pos) + 1
-    start = line_start
-    for m in _BOUNDARY.finditer(text, line_start, pos):
-        start = m.end()
-    return start
+    return _geometry(text).sentence_start(pos)
 
 
 def _sentence_end(text: str, pos: int) -> int:
     """End of the sentence containing ``pos`` (terminator included, line end at most)."""
-    line_end = text.find("\n", pos)
-    line_end = len(text) if line_end == -1 else line_end
-    m = re.compile(r"[.!?。！？][\"')\]*_]*(?=\s|$)").search(text, pos, line_end)
-    return m.end() if m else line_end
+    return _geometry(text).sentence_end(pos)
 
 
 def _previous_sentence(text: str, start: int) -> tuple[int, int, bool] | None:
@@ -241,6 +323,8 @@ def conclusion_spans(
             if not standalone or crossed_once:
                 break
             crossed_once = True
+        if e - s > _MAX_CONCLUSION:
+            break  # a "sentence" this long is a wall of text, not a concluding remark
         sentence = text[s:e]
         # the sentence right before a bare verdict token that names a side is its conclusion
         is_closing = (
@@ -253,11 +337,39 @@ def conclusion_spans(
                 and verdict.kind != "label"
                 and _mentions_verdict(sentence, verdict)
             )
+            or _concludes_any_verdict(sentence, verdict)
         ):
             break
         spans.append((s, e))
         pos = s
     return spans
+
+
+# "the score should be: 0.9", "the label is fail", "rate it 8 out of 10": a verdict of
+# the kind, whatever its value (a conclusion stating another value still gives one away)
+_ANY_SCORE_STATEMENT = re.compile(
+    rf"\b{_SCORE_WORDS}\b[^.\n]{{0,60}}?(?<![\d.])-?\d+(?:\.\d+)?(?![\d])"
+    r"|(?<![\d.])\d+(?:\.\d+)?\s*(?:/|out\s+of)\s*\d",
+    re.IGNORECASE,
+)
+_ANY_VERDICT_VALUE = re.compile(
+    r"\b(?:score|rating|grade|label|verdict|result|decision)\s+(?:should\s+be|would\s+be|is|"
+    r"of|=)\s*:?\s*[\"'*`]*(?:-?\d+(?:\.\d+)?|true|false|yes|no|pass|fail|correct|incorrect|"
+    r"[A-Za-z][\w-]{0,30}[\"'*`]*\s*[.!]?\s*$)",
+    re.IGNORECASE,
+)
+
+
+def _concludes_any_verdict(sentence: str, verdict: Verdict) -> bool:
+    """A concluding sentence ("Thus, the score should be: 0.9.") stating a verdict of
+    ``verdict``'s kind, whatever the value: it gives a verdict away even when it differs."""
+    if not (_CONCLUDING_WORD.search(sentence) or _MARKER.search(sentence)):
+        return False
+    if verdict.kind == "score":
+        return bool(_ANY_SCORE_STATEMENT.search(sentence) or _ANY_VERDICT_VALUE.search(sentence))
+    if verdict.kind == "label":
+        return bool(_ANY_VERDICT_VALUE.search(sentence))
+    return False  # pairwise statements are matched whatever side they name already
 
 
 def _mentions_verdict(sentence: str, verdict: Verdict) -> bool:
@@ -270,14 +382,24 @@ def _mentions_verdict(sentence: str, verdict: Verdict) -> bool:
     return bool(re.search(rf"(?<![\d.]){re.escape(verdict.render())}(?![\d])", sentence))
 
 
+_BLANKS = re.compile(r"\s*")
+#: Longest line read as a verdict heading, longest sentence read as a conclusion.
+_MAX_HEADING = 1000
+_MAX_CONCLUSION = 4000
+
+
 def statement_span(text: str, start: int, end: int) -> tuple[int, int, bool]:
     """The whole sentence around a final verdict token; whether it stands on its own line."""
-    s = _sentence_start(text, start)
-    e = _sentence_end(text, end)
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end == -1 else line_end
-    standalone = not text[line_start:s].strip() and not text[e:line_end].strip()
+    g = _geometry(text)
+    s = g.sentence_start(start)
+    e = g.sentence_end(end)
+    line_start = g.line_start(start)
+    line_end = g.line_end(end)
+    # blank-only checks that read just the leading blanks, not the whole line
+    standalone = (
+        _BLANKS.match(text, line_start, s).end() == s  # type: ignore[union-attr]
+        and _BLANKS.match(text, e, line_end).end() == line_end  # type: ignore[union-attr]
+    )
     return s, e, standalone
 
 
@@ -288,7 +410,9 @@ def heading_span(text: str, start: int) -> tuple[int, int] | None:
         end -= 1
     if end == 0 or "\n" not in text[end:start]:
         return None
-    line_start = text.rfind("\n", 0, end) + 1
+    line_start = _geometry(text).line_start(end)
+    if end - line_start > _MAX_HEADING:
+        return None
     line = text[line_start:end]
     if _HEADING.match(line) and (
         line.lstrip().startswith(("#", "**", "__")) or line.rstrip().endswith(":")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from judgeguard.errors import ParseError
+from judgeguard.parsing.context import demotion
 from judgeguard.parsing.textformats import Candidate
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec, interpret_value
 
@@ -43,7 +44,12 @@ class UserFormat:
     scale: tuple[float, float] | None
 
     def candidates(self, text: str, spec: VerdictSpec) -> list[Candidate]:
-        """The verdicts this format finds in ``text`` (the last one counts as final)."""
+        """The verdicts this format finds in ``text``.
+
+        The last match counts as final, unless it is a hypothetical, an example or a
+        negation (see :func:`judgeguard.parsing.context.demotion`): then the last one that
+        is not counts.
+        """
         if self.kind is not None and not spec.allows(self.kind):
             return []
         narrowed = (
@@ -59,15 +65,18 @@ class UserFormat:
                     if "verdict" in self.pattern.groupindex
                     else (1 if self.pattern.groups else 0)
                 )
+                error: ParseError | None = None
                 try:
                     v = interpret_value(
                         m.group(group), narrowed, key="verdict", implied_scale=self.scale
                     )
                 except ParseError as exc:
-                    found.append(Candidate(None, m.start(), m.end(), self.name, error=exc))
-                    continue
-                if v is not None:
-                    found.append(Candidate(v, m.start(), m.end(), self.name))
+                    v, error = None, exc
+                if v is not None or error is not None:
+                    why = demotion(text, m.start(), m.end())
+                    found.append(
+                        Candidate(v, m.start(), m.end(), self.name, error=error, demoted=why)
+                    )
         else:
             assert self.function is not None
             result = self.function(text)
@@ -75,15 +84,10 @@ class UserFormat:
                 found.append(Candidate(result.verdict, result.start, result.end, self.name))
             elif isinstance(result, Verdict):
                 found.append(Candidate(result, len(text), len(text), self.name))
-        if found:
-            found[-1] = Candidate(
-                found[-1].verdict,
-                found[-1].start,
-                found[-1].end,
-                self.name,
-                final=True,
-                error=found[-1].error,
-            )
+        # the last match the judge stands by (not a hypothetical or an example) is final
+        live = [i for i, c in enumerate(found) if c.demoted is None]
+        if live:
+            found[live[-1]] = replace(found[live[-1]], final=True, stated=True)
         return found
 
 
@@ -107,7 +111,8 @@ def register_format(
     ``kind`` and ``scale`` when given — or a ``function(text)`` returning a
     :class:`judgeguard.Verdict`, a :class:`FormatMatch` (verdict plus the span of its
     markup, which is then redacted) or ``None``. The last match of a pattern is the
-    final verdict. Registering a name again replaces it.
+    final verdict, unless it is a hypothetical, an example or a negation ("an improved
+    answer would earn Stars: 5/5"). Registering a name again replaces it.
     """
     if (pattern is None) == (function is None):
         raise TypeError("register_format needs exactly one of pattern= or function=")

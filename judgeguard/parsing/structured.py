@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -129,18 +130,29 @@ def _reasoning(obj: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None] | N
 
 
 def find_json_objects(text: str, max_attempts: int = 256) -> list[tuple[int, int, dict[str, Any]]]:
-    """JSON objects embedded in text (bare, in code fences or in prose), with offsets."""
+    """JSON objects embedded in text (bare, in code fences or in prose), with offsets.
+
+    Decoding is tried at each ``{`` (at most ``max_attempts`` times); the characters
+    failed attempts read are budgeted at a few times the text's length, so that text
+    full of unterminated objects costs linear time.
+    """
     decoder = json.JSONDecoder()
     found: list[tuple[int, int, dict[str, Any]]] = []
     pos, attempts = 0, 0
-    while attempts < max_attempts:
+    budget = 4 * len(text) + 4096  # characters failed attempts may read in total
+    while attempts < max_attempts and budget > 0:
         start = text.find("{", pos)
         if start == -1:
             break
         attempts += 1
         try:
             obj, end = decoder.raw_decode(text, start)
-        except (ValueError, RecursionError):
+        except json.JSONDecodeError as exc:
+            budget -= max(exc.pos - start, 1)
+            pos = start + 1
+            continue
+        except (ValueError, RecursionError):  # nested deeper than the recursion limit
+            budget -= len(text) - start
             pos = start + 1
             continue
         if isinstance(obj, dict):
@@ -149,18 +161,38 @@ def find_json_objects(text: str, max_attempts: int = 256) -> list[tuple[int, int
     return found
 
 
-_TAG_RE = re.compile(
-    r"<(?P<name>[A-Za-z][\w-]{0,40})(?:\s[^<>]{0,200})?>(?P<body>.*?)</(?P=name)\s*>", re.DOTALL
-)
+_OPEN_TAG = re.compile(r"<(?P<name>[A-Za-z][\w-]{0,40})(?:\s[^<>]{0,200})?>")
+_CLOSE_TAG = re.compile(r"</(?P<name>[A-Za-z][\w-]*)\s*>")
 
 
 def find_tags(text: str) -> list[tuple[str, int, int, int, int]]:
-    """XML-style tags: (name, start, end, body_start, body_end), outermost first."""
+    """XML-style tags: (name, start, end, body_start, body_end), outermost first.
+
+    Each opening tag is paired with the first closing tag of its name after it, scanning
+    left to right and skipping what a pair encloses (a lazy ``<x>(.*?)</x>`` match), in
+    linear time: unclosed tags cost one lookup each, not a scan to the end of the text.
+    """
+    closes: dict[str, list[tuple[int, int]]] = {}
+    for m in _CLOSE_TAG.finditer(text):
+        closes.setdefault(m.group("name"), []).append((m.start(), m.end()))
+    close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
     out = []
-    for m in _TAG_RE.finditer(text):
-        if m.group("name").lower() in ("think", "thinking"):
+    pos = 0
+    for m in _OPEN_TAG.finditer(text):
+        if m.start() < pos:
             continue
-        out.append((m.group("name"), m.start(), m.end(), m.start("body"), m.end("body")))
+        name = m.group("name")
+        starts = close_starts.get(name)
+        if not starts:
+            continue
+        k = bisect.bisect_left(starts, m.end())
+        if k == len(starts):
+            continue
+        cs, ce = closes[name][k]
+        pos = ce
+        if name.lower() in ("think", "thinking"):
+            continue
+        out.append((name, m.start(), ce, m.end(), cs))
     return out
 
 

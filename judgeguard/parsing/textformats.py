@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from judgeguard.errors import ParseError
+from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
 __all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates"]
@@ -23,6 +26,12 @@ class Candidate:
     final: bool = False
     quoted: bool = False
     error: ParseError | None = None
+    #: a final statement says so in words ("my final verdict is …"); ``final`` also covers
+    #: tokens that are final by the format's construction (``[RESULT] 4``)
+    stated: bool = False
+    #: why this token is not the verdict ("rewrite", "hypothetical", "example", "negated",
+    #: "options"), or ``None``
+    demoted: str | None = None
 
 
 Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
@@ -33,7 +42,8 @@ class TextFormat:
     """A verdict format: a pattern, the kind it yields and how to read a match.
 
     ``inherently_final`` marks formats whose last occurrence is the final verdict by
-    construction (``[RESULT] 4``, ``GRADE: C``); ``last_line`` formats only count on the
+    construction (``[RESULT] 4``, ``GRADE: C``); ``stated`` formats say "final" in their
+    own words ("the final decision is Response 1"); ``last_line`` formats only count on the
     last non-empty line of the text.
     """
 
@@ -43,6 +53,7 @@ class TextFormat:
     convert: Converter
     inherently_final: bool = False
     last_line: bool = False
+    stated: bool = False
     hints: tuple[str, ...] = ()
 
     def may_match(self, lowered: str) -> bool:
@@ -146,7 +157,7 @@ _FORMATS: tuple[TextFormat, ...] = (
     TextFormat(
         "inspect_grade",
         "label",
-        re.compile(r"\bGRADE\s*:\s*\**\s*(?P<label>[CPI])\b", _I),
+        re.compile(r"G(?<=\bG)RADE\s*:\s*\**\s*(?P<label>[CPI])\b", _I),
         _label(("c", "p", "i"), {"c": 1.0, "p": 0.5, "i": 0.0}),
         inherently_final=True,
     ),
@@ -164,13 +175,16 @@ _FORMATS: tuple[TextFormat, ...] = (
         "autoj",
         "pairwise",
         re.compile(
-            r"final\s+decision\s+is\s*:?\s*[\"'*]*\s*(?:Response\s*(?P<side>[12])|(?P<tie>tie))\b",
+            r"final\s+decision\s+is\s*:?\s*[\"'*]*\s*(?:Response\s*(?P<side>[12])|(?P<tie>tie))\b"
+            # not the instruction's list "Response 1 / Response 2 / Tie"
+            r"(?!\s*(?:/|,|or\b|and\b))",
             _I,
         ),
         lambda m, s, t: Verdict.pairwise(
             "tie" if m.group("tie") else ("A" if m.group("side") == "1" else "B")
         ),
         inherently_final=True,
+        stated=True,
     ),
     TextFormat(
         "trulens_score",
@@ -218,13 +232,20 @@ _FORMATS: tuple[TextFormat, ...] = (
         re.compile(
             r"final\s+(?:verdict|decision|answer|choice|judgment|judgement)\s*(?:is|:)\s*:?\s*"
             r"(?:that\s+)?[\"'*]*\s*(?:(?:Assistant|Response|Output|Answer|Model)\s*\(?"
-            r"(?P<side>[AB12])\)?|(?P<tie>tie|a\s+tie))\b",
+            r"(?P<side>[AB12])\b\)?(?:(?:'s|’s)(?:\s+(?:answer|response|output))?)?"
+            # the side must be the one said to win, not the first of "A and B are equal"
+            r"(?=\s*(?:is|was)\s+(?:(?:slightly|significantly|much|clearly|marginally|"
+            r"somewhat|far|substantially|considerably|overall|noticeably)\s+)?(?:better|"
+            r"superior|preferred|preferable|stronger|the\s+(?:winner|better))\b"
+            r"|[ \t*\"']*(?:[.!:(\[\n]|$))"
+            r"|(?P<tie>tie|a\s+tie)\b)",
             _I,
         ),
         lambda m, s, t: Verdict.pairwise(
             "tie" if m.group("tie") else ("A" if m.group("side") in ("A", "1") else "B")
         ),
         inherently_final=True,
+        stated=True,
     ),
 )
 
@@ -256,31 +277,154 @@ _FINAL_PHRASE = re.compile(
     r"verdict|grade))",
     re.IGNORECASE,
 )
+# the same phrases one alternative at a time, ``\b`` moved behind the first letter: each
+# then starts with a literal, which the regex engine skips to quickly (a leading ``\b``
+# under IGNORECASE makes it try every position: ~10x slower on long texts)
+_FINAL_PHRASE_PARTS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"f(?<=\bf)inal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|"
+        r"choice|evaluation|assessment|result)",
+        r"m(?<=\bm)y\s+(?:overall\s+)?(?:verdict|decision|rating|score|grade|judge?ment)",
+        r"v(?<=\bv)erdict\s*(?:is|:)",
+        r"i(?<=\bi)n\s+conclusion",
+        r"o(?<=\bo)verall\s+(?:score|rating|verdict|grade)",
+    )
+)
 _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 
 
-def _sentence_before(text: str, start: int) -> str:
+#: How far around a token its sentence and line are read (for the final phrase before
+#: it, quotes around it, what opens its line): bounds the work per token on long lines.
+NEAR = 4096
+
+
+def _sentence_before_start(text: str, start: int) -> int:
+    floor = max(start - NEAR, 0) - 1
     lo = max(
-        text.rfind("\n", 0, start),
-        text.rfind(". ", 0, start),
-        text.rfind("! ", 0, start),
-        text.rfind("? ", 0, start),
+        text.rfind("\n", floor + 1, start),
+        text.rfind(". ", floor + 1, start),
+        text.rfind("! ", floor + 1, start),
+        text.rfind("? ", floor + 1, start),
+        floor,
     )
-    return text[lo + 1 : start]
+    return lo + 1
 
 
-def _is_quoted(text: str, start: int, end: int) -> bool:
+# an apostrophe with no word character before it, or none after it (written to start
+# with the literal, which the engine finds fast; same matches as (?<!\w)'|'(?!\w))
+_APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
+
+
+class _Index:
+    """Per-text lookups built once per scan, so the work per token stays bounded.
+
+    ``quote_apostrophes``: positions of apostrophes that are not inside a word;
+    ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._apostrophes: list[int] | None = None
+        self._phrases: tuple[list[int], list[int]] | None = None
+        self._prefix_max: list[int] | None = None
+        self._line_starts: list[int] | None = None
+
+    def line_starts(self) -> list[int]:
+        """0 and every position just after a line break."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+        return self._line_starts
+
+    def apostrophes(self) -> list[int]:
+        if self._apostrophes is None:
+            self._apostrophes = [m.start() for m in _APOSTROPHE_QUOTE.finditer(self.text)]
+        return self._apostrophes
+
+    def count_quote_apostrophes(self, lo: int, hi: int) -> int:
+        """``len(_APOSTROPHE_QUOTE.findall(text[lo:hi]))`` without slicing or rescanning."""
+        if lo >= hi:
+            return 0
+        pos = self.apostrophes()
+        n = bisect.bisect_left(pos, hi) - bisect.bisect_left(pos, lo)
+        # in the slice, an apostrophe at either end has no word beside it on that side
+        for edge in {lo, hi - 1}:
+            if self.text[edge] == "'" and not _in(pos, edge):
+                n += 1
+        return n
+
+    def final_phrase_in(self, lo: int, hi: int) -> bool:
+        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``, by lookup in the whole-text matches."""
+        if lo >= hi:
+            return False
+        if self._phrases is None:
+            # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
+            # one of these lies inside it, or one crossing its edges hides one
+            spans = sorted(m.span() for p in _FINAL_PHRASE_PARTS for m in p.finditer(self.text))
+            self._phrases = [a for a, _ in spans], [b for _, b in spans]
+        starts, ends = self._phrases
+        k = bisect.bisect_left(starts, lo)
+        # spans may overlap (alternatives are scanned apart): check every span starting
+        # before lo that reaches past it via a running maximum of ends
+        straddles = (k > 0 and self._max_end(k - 1) > lo) or (
+            k < len(starts) and starts[k] < hi < ends[k]
+        )
+        if straddles:
+            # a match across the slice's edges may hide one inside it: search the slice
+            # (slices start after a line break or ". ", so a word is never cut, except
+            # at the NEAR floor of an overlong sentence, where this is approximate)
+            return bool(_FINAL_PHRASE.search(self.text[lo:hi]))
+        while k < len(starts) and starts[k] < hi:
+            if ends[k] <= hi:
+                return True
+            k += 1
+        return False
+
+    def _max_end(self, k: int) -> int:
+        """The largest end among phrase spans ``0..k`` (prefix maxima, built once)."""
+        if self._prefix_max is None:
+            assert self._phrases is not None
+            running, out = -1, []
+            for e in self._phrases[1]:
+                running = max(running, e)
+                out.append(running)
+            self._prefix_max = out
+        return self._prefix_max[k]
+
+
+def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a ``^``-anchored MULTILINE pattern, tried only at
+    line starts (the engine would try, and fail, at every other position too)."""
+    end = 0
+    for start in index.line_starts():
+        if start < end:
+            continue  # inside the previous match
+        m = pattern.match(text, start)
+        if m is not None:
+            end = max(m.end(), start + 1)
+            yield m
+
+
+def _in(sorted_list: list[int], x: int) -> bool:
+    k = bisect.bisect_left(sorted_list, x)
+    return k < len(sorted_list) and sorted_list[k] == x
+
+
+def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> bool:
     """Whether a token sits inside quotes or inline code on its line."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end == -1 else line_end
+    index = index or _Index(text)
+    line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
+    line_end = text.find("\n", end, end + NEAR)
+    line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
     before, after = text[line_start:start], text[end:line_end]
     for open_q, close_q in _QUOTES.items():
         if open_q == close_q:
             if open_q == "'":
                 # apostrophes in words ("Assistant A's") are not quotes
-                n = len(re.findall(r"(?<![\w])'|'(?![\w])", before))
-                if n % 2 == 1 and re.search(r"(?<![\w])'|'(?![\w])", after):
+                if "'" not in before or "'" not in after:
+                    continue
+                n = index.count_quote_apostrophes(line_start, start)
+                if n % 2 == 1 and index.count_quote_apostrophes(end, line_end) > 0:
                     return True
                 continue
             if before.count(open_q) % 2 == 1 and close_q in after:
@@ -292,7 +436,7 @@ def _is_quoted(text: str, start: int, end: int) -> bool:
 
 def _opens_line(text: str, start: int) -> bool:
     """Whether only whitespace or markdown decoration precedes ``start`` on its line."""
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
     return not text[line_start:start].strip(" \t*#>-_")
 
 
@@ -315,9 +459,14 @@ def find_candidates(
     that token turns out to be the final verdict.
     """
     found: list[Candidate] = []
-    taken: list[tuple[int, int]] = []
+    # spans of earlier formats' matches: disjoint, kept sorted for bisect lookups
+    taken_starts: list[int] = []
+    taken_ends: list[int] = []
     last_start, last_end = _last_line_span(text)
     lowered = text.lower()
+    index = _Index(text)
+    # built-in converters read only the matched token, so equal tokens read alike
+    readings: dict[tuple[str, str], Verdict | None] = {}
     for fmt in formats:
         if not spec.allows(fmt.kind) or not fmt.may_match(lowered):
             continue
@@ -325,29 +474,107 @@ def find_candidates(
         matches = (
             fmt.pattern.finditer(text, last_start, last_end)
             if fmt.last_line
+            else _line_matches(fmt.pattern, text, index)
+            if fmt.pattern.pattern.startswith("^") and fmt.pattern.flags & re.MULTILINE
             else fmt.pattern.finditer(text)
         )
         for m in matches:
             start, end = m.span()
-            if any(s < end and start < e for s, e in taken):
+            k = bisect.bisect_left(taken_starts, end) - 1
+            if k >= 0 and taken_ends[k] > start:
                 continue
             error: ParseError | None = None
-            try:
-                verdict = fmt.convert(m, spec, text)
-            except ParseError as exc:
-                verdict, error = None, exc
+            key = (fmt.name, m.group(0))
+            if key in readings:  # the same token again: one (frozen) verdict serves all
+                verdict = readings[key]
+            else:
+                try:
+                    verdict = fmt.convert(m, spec, text)
+                except ParseError as exc:
+                    verdict, error = None, exc
+                if error is None and formats is BUILTIN_FORMATS:
+                    readings[key] = verdict
             if verdict is None and error is None:
                 continue
-            quoted = _is_quoted(text, start, end)
-            final = bool(_FINAL_PHRASE.search(_sentence_before(text, start)))
-            per_format.append(Candidate(verdict, start, end, fmt.name, final, quoted, error))
+            quoted = _is_quoted(text, start, end, index)
+            stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
+            per_format.append(
+                Candidate(
+                    verdict,
+                    start,
+                    end,
+                    fmt.name,
+                    final=stated,
+                    quoted=quoted,
+                    error=error,
+                    stated=stated,
+                    demoted=demotion(text, start, end),
+                )
+            )
         if fmt.inherently_final:
             # a final-by-construction token is final when it opens its line, or is the last
-            unquoted = [c for c in per_format if not c.quoted]
+            live = [c for c in per_format if not c.quoted and c.demoted is None]
+            live_ids = {id(c) for c in live}
             for i, c in enumerate(per_format):
-                if not c.quoted and (c is unquoted[-1] or _opens_line(text, c.start)):
+                if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
                     per_format[i] = replace(c, final=True)
-        taken.extend((c.start, c.end) for c in per_format)
+        if per_format:
+            spans = sorted(zip(taken_starts, taken_ends, strict=True))
+            spans.extend((c.start, c.end) for c in per_format)
+            spans.sort()
+            taken_starts = [a for a, _ in spans]
+            taken_ends = [b for _, b in spans]
         found.extend(per_format)
-    found.sort(key=lambda c: c.start)
-    return found
+    found.sort(key=operator.attrgetter("start"))
+    return _demote_option_lists(text, found)
+
+
+#: this many different verdicts in one paragraph are a list of the options, not a verdict
+OPTION_LIST_MIN = 3
+
+
+def _demote_option_lists(text: str, found: list[Candidate]) -> list[Candidate]:
+    """Demote the tokens of a line or list that spells out the options ("[[A]], [[B]] or [[C]]").
+
+    A judge echoing its instructions lists three or more different verdicts of one format
+    on one line or in one run of list items ("1. … [[A>>B]]" / "2. … [[A>B]]" …); none of
+    them is the judge's verdict.
+    """
+    if len(found) < OPTION_LIST_MIN:
+        return found
+    out: list[Candidate] = []
+    group: list[Candidate] = [found[0]]
+    for c in found[1:]:
+        if not _same_list(text, group[-1].end, c.start):
+            out.extend(_options_demoted(group))
+            group = []
+        group.append(c)
+    out.extend(_options_demoted(group))
+    return out
+
+
+_LIST_ITEM = re.compile(r"[ \t]*(?:\d{1,2}[.)]|[-*•])[ \t]")
+
+
+def _same_list(text: str, end: int, start: int) -> bool:
+    """Whether the text between two tokens keeps them on one line or in one list."""
+    first = text.find("\n", end, start)
+    if first == -1:
+        return True
+    if text.find("\n", first + 1, start) != -1:
+        return False
+    return _LIST_ITEM.match(text, first + 1, start) is not None
+
+
+def _options_demoted(group: list[Candidate]) -> list[Candidate]:
+    per_format: dict[str, set[str]] = {}
+    for c in group:
+        if c.verdict is not None:
+            per_format.setdefault(c.format, set()).add(c.verdict.render())
+    listed = {f for f, seen in per_format.items() if len(seen) >= OPTION_LIST_MIN}
+    if not listed:
+        return group
+    return [
+        replace(c, demoted=c.demoted or "options", final=False) if c.format in listed else c
+        for c in group
+    ]

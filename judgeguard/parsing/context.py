@@ -1,0 +1,193 @@
+"""Where a verdict token stands: a rating of a rewrite, a hypothetical, an example, a negation.
+
+Judges do not only state their verdict: they rate the improved answer they wrote themselves
+("the revised response ... earning a rating of [[10]]"), say what a fix would earn ("could be
+raised to [[8]]", "if it had tests I would give [[9]]"), quote the format they were asked for
+("for example [[A>>B]]"), or rule a label out ("not [[10]]"). Such a token is not the verdict.
+:func:`demotion` reads the clause around a token and says why it is not one (or ``None``).
+
+Every scan here is bounded (a fixed window before and after the token) and every pattern is
+free of nested unbounded quantifiers, so the cost per token is constant.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CONTEXT_BEFORE", "demotion"]
+
+#: How far back (characters) the clause of a token is read.
+CONTEXT_BEFORE = 300
+#: How far forward (characters) the rest of a token's sentence is read.
+CONTEXT_AFTER = 120
+
+_I = re.IGNORECASE
+
+_SENTENCE_END = re.compile(r"\n|[.!?](?=\s|$)")
+
+# the judge's own rewrite, or an ideal answer it imagines
+_REWRITE = re.compile(
+    r"\b(?:revised|improved|rewritten|corrected|updated|enhanced|refined|polished|ideal|"
+    r"perfect|hypothetical)\s+(?:version|response|answer|draft|text|output|reply|solution|"
+    r"explanation|code|poem|essay|summary|story|email|function)\b"
+    r"|\b(?:my|this|that|the|a|an)\s+(?:own\s+)?(?:rewrite|revision)\b"
+    r"|\bhere\s+is\s+how\s+i\s+would\b"
+    r"|\bmy\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|corrections)\b",
+    _I,
+)
+# an evaluated answer's own revision is not the judge's rewrite: "the assistant's revised answer"
+_POSSESSIVE = re.compile(r"(?:'s|’s|\bits|\btheir)\s+$", _I)
+
+# a modal rating: "would earn", "could be raised to", "would have been";
+# "might" is always a possibility ("a shallow grader might call this [[C]]"), never a verdict
+_MODAL = re.compile(
+    r"\b(?:would|could|might)\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
+    r"even\s+|now\s+|certainly\s+|instead\s+)?(?:have\b|earn|receive|get\b|deserve|merit|"
+    r"warrant|achieve|reach|rise|climb|jump|increase|improve|go\s+up|move\s+up|"
+    r"make\s+(?:this|it|that)\b|call\s+(?:this|it|that)\b|"
+    r"be\s+(?:rated|scored|graded|marked|labell?ed|called|considered|raised|worth|given|"
+    r"increased|improved|bumped|upgraded|elevated|\[))"
+    r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
+    r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
+    r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
+    r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
+    _I,
+)
+# a rule about answers in general: "an answer which ... should be marked GRADE: P"
+_GENERAL_RULE = re.compile(
+    r"\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
+    r"(?:which|that|with|where)\b",
+    _I,
+)
+# a condition, counted only with a modal or "then" in the same clause ("if we compare both,
+# B is better" is no hypothetical); "if I had to choose" is the judge deciding, not imagining
+_CONDITION = re.compile(
+    r"(?<!even )(?<!as )\bif\b|\bunless\b|\bonce\b|\bprovided\s+that\b|\bassuming\b|\bwhether\b|"
+    r"\bsuppos(?:e|ing)\b|(?:^|[(,:])\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|"
+    r"assistant|response|answer|model)\b",
+    _I,
+)
+# "it would be [[A=B]]" is hypothetical; "my verdict would be [[A>B]]" is a hedged verdict
+_WOULD_BE = re.compile(r"\b(?:would|could)\s+be\s*$", _I)
+_MY_VERDICT = re.compile(
+    r"\bmy\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b",
+    _I,
+)
+_IF_FORCED = re.compile(r"\bif\s+(?:i|we)\s+(?:had|have|were)\s+to\b|\bif\s+forced\b", _I)
+_MODAL_OR_THEN = re.compile(r"\b(?:would|could|might|should|had|were|then)\b", _I)
+
+# an example or a format description right before the token
+_EXAMPLE = re.compile(
+    r"\bfor\s+(?:example|instance)\b|\be\.g\.|\bsuch\s+as\b"
+    r"|\bexample(?:\s+(?:output|rating|verdict|label|score|answer))?\s*:"
+    r"|\b(?:format|template)(?:\s+(?:is|of|like|as))?\s*:?\s*[\"'`]?\s*$",
+    _I,
+)
+_EXAMPLE_WINDOW = 48
+
+# a label ruled out: "not [[10]]", "rather than [[9]]", "I would not pick [[A]]"
+_NEGATION = re.compile(
+    r"(?:\bnot|n't|\bnever|\brather\s+than|\binstead\s+of)\s+(?:[a-z]+\s+){0,2}$", _I
+)
+_NEGATION_WINDOW = 40
+
+# right after the token: "[[9]] if it handled …", "[[10]] once the bug is fixed"
+_TAIL = re.compile(r"[\s,;:)\-–—]*(?:if|unless|once|provided|assuming|would|could|might)\b", _I)
+
+
+# Literal hints, one of which must be in the (lower-cased) clause for a pattern to be tried:
+# most tokens sit in clauses with none of them, and ``in`` is far cheaper than a search.
+_REWRITE_HINTS = (
+    "revis", "improv", "rewrit", "correct", "updat", "enhanc", "refin", "polish", "ideal",
+    "perfect", "hypothet", "here is how", "edit", "change", "version",
+)  # fmt: skip
+_MODAL_HINTS = (
+    "would", "could", "might", "hypothet", " may", "to get", "to earn", "to reach",
+    "to achieve", "to deserve", "to merit",
+)  # fmt: skip
+_RULE_NOUNS = ("answer", "response", "submission", "output", "solution")
+_RULE_LINKS = ("which", "that", "with", "where")
+_CONDITION_HINTS = (
+    "if", "unless", "once", "provided", "assum", "whether", "suppos", "had", "were",
+)  # fmt: skip
+_EXAMPLE_HINTS = ("example", "instance", "e.g.", "such as", "format", "template")
+_NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
+# a sentence end inside these is no clause break
+_ABBREVIATIONS = ("e.g", "i.e")
+
+
+def _any(hints: tuple[str, ...], low: str) -> bool:
+    return any(h in low for h in hints)
+
+
+def _clause_start(low: str) -> int:
+    """Where the token's clause starts in ``low`` (a lower-cased window ending at the token).
+
+    Breaks: a line break, a semicolon, a sentence end (``.!?`` then a space, not in
+    "e.g."), a contrasting "but", "whereas" or "while". A handful of reverse ``find``
+    calls over the bounded window, no regex.
+    """
+    cut = max(low.rfind("\n"), low.rfind(";")) + 1
+    for word in (" but ", " whereas ", " while "):
+        k = low.rfind(word, cut)
+        if k != -1:
+            cut = max(cut, k + len(word))
+    for mark in (". ", "! ", "? ", ".\t"):
+        k = low.rfind(mark, cut)
+        while k != -1 and low[max(0, k - 3) : k] in _ABBREVIATIONS:
+            k = low.rfind(mark, cut, k)
+        if k != -1:
+            cut = max(cut, k + 1)
+    return cut
+
+
+def _sentence_after(text: str, end: int) -> str:
+    """The rest of a token's sentence (bounded by :data:`CONTEXT_AFTER`)."""
+    window = text[end : end + CONTEXT_AFTER]
+    m = _SENTENCE_END.search(window)
+    return window[: m.start()] if m else window
+
+
+def _rewrite_in(clause: str) -> bool:
+    for m in _REWRITE.finditer(clause):
+        if not _POSSESSIVE.search(clause[max(0, m.start() - 12) : m.start()]):
+            return True
+    return False
+
+
+def demotion(text: str, start: int, end: int) -> str | None:
+    """Why the token at ``text[start:end]`` is not a verdict, or ``None`` if it may be one.
+
+    Reasons: ``"rewrite"`` (a rating of the judge's own or an ideal rewrite),
+    ``"hypothetical"`` (a modal or conditional rating), ``"example"`` (a format example),
+    ``"negated"`` (a label ruled out).
+    """
+    window = text[max(0, start - CONTEXT_BEFORE) : start]
+    low = window.lower()
+    cut = _clause_start(low)
+    clause, low = window[cut:], low[cut:]
+    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause):
+        return "rewrite"
+    modal = _any(_MODAL_HINTS, low)
+    if modal and _MODAL.search(clause):
+        return "hypothetical"
+    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause):
+        return "hypothetical"
+    if (
+        _any(_CONDITION_HINTS, low)
+        and _CONDITION.search(clause)
+        and not _IF_FORCED.search(clause)
+        and _MODAL_OR_THEN.search(clause)
+    ):
+        return "hypothetical"
+    if modal and _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
+        return "hypothetical"
+    if _TAIL.match(_sentence_after(text, end)):
+        return "hypothetical"
+    tail = low[-_EXAMPLE_WINDOW:]
+    if _any(_EXAMPLE_HINTS, tail) and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:]):
+        return "example"
+    tail = low[-_NEGATION_WINDOW:]
+    if _any(_NEGATION_HINTS, tail) and _NEGATION.search(clause[-_NEGATION_WINDOW:]):
+        return "negated"
+    return None

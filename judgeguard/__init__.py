@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         registered_formats,
         unregister_format,
     )
+    from judgeguard.rewards import LLMJudge, RewardFunction, reward_fn
     from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Redaction, Usage
     from judgeguard.telemetry import Telemetry, configure_telemetry, get_telemetry
     from judgeguard.verdicts import Verdict, VerdictSpec
@@ -79,6 +80,9 @@ _LAZY: dict[str, str] = {
     "fleiss_kappa": "judgeguard.metajudge.agreement",
     "outcome_reward": "judgeguard.gating",
     "RationaleScores": "judgeguard.metajudge.metrics",
+    "reward_fn": "judgeguard.rewards",
+    "LLMJudge": "judgeguard.rewards",
+    "RewardFunction": "judgeguard.rewards",
 }
 
 __all__ = [
@@ -98,12 +102,14 @@ __all__ = [
     "InvalidVerdictSpec",
     "JudgeguardError",
     "Judgment",
+    "LLMJudge",
     "MatchPair",
     "MetaJudge",
     "ParseError",
     "RationaleMatch",
     "RationaleScores",
     "Redaction",
+    "RewardFunction",
     "ScoreOutOfRange",
     "SelfGradingWarning",
     "Telemetry",
@@ -125,6 +131,7 @@ __all__ = [
     "rationale_metrics",
     "register_format",
     "registered_formats",
+    "reward_fn",
     "set_dispatcher",
     "unregister_format",
 ]

@@ -32,13 +32,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from judgeguard.scrub import clean_text, key_bytes
+from judgeguard import env
+from judgeguard.scrub import clean_text, key_bytes, redact_secrets
 
 if TYPE_CHECKING:  # imported on use: a warm audit reads text records without pydantic
     from judgeguard.schema import Check, RationaleMatch
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
+    "CacheOption",
     "CacheUnavailableWarning",
     "DiskCache",
     "cache_key",
@@ -50,6 +52,7 @@ __all__ = [
 CACHE_SCHEMA_VERSION = 2
 
 T = TypeVar("T")
+R = TypeVar("R", "Check", "RationaleMatch")
 
 
 class CacheUnavailableWarning(UserWarning):
@@ -58,9 +61,9 @@ class CacheUnavailableWarning(UserWarning):
 
 def default_cache_dir() -> Path:
     """``$JUDGEGUARD_CACHE_DIR``, else the platform user cache dir for judgeguard."""
-    env = os.environ.get("JUDGEGUARD_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+    configured = env.cache_dir()
+    if configured is not None:
+        return configured
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("judgeguard"))
@@ -143,8 +146,6 @@ class DiskCache:
 
     def _disable(self, exc: BaseException, what: str) -> None:
         """Turn the cache off for this process; warn once per directory."""
-        from judgeguard.scrub import redact_secrets
-
         reason = redact_secrets(f"{type(exc).__name__}: {exc}")
         self.disabled, self.disabled_reason = True, f"{what}: {reason}"
         broken, self._cache = self._cache, None
@@ -212,15 +213,9 @@ class DiskCache:
 
         An entry that no longer reads as a check (written by another version) is a miss.
         """
-        raw = self._lookup(key)
-        if raw is None:
-            return None
         from judgeguard.schema import Check
 
-        try:
-            return Check.model_validate_json(raw).model_copy(update={"cached": True})
-        except ValueError:
-            return None
+        return self._read(key, Check)
 
     def put_check(self, key: str, check: Check) -> bool:
         """Store a successful support check; returns whether it was stored."""
@@ -231,13 +226,18 @@ class DiskCache:
 
     def get_match(self, key: str) -> RationaleMatch | None:
         """The cached reference check under ``key`` (marked ``cached=True``), or ``None``."""
+        from judgeguard.schema import RationaleMatch
+
+        return self._read(key, RationaleMatch)
+
+    def _read(self, key: str, model: type[R]) -> R | None:
+        """The entry under ``key`` as a ``model`` marked ``cached=True``; ``None`` when
+        missing or unreadable (written by another version)."""
         raw = self._lookup(key)
         if raw is None:
             return None
-        from judgeguard.schema import RationaleMatch
-
         try:
-            return RationaleMatch.model_validate_json(raw).model_copy(update={"cached": True})
+            return model.model_validate_json(raw).model_copy(update={"cached": True})
         except ValueError:
             return None
 
@@ -292,6 +292,11 @@ def _reopen(
     if disabled_reason is not None:
         cache.disabled, cache.disabled_reason = True, disabled_reason
     return cache
+
+
+#: What ``cache=`` accepts wherever checks are configured: ``True`` (the default
+#: directory), ``False``/``None`` (off), a directory path, or a :class:`DiskCache`.
+CacheOption = bool | str | os.PathLike[str] | DiskCache | None
 
 
 def default_cache() -> DiskCache:

@@ -1,15 +1,21 @@
-"""The command line: ``judgeguard audit FILE.jsonl`` (and ``python -m judgeguard``)."""
+"""The command line: ``judgeguard audit FILE.jsonl``, ``judgeguard serve`` (and
+``python -m judgeguard``)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
+
+from judgeguard import env
+from judgeguard.gating import Gate
 
 __all__ = ["main"]
 
@@ -59,6 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--report", help="write a self-contained HTML report (replaced only when complete)"
     )
+    a.add_argument(
+        "--review-below",
+        type=float,
+        metavar="X",
+        help="flag a judgment for review when its R_rationale is below X (default 0.3)",
+    )
+    a.add_argument(
+        "--floor",
+        type=float,
+        metavar="X",
+        help="calibration floor: the reward uses X + (1 - X) × R_rationale (default 0, off)",
+    )
+    a.add_argument(
+        "--on-error",
+        choices=("none", "outcome", "zero"),
+        help="the reward of a failed check: none (default), R_outcome alone, or 0",
+    )
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
@@ -84,7 +107,48 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-dir", help="cache directory (default $JUDGEGUARD_CACHE_DIR or the user cache dir)"
     )
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _serve_parser(sub)
     return p
+
+
+def _serve_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="serve gated rewards over HTTP (OpenRLHF's --remote_rm_url protocol)",
+        description="Serve rationale-gated rewards: POST /get_reward with "
+        '{"query": [...], "prompts": [...], "labels": [...]} answers {"rewards": [...], '
+        '"scores": [...], "extra_logs": {...}}; GET /health.',
+    )
+    judge = s.add_mutually_exclusive_group(required=True)
+    judge.add_argument(
+        "--judge", metavar="MODULE:FUNC", help="your judge(prompt, completion, **row)"
+    )
+    judge.add_argument("--judge-model", metavar="MODEL", help="a litellm model for jg.LLMJudge")
+    s.add_argument(
+        "--judge-prompt", default="pointwise", help="LLMJudge preset (pointwise, reference, "
+        "pairwise) or a template with {prompt}, {completion} (default pointwise)",
+    )  # fmt: skip
+    s.add_argument(
+        "--judge-option", action="append", default=[], metavar="KEY=VALUE",
+        help="a litellm keyword argument of the judge model (repeatable)",
+    )  # fmt: skip
+    s.add_argument("--metajudge", nargs="+", metavar="MODEL", help="default $JUDGEGUARD_METAJUDGE")
+    s.add_argument(
+        "--metajudge-option", action="append", default=[], metavar="KEY=VALUE",
+        help="a keyword argument of the MetaJudge (repeatable)",
+    )  # fmt: skip
+    s.add_argument("--verdict", help="the judge's verdict spec (default: the preset's, or auto)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--concurrency", type=int, default=64, help="LLM calls in flight per batch")
+    s.add_argument("--max-batches", type=int, default=4, help="batches checked at once")
+    s.add_argument("--max-body-mb", type=float, default=32.0, help="request body cap (413)")
+    s.add_argument(
+        "--labels-as", choices=("reference", "label"), default="reference",
+        help="what 'labels' are: the reference answer (default) or the gold verdict",
+    )  # fmt: skip
+    s.add_argument("--failed-reward", type=float, default=0.0, help="reward of a failed check")
+    s.add_argument("--no-cache", action="store_true", help="turn the disk cache off")
 
 
 class UsageError(ValueError):
@@ -99,6 +163,29 @@ def _fields(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--field {pair!r}: write NAME=PATH, e.g. output=judgment.response")
         out[name.strip()] = path.strip()
     return out
+
+
+def _gate(args: argparse.Namespace, metajudge: Any) -> Gate | None:
+    """The gate from ``--review-below``, ``--floor`` and ``--on-error`` (the others from
+    the MetaJudge's default gate); ``None`` when none of them is given."""
+    given = {
+        name: value
+        for name, value in (
+            ("review_threshold", args.review_below),
+            ("floor", args.floor),
+            ("on_error", args.on_error),
+        )
+        if value is not None
+    }
+    if not given:
+        return None
+    base = metajudge.gate if metajudge is not None else Gate()
+    try:
+        return dataclasses.replace(base, **given)
+    except ValueError as exc:
+        flag = {"review_threshold": "--review-below", "floor": "--floor"}
+        name = next((n for n in given if n in str(exc)), "")
+        raise ValueError(f"{flag.get(name, '--on-error')}: {exc}") from exc
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -135,8 +222,6 @@ class OutputFile:
     """
 
     def __init__(self, target: str, flag: str) -> None:
-        import stat
-
         self.flag = flag
         self.shown = target
         self.target = os.path.realpath(target)
@@ -290,9 +375,7 @@ def audit_command(args: argparse.Namespace) -> int:
         _say(err, f"judgeguard: {message}", "red")
         return 2
 
-    models = args.metajudge or [
-        m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
-    ]
+    models = args.metajudge or env.metajudge_models()
     try:
         options = _options(args.metajudge_option)
         fields = _fields(args.field)
@@ -308,6 +391,10 @@ def audit_command(args: argparse.Namespace) -> int:
             return refuse(f"--metajudge: {exc}")
     elif options:
         return refuse("--metajudge-option needs a MetaJudge: add --metajudge MODEL")
+    try:
+        gate = _gate(args, metajudge)
+    except ValueError as exc:
+        return refuse(str(exc))
     if args.verdict != "auto":  # fail fast on a bad spec ("auto" needs no pydantic here)
         from judgeguard.verdicts import VerdictSpec
 
@@ -317,6 +404,7 @@ def audit_command(args: argparse.Namespace) -> int:
             return refuse(str(exc))
     config = AuditConfig(
         metajudge=metajudge,
+        gate=gate,
         verdict=args.verdict,
         fields=fields,
         concurrency=args.concurrency,
@@ -510,11 +598,68 @@ def _print_summary(args: argparse.Namespace, summary: Any) -> None:
     console.print(table)
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    """``judgeguard serve``: build the reward function and serve it until stopped."""
+    import logging
+
+    from rich.console import Console
+
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.rewards import LLMJudge, RewardConfigError, RewardFunction, load_judge
+    from judgeguard.serve import serve
+
+    err = Console(stderr=True)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # stderr
+    try:
+        mj_options = _options(args.metajudge_option)
+        judge_options = _options(args.judge_option)
+        judge: Any = (
+            load_judge(args.judge)
+            if args.judge
+            else LLMJudge(args.judge_model, prompt=args.judge_prompt, **judge_options)
+        )
+        models = args.metajudge or [
+            m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()
+        ]
+        metajudge = (
+            MetaJudge(models if len(models) > 1 else models[0], **mj_options) if models else None
+        )
+        reward = RewardFunction(
+            judge,
+            metajudge=metajudge,
+            verdict=args.verdict,
+            cache=not args.no_cache,
+            concurrency=args.concurrency,
+        )
+    except (UsageError, RewardConfigError, ValueError) as exc:
+        _say(err, f"judgeguard: {exc}", "red")
+        return 2
+    if metajudge is None:
+        _say(
+            err,
+            "judgeguard: no MetaJudge configured (--metajudge MODEL or $JUDGEGUARD_METAJUDGE): "
+            "every check ends skipped and every reward is --failed-reward",
+            "yellow",
+        )
+    serve(
+        reward,
+        host=args.host,
+        port=args.port,
+        max_batches=args.max_batches,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        labels_as=args.labels_as,
+        failed_reward=args.failed_reward,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``judgeguard`` command."""
     args = _parser().parse_args(argv)
     if args.command == "audit":
         return audit_command(args)
+    if args.command == "serve":
+        return serve_command(args)
     return 2  # pragma: no cover
 
 

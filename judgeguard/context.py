@@ -8,10 +8,11 @@ messages; both use the functions here, so a key name means the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from judgeguard.errors import ContextError, GuardConfigError
+from judgeguard.options import ContextSpec  # one alias for the guard and LangChain
 
 __all__ = [
     "AUTO_CONTEXT",
@@ -34,10 +35,6 @@ AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
     "label": ("label", "gold", "gold_label", "expected_verdict", "ground_truth"),
     "reference": ("reference", "reference_reasons", "reference_outputs"),
 }
-
-#: ``None`` (common key names), ``{context_key: input_key}``, a list of input keys, or a
-#: function of the input returning the context mapping.
-ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
 
 
 def auto_context(values: Mapping[str, Any]) -> dict[str, Any]:

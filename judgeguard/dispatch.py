@@ -32,6 +32,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
+from judgeguard import env
 from judgeguard.errors import safe_str
 from judgeguard.scrub import RedactingFilter
 
@@ -58,10 +59,7 @@ def on_dispatcher_thread() -> bool:
 def background_nice() -> int:
     """How much lower background check work runs than the caller: ``$JUDGEGUARD_NICE``
     (default 10; 0 runs it at the caller's priority)."""
-    try:
-        return max(0, int(os.environ.get("JUDGEGUARD_NICE", "10")))
-    except ValueError:
-        return 10
+    return env.nice()
 
 
 def lower_thread_priority(increment: int) -> None:
@@ -268,16 +266,11 @@ class Dispatcher:
             batch, self._inbox = self._inbox, []
             self._wake_scheduled = False
         for item in batch:
-            self._start(*item)
+            self._start(item)
 
-    def _start(
-        self,
-        job: Callable[[], Awaitable[T]],
-        future: concurrent.futures.Future[T],
-        fallback: Fallback[T],
-        callbacks: Sequence[Callable[[T], Any]],
-    ) -> None:
-        task = asyncio.ensure_future(self._run(job, future, fallback, callbacks))
+    def _start(self, item: tuple[Any, Any, Any, Any]) -> None:
+        """Run one queued ``(job, future, fallback, callbacks)`` as a task on the loop."""
+        task = asyncio.ensure_future(self._run(*item))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -340,10 +333,6 @@ class Dispatcher:
             return len(pending)
         _, not_done = concurrent.futures.wait(pending, timeout)
         return len(not_done)
-
-    async def aflush(self, timeout: float | None = None) -> int:
-        """Async twin of :meth:`flush`."""
-        return await asyncio.to_thread(self.flush, timeout)
 
     def shutdown(self, timeout: float | None = 10.0) -> int:
         """Flush, then end what is left with status ``error``/``shutdown``.
@@ -441,10 +430,7 @@ def _at_exit() -> None:
     d = _default
     if d is None or d.pid != os.getpid() or not d.pending:
         return
-    try:
-        timeout = float(os.environ.get("JUDGEGUARD_EXIT_TIMEOUT", "10"))
-    except ValueError:
-        timeout = 10.0
+    timeout = env.exit_timeout()
     left = d.shutdown(timeout)
     if left:
         print(

@@ -1,18 +1,40 @@
-"""The gate: R_final = R_rationale × R_outcome, the review flag and optional floor calibration."""
+"""The gate: R_final = R_rationale × R_outcome, the review flag and optional floor calibration.
+
+The gate runs after the MetaJudge (and after the cache): the MetaJudge answers (the
+probabilities behind R_rationale), the gate turns that answer plus an outcome (a gold
+label, or the verdict's own value) into a reward. Changing the gate or the label never
+needs a new MetaJudge call.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Union
 
-from judgeguard.verdicts import Verdict
+if TYPE_CHECKING:  # kept light: the audit re-gates cached lines without pydantic
+    from judgeguard.schema import Check
+    from judgeguard.verdicts import Verdict
 
-__all__ = ["DEFAULT_REVIEW_THRESHOLD", "Gate", "GateResult", "outcome_reward"]
+__all__ = [
+    "DEFAULT_REVIEW_THRESHOLD",
+    "Gate",
+    "GateResult",
+    "LabelLike",
+    "OnError",
+    "outcome_reward",
+]
 
 #: Judgments whose rationale reward falls below this are flagged for human review.
 DEFAULT_REVIEW_THRESHOLD = 0.3
 
+#: What a failed check's reward is: ``None``, R_outcome alone, or 0.
+OnError = Literal["none", "outcome", "zero"]
 
-def outcome_reward(verdict: Verdict, label: Verdict | str | float | None = None) -> float | None:
+#: A gold label: a :class:`~judgeguard.Verdict`, its text (``"A>B"``, ``"pass"``), a score.
+LabelLike = Union["Verdict", str, float, None]
+
+
+def outcome_reward(verdict: Verdict, label: LabelLike = None) -> float | None:
     """R_outcome: 1/0 against a gold ``label`` when given, else the verdict's own value.
 
     With a label (training a GenRM, benchmarking a judge) the outcome is 1 when the
@@ -50,11 +72,15 @@ class Gate:
     (``on_error="none"``, the default: never a silent pass); ``on_error="outcome"``
     falls back to R_outcome alone and ``on_error="zero"`` to 0, both marked in
     ``reason``.
+
+    Configure it where checks are configured (``jg.guard(..., gate=jg.Gate(...))``,
+    ``Checker(gate=...)``, the LangChain wrappers, ``judgeguard audit --review-below X
+    --floor X --on-error …``); it is applied to the MetaJudge's answer after the cache.
     """
 
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     floor: float = 0.0
-    on_error: str = "none"
+    on_error: OnError = "none"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.review_threshold <= 1.0:
@@ -86,3 +112,30 @@ class Gate:
                 None, r_rationale, None, needs_review, calibrated, reason="no_outcome_value"
             )
         return GateResult(used * r_outcome, r_rationale, r_outcome, needs_review, calibrated)
+
+    def apply_to(self, check: Check, label: LabelLike = None) -> Check:
+        """``check`` (a MetaJudge answer, fresh or cached) with its outcome and reward.
+
+        R_outcome is computed from the verdict and ``label``; a finished check
+        (``consistent``/``inconsistent``) gets ``reward``, ``needs_review`` and
+        ``calibrated`` from :meth:`apply`; a check that ended in ``error`` gets the
+        ``on_error`` fallback reward and ``needs_review``; skipped and unparsed checks
+        keep ``reward=None``. Returns a new :class:`~judgeguard.Check`; raises
+        :class:`judgeguard.ParseError` for a label that does not fit the verdict.
+        """
+        verdict = check.verdict
+        r_outcome = outcome_reward(verdict, label) if verdict is not None else check.r_outcome
+        update: dict[str, object] = {"r_outcome": r_outcome}
+        finished = check.status in ("consistent", "inconsistent")
+        if finished or check.status == "error":
+            gated = self.apply(check.r_rationale if finished else None, r_outcome)
+            update.update(
+                reward=gated.reward, needs_review=gated.needs_review, calibrated=gated.calibrated
+            )
+            if finished and check.reason != "partial_ensemble":
+                update["reason"] = gated.reason
+        if check.members:
+            update["members"] = [
+                m.model_copy(update={"r_outcome": r_outcome}) for m in check.members
+            ]
+        return check.model_copy(update=update)

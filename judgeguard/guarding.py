@@ -17,28 +17,60 @@ import inspect
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    overload,
+)
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard.cache import DiskCache
-from judgeguard.context import AUTO_CONTEXT, ContextError, ContextSpec, auto_context, pick_context
+from judgeguard.cache import CacheOption, DiskCache
+from judgeguard.context import AUTO_CONTEXT, ContextError, auto_context, pick_context
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import GuardConfigError, ParseError, safe_str
+from judgeguard.gating import Gate
+from judgeguard.options import (
+    ContextSource,
+    ContextSpec,
+    GuardOptions,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    VerdictOption,
+)
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from judgeguard.metajudge import MetaJudge
-    from judgeguard.pipeline import CacheOption, CheckSettings
-    from judgeguard.schema import Check
+    from judgeguard.pipeline import CheckSettings
+    from judgeguard.schema import Check, Judgment
+    from judgeguard.telemetry import Telemetry
     from judgeguard.verdicts import VerdictSpec
 
-__all__ = ["AUTO_CONTEXT", "Checker", "GuardConfigError", "GuardResult", "GuardedJudge", "guard"]
+__all__ = [
+    "AUTO_CONTEXT",
+    "Checker",
+    "GuardConfigError",
+    "GuardOptions",
+    "GuardResult",
+    "GuardedJudge",
+    "guard",
+]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+Q = ParamSpec("Q")
+R = TypeVar("R")
 T = TypeVar("T")
-
-ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
+S = TypeVar("S")
 
 log = logging.getLogger("judgeguard")
 
@@ -46,14 +78,14 @@ log = logging.getLogger("judgeguard")
 class _LazyJudgment:
     """Parses the output once, on first need, from whichever thread needs it first."""
 
-    def __init__(self, output: Any, spec: Any) -> None:
+    def __init__(self, output: object, spec: VerdictSpec) -> None:
         self._output, self._spec = output, spec
         self._lock = threading.Lock()
         self._done = False
-        self._value: Any = None
+        self._value: Judgment | None = None
         self._error: ParseError | None = None
 
-    def get(self) -> Any:
+    def get(self) -> Judgment:
         if not self._done:
             with self._lock:
                 if not self._done:
@@ -66,19 +98,20 @@ class _LazyJudgment:
                     self._done = True
         if self._error is not None:
             raise self._error
+        assert self._value is not None
         return self._value
 
     def failure(self) -> ParseError | None:
         """The parse error, once parsed (``None`` before, or when it parsed)."""
         return self._error
 
-    def peek(self) -> tuple[Any, bool]:
+    def peek(self) -> tuple[Judgment | None, bool]:
         """``(judgment or None, parse failed)`` without parsing."""
         if not self._done:
             return None, False
         return self._value, self._error is not None
 
-    def offer(self, judgment: Any) -> None:
+    def offer(self, judgment: Judgment | None) -> None:
         """Take a judgment parsed elsewhere (the check worker), unless parsed already."""
         if judgment is not None and not self._done:
             with self._lock:
@@ -89,13 +122,13 @@ class _LazyJudgment:
 class GuardResult(Generic[T]):
     """The handle of one guarded call: its output, its judgment and its pending check."""
 
-    def __init__(self, output: T, lazy: _LazyJudgment | None, pending: PendingCheck[Any]) -> None:
-        self.output = output
+    def __init__(self, output: T, lazy: _LazyJudgment | None, pending: PendingCheck[Check]) -> None:
+        self.output: T = output
         self._lazy = lazy
         self._pending = pending
 
     @property
-    def judgment(self) -> Any:
+    def judgment(self) -> Judgment | None:
         """The parsed :class:`judgeguard.Judgment`, or ``None`` when the output did not parse."""
         if self._lazy is None:
             return None
@@ -104,17 +137,17 @@ class GuardResult(Generic[T]):
         except ParseError:
             return None
 
-    def check(self, timeout: float | None = None) -> Any:
+    def check(self, timeout: float | None = None) -> Check:
         """The finished :class:`judgeguard.Check` (waits up to ``timeout`` seconds)."""
         return self._pending.result(timeout)
 
-    async def acheck(self) -> Any:
+    async def acheck(self) -> Check:
         """Await the finished :class:`judgeguard.Check`."""
         return await self._pending.aresult()
 
     def reward(self, timeout: float | None = None) -> float | None:
         """The gated reward ``R_rationale × R_outcome`` (``None`` if the check failed)."""
-        return self.check(timeout).reward  # type: ignore[no-any-return]
+        return self.check(timeout).reward
 
     def done(self) -> bool:
         """Whether the check has finished."""
@@ -125,10 +158,10 @@ class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
     Holds the check settings (a :class:`judgeguard.pipeline.CheckSettings`: MetaJudge,
-    verdict spec, cache, ``sample``, ``offload``, ``on_unparsed``; pass ``settings`` or
-    the options of :func:`guard` that build it), the telemetry and ``on_result``, so
-    that wrappers such as the LangChain runnable can submit outputs without
-    re-implementing the pipeline. :meth:`submit` and :meth:`asubmit` return a
+    verdict spec, cache, gate, ``sample``, ``offload``, ``on_unparsed``; pass
+    ``settings`` or the options of :func:`guard` that build it), the telemetry and
+    ``on_result``, so that wrappers such as the LangChain runnable can submit outputs
+    without re-implementing the pipeline. :meth:`submit` and :meth:`asubmit` return a
     :class:`GuardResult`.
     """
 
@@ -136,14 +169,15 @@ class Checker:
         self,
         settings: CheckSettings | None = None,
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
-        on_result: Callable[[Any], Any] | None = None,
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
+        on_result: OnResult | None = None,
         cache: CacheOption = True,
-        on_unparsed: Literal["record", "raise"] = "record",
+        on_unparsed: OnUnparsed = "record",
         sample: float = 1.0,
-        telemetry: Any = None,
-        offload: Literal["thread", "process"] | None = None,
+        telemetry: Telemetry | None = None,
+        offload: OffloadOption = None,
+        gate: Gate | None = None,
     ) -> None:
         from judgeguard.pipeline import CheckSettings
 
@@ -155,6 +189,7 @@ class Checker:
                 on_unparsed=on_unparsed,
                 sample=sample,
                 offload=offload,
+                gate=gate,
             )
         self.settings = settings
         #: The settings' parts, for reading (``settings`` is frozen: they cannot go stale).
@@ -162,6 +197,9 @@ class Checker:
         self.spec: VerdictSpec = settings.spec
         self.cache: DiskCache | None = settings.cache
         self.offload: Literal["thread", "process"] = settings.offload
+        #: The gate that turns each MetaJudge answer into a reward (default: the
+        #: MetaJudge's default gate, else ``Gate()``).
+        self.gate: Gate = settings.gate
         self.on_result = on_result
         self._telemetry = telemetry
         self._rng = random.Random()
@@ -183,7 +221,7 @@ class Checker:
         return self._worker_config
 
     @property
-    def telemetry(self) -> Any:
+    def telemetry(self) -> Telemetry:
         """The Telemetry in use (the process default unless one was passed)."""
         if self._telemetry is not None:
             return self._telemetry
@@ -192,8 +230,8 @@ class Checker:
         return get_telemetry()
 
     def submit(
-        self, output: Any, context: ContextSource = None, *, span: Any = None, wait: bool = False
-    ) -> GuardResult[Any]:
+        self, output: T, context: ContextSource = None, *, span: Any = None, wait: bool = False
+    ) -> GuardResult[T]:
         """Check ``output`` in the background (``wait=True``: return once checked).
 
         ``context`` is a mapping (question, candidates, ``label``, ``reference`` …) or a
@@ -215,8 +253,8 @@ class Checker:
         return GuardResult(output, lazy, pending)
 
     async def asubmit(
-        self, output: Any, context: ContextSource = None, *, span: Any = None, wait: bool = False
-    ) -> GuardResult[Any]:
+        self, output: T, context: ContextSource = None, *, span: Any = None, wait: bool = False
+    ) -> GuardResult[T]:
         """Async twin of :meth:`submit` (waits for queue room without blocking the loop)."""
         lazy = self._lazy(output)
         try:
@@ -230,7 +268,7 @@ class Checker:
             await pending.aresult()
         return GuardResult(output, lazy, pending)
 
-    def _lazy(self, output: Any) -> _LazyJudgment:
+    def _lazy(self, output: object) -> _LazyJudgment:
         """The output's judgment, parsed later on the dispatcher thread; parsed now only when
         ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
         lazy = _LazyJudgment(output, self.spec)
@@ -242,7 +280,7 @@ class Checker:
                 raise failure
         return lazy
 
-    def _crashed(self, output: Any, lazy: _LazyJudgment, exc: BaseException) -> GuardResult[Any]:
+    def _crashed(self, output: T, lazy: _LazyJudgment, exc: BaseException) -> GuardResult[T]:
         """The handle of a call whose check could not even be submitted."""
         from judgeguard.pipeline import failed_check
 
@@ -250,10 +288,10 @@ class Checker:
         if reason == "internal_error":
             log.warning("judgeguard: could not submit a check", exc_info=exc)
         message = f"{type(exc).__name__}: {safe_str(exc)}"
-        check = failed_check("error", reason, message, self.metajudge)
+        check = self.gate.apply_to(failed_check("error", reason, message, self.metajudge))
         return GuardResult(output, lazy, finished(check, self._callbacks(None)))
 
-    def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Any], Any]]:
+    def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Check], None]]:
         """``on_result`` wrapped to run in the judge call's context, isolated from the
         dispatcher: whatever it raises (``SystemExit`` included) is logged and counted."""
         on_result = self.on_result
@@ -261,7 +299,7 @@ class Checker:
             return []
         telemetry = self.telemetry
 
-        def deliver(check: Any) -> None:
+        def deliver(check: Check) -> None:
             try:
                 if context is None:
                     on_result(check)
@@ -275,12 +313,12 @@ class Checker:
 
     def _prepare(
         self,
-        output: Any,
+        output: T,
         lazy: _LazyJudgment,
         context_source: ContextSource,
         span: Any,
         wait: bool,
-    ) -> GuardResult[Any] | tuple[Any, Any, list[Any]]:
+    ) -> GuardResult[T] | tuple[Any, Any, list[Callable[[Check], None]]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard import pipeline
         from judgeguard.telemetry import stamp_span_ids
@@ -323,7 +361,9 @@ class Checker:
             return check
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            check = pipeline.failed_check(status, reason, message, settings.metajudge)
+            check = settings.gate.apply_to(
+                pipeline.failed_check(status, reason, message, settings.metajudge)
+            )
             stamp_span_ids(check, judge_ctx)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
@@ -331,19 +371,25 @@ class Checker:
         return job, fallback, callbacks
 
 
-class GuardedJudge(Generic[F]):
-    """A judge function wrapped by :func:`guard` (callable like the original)."""
+class GuardedJudge(Generic[P, R]):
+    """A judge function wrapped by :func:`guard` (callable like the original).
+
+    Typed after the judge: for ``def judge(q: str) -> str`` it is
+    ``GuardedJudge[[str], str]``, so ``judge(q)`` is a ``str`` and ``judge.run(q)`` a
+    ``GuardResult[str]``; an ``async def`` judge's call is awaitable, and
+    ``await judge.arun(q)`` gives the handle of the awaited output.
+    """
 
     def __init__(
         self,
-        fn: F,
+        fn: Callable[P, R],
         *,
         checker: Checker,
         context: ContextSpec = None,
         wait: bool = False,
         name: str | None = None,
     ) -> None:
-        self.fn = fn
+        self.fn: Callable[P, R] = fn
         self.checker = checker
         self.context = context
         self.wait = wait
@@ -374,6 +420,12 @@ class GuardedJudge(Generic[F]):
             )
 
     # methods: bind like a function
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> GuardedJudge[P, R]: ...
+    @overload
+    def __get__(
+        self: GuardedJudge[Concatenate[S, Q], R], instance: S, owner: type | None = None
+    ) -> GuardedJudge[Q, R]: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
@@ -396,17 +448,25 @@ class GuardedJudge(Generic[F]):
         return args if self._bound_self is None else (self._bound_self, *args)
 
     # -- calling ----------------------------------------------------------------------------
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.is_async:
-            return self._acall(args, kwargs)
+            return self._acall(args, kwargs)  # type: ignore[return-value]
         return self._call(args, kwargs).output
 
-    def run(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> GuardResult[R]:
         """Call the judge and return a :class:`GuardResult` handle (output + check)."""
         if self.is_async:
             raise GuardConfigError(f"{self.name} is async: use `await guarded.arun(...)`")
         return self._call(args, kwargs)
 
+    @overload
+    async def arun(
+        self: GuardedJudge[Q, Awaitable[T]], *args: Q.args, **kwargs: Q.kwargs
+    ) -> GuardResult[T]: ...
+    @overload
+    async def arun(
+        self: GuardedJudge[Q, T], *args: Q.args, **kwargs: Q.kwargs
+    ) -> GuardResult[T]: ...
     async def arun(self, *args: Any, **kwargs: Any) -> GuardResult[Any]:
         """Async twin of :meth:`run` (for async and sync judges alike)."""
         if not self.is_async:
@@ -416,10 +476,11 @@ class GuardedJudge(Generic[F]):
     async def _acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return (await self._arun(args, kwargs)).output
 
-    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[R]:
         full = self._args(args)
+        fn: Callable[..., R] = self.fn
         with judge_span(self.checker, self.name) as span:
-            output = self.fn(*full, **kwargs)
+            output = fn(*full, **kwargs)
             if span.is_recording():
                 self._record_call(span, full, kwargs, output)
             result = self.checker.submit(
@@ -429,8 +490,9 @@ class GuardedJudge(Generic[F]):
 
     async def _arun(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> GuardResult[Any]:
         full = self._args(args)
+        fn: Callable[..., Awaitable[Any]] = self.fn  # type: ignore[assignment]
         with judge_span(self.checker, self.name) as span:
-            output = await self.fn(*full, **kwargs)
+            output = await fn(*full, **kwargs)
             if span.is_recording():
                 self._record_call(span, full, kwargs, output)
             result = await self.checker.asubmit(
@@ -503,22 +565,29 @@ def judge_span(checker: Checker, name: str) -> Iterator[Any]:
         log.warning("judgeguard: could not end the judge span", exc_info=True)
 
 
+@overload
+def guard(fn: Callable[P, R], /, **options: Unpack[GuardOptions]) -> GuardedJudge[P, R]: ...
+@overload
 def guard(
-    fn: F | None = None,
+    fn: None = None, /, **options: Unpack[GuardOptions]
+) -> Callable[[Callable[P, R]], GuardedJudge[P, R]]: ...
+def guard(
+    fn: Callable[P, R] | None = None,
     /,
     *,
-    metajudge: Any = None,
-    verdict: Any = "auto",
+    metajudge: MetaJudgeOption = None,
+    verdict: VerdictOption = "auto",
     context: ContextSpec = None,
-    on_result: Callable[[Any], Any] | None = None,
+    on_result: OnResult | None = None,
     wait: bool = False,
     cache: CacheOption = True,
-    on_unparsed: Literal["record", "raise"] = "record",
+    on_unparsed: OnUnparsed = "record",
     sample: float = 1.0,
-    telemetry: Any = None,
+    telemetry: Telemetry | None = None,
     name: str | None = None,
-    offload: Literal["thread", "process"] | None = None,
-) -> Any:
+    offload: OffloadOption = None,
+    gate: Gate | None = None,
+) -> GuardedJudge[P, R] | Callable[[Callable[P, R]], GuardedJudge[P, R]]:
     """Guard a judge function: parse, check, gate, cache and trace each verdict.
 
     Use as ``@jg.guard``, ``@jg.guard(metajudge=...)`` or ``jg.guard(fn, ...)``, on sync
@@ -537,7 +606,10 @@ def guard(
     calls (the rest end ``skipped``, reason ``sampled_out``); ``offload="process"`` runs
     the parse and the MetaJudge calls in a worker process instead of the dispatcher
     thread, so they never hold the judge's GIL; it pays off with a CPU to spare (default
-    ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`). Judge
+    ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`); ``gate``
+    is the :class:`judgeguard.Gate` that turns each MetaJudge answer into the reward
+    (review threshold, floor, ``on_error``; default: the MetaJudge's default gate) —
+    applied after the cache, so another gate on a cached answer costs no call. Judge
     exceptions propagate unchanged and are recorded on the judge span.
     """
 
@@ -550,9 +622,10 @@ def guard(
         on_unparsed=on_unparsed,
         sample=sample,
         offload=offload,
+        gate=gate,
     )
 
-    def wrap(f: F) -> GuardedJudge[F]:
+    def wrap(f: Callable[P, R]) -> GuardedJudge[P, R]:
         checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         return GuardedJudge(f, checker=checker, context=context, wait=wait, name=name)
 

@@ -602,7 +602,8 @@ class _Worker:
             return Done(job_id, result, record.spans, record.points)
 
         def fallback(status: str, reason: str, why: str) -> Done:
-            return Done(job_id, failed_check(status, reason, why, settings.metajudge), [], [])
+            failed = failed_check(status, reason, why, settings.metajudge)
+            return Done(job_id, settings.gate.apply_to(failed), [], [])
 
         self.dispatcher.submit(check, fallback, [self.send])
 

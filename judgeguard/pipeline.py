@@ -18,23 +18,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from judgeguard.cache import DiskCache, cache_key, default_cache
+from judgeguard import env
+from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
 from judgeguard.errors import GuardConfigError, ParseError
-from judgeguard.gating import outcome_reward
-from judgeguard.schema import Check, Judgment
+from judgeguard.gating import Gate, outcome_reward
+from judgeguard.options import MetaJudgeOption, OffloadOption, OnUnparsed, VerdictOption
+from judgeguard.schema import Check, Judgment, RationaleMatch
 from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import stamp_span_ids
 from judgeguard.verdicts import Verdict, VerdictSpec
 
 if TYPE_CHECKING:
-    from judgeguard.gating import Gate
     from judgeguard.metajudge import MetaJudge
     from judgeguard.telemetry import Telemetry
 
 log = logging.getLogger("judgeguard")
 
 __all__ = [
-    "CacheOption",
     "CheckRequest",
     "CheckSettings",
     "failed_check",
@@ -44,24 +44,22 @@ __all__ = [
     "unparsed_check",
 ]
 
-#: The ``cache=`` option: True (default directory), False/None, a directory, a DiskCache.
-CacheOption = bool | str | os.PathLike[str] | DiskCache | None
 Offload = Literal["thread", "process"]
-OnUnparsed = Literal["record", "raise"]
 
 
 @dataclass(frozen=True)
 class CheckSettings:
     """How checks run, resolved once and shared (frozen, picklable).
 
-    ``metajudge`` (``None``: checks end ``skipped``) carries the LLM settings, the
-    per-call ``timeout`` and, until the gate moves out of it, the gate; ``verdict`` is
-    the parse spec; ``cache`` the answer cache (``None``: off); ``sample`` the fraction
-    of calls checked; ``offload`` where a front end runs the check (the dispatcher
-    thread or the worker process); ``on_unparsed`` whether a front end raises the
-    :class:`judgeguard.ParseError` in its caller; ``check_timeout`` bounds one
-    :func:`run_check` (``None``: only the dispatcher's bound). Build it from user options
-    with :meth:`resolve`.
+    ``metajudge`` (``None``: checks end ``skipped``) carries the LLM settings and the
+    per-call ``timeout``; ``gate`` turns each MetaJudge answer (and each failed check)
+    into a reward, after the cache (default: the MetaJudge's default gate, else
+    ``Gate()``); ``verdict`` is the parse spec; ``cache`` the answer cache (``None``:
+    off); ``sample`` the fraction of calls checked; ``offload`` where a front end runs
+    the check (the dispatcher thread or the worker process); ``on_unparsed`` whether a
+    front end raises the :class:`judgeguard.ParseError` in its caller;
+    ``check_timeout`` bounds one :func:`run_check` (``None``: only the dispatcher's
+    bound). Build it from user options with :meth:`resolve`.
     """
 
     metajudge: MetaJudge | None = None
@@ -71,38 +69,45 @@ class CheckSettings:
     offload: Offload = "thread"
     on_unparsed: OnUnparsed = "record"
     check_timeout: float | None = None
+    gate: Gate = None  # type: ignore[assignment]  # filled in by __post_init__
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            default = self.metajudge.gate if self.metajudge is not None else Gate()
+            object.__setattr__(self, "gate", default)
+        elif not isinstance(self.gate, Gate):
+            raise GuardConfigError(
+                f"gate= must be a judgeguard.Gate, got {type(self.gate).__name__}"
+            )
 
     @property
     def spec(self) -> VerdictSpec:
         """The verdict spec (``"auto"`` when none was given)."""
         return self.verdict if self.verdict is not None else _AUTO_SPEC
 
-    @property
-    def gate(self) -> Gate | None:
-        """The gate applied to the MetaJudge's answers (``None`` without a MetaJudge)."""
-        return self.metajudge.gate if self.metajudge is not None else None
-
     @classmethod
     def resolve(
         cls,
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
         cache: CacheOption = True,
         sample: float = 1.0,
-        offload: Offload | None = None,
+        offload: OffloadOption = None,
         on_unparsed: OnUnparsed = "record",
         check_timeout: float | None = None,
+        gate: Gate | None = None,
     ) -> CheckSettings:
         """Settings from the options users pass to ``jg.guard``, ``jg.Checker`` and the
         LangChain wrappers: a MetaJudge, a model string or a list of them (default
         ``$JUDGEGUARD_METAJUDGE``), a verdict spec, ``cache=True`` for the default
-        directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``).
+        directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``), a
+        :class:`judgeguard.Gate` (default: the MetaJudge's default gate).
         Raises :class:`judgeguard.GuardConfigError` for an option that cannot work."""
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
         if offload is None:
-            offload = os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"  # type: ignore[assignment]
+            offload = env.offload()  # type: ignore[assignment]
         if offload not in ("thread", "process"):
             raise GuardConfigError(
                 f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
@@ -120,20 +125,20 @@ class CheckSettings:
             offload=offload,
             on_unparsed=on_unparsed,
             check_timeout=check_timeout,
+            gate=gate,  # type: ignore[arg-type]  # None: the default gate
         )
 
 
 _AUTO_SPEC = VerdictSpec.coerce("auto")
 
 
-def _resolve_metajudge(metajudge: Any) -> MetaJudge | None:
+def _resolve_metajudge(metajudge: MetaJudgeOption) -> MetaJudge | None:
     from judgeguard.metajudge import MetaJudge
 
     if metajudge is None:
-        env = os.environ.get("JUDGEGUARD_METAJUDGE")
-        if not env:
+        metajudge = env.metajudge_models()
+        if not metajudge:
             return None
-        metajudge = [m.strip() for m in env.split(",") if m.strip()]
     if isinstance(metajudge, MetaJudge):
         return metajudge
     if isinstance(metajudge, (str, list, tuple)):
@@ -210,11 +215,12 @@ async def run_check(
     check when references are given.
 
     Without a MetaJudge the check ends ``skipped`` (reason ``no_metajudge``) with its
-    R_outcome filled in. Answers come from the cache when present (``cached=True``);
-    only successful ones are stored. A check longer than ``settings.check_timeout`` ends
-    ``error``/``check_timeout``. The evaluator span is a child of ``judge_span`` when
-    ``child`` is true, else a new trace linked to it. ``telemetry``: the process
-    default unless given.
+    R_outcome filled in. MetaJudge answers come from the cache when present
+    (``cached=True``); only successful ones are stored. ``settings.gate`` turns the
+    answer into the reward, after the cache. A check longer than
+    ``settings.check_timeout`` ends ``error``/``check_timeout`` (gated like any failed
+    check). The evaluator span is a child of ``judge_span`` when ``child`` is true, else
+    a new trace linked to it. ``telemetry``: the process default unless given.
     """
     if telemetry is None:
         from judgeguard.telemetry import get_telemetry
@@ -227,7 +233,9 @@ async def run_check(
         return await asyncio.wait_for(run, settings.check_timeout)
     except asyncio.TimeoutError:
         message = f"the check took longer than {settings.check_timeout} s"
-        return failed_check("error", "check_timeout", message, settings.metajudge)
+        return settings.gate.apply_to(
+            failed_check("error", "check_timeout", message, settings.metajudge)
+        )
 
 
 async def _run(
@@ -263,7 +271,7 @@ async def _run(
                 r_outcome=_safe_outcome(j.verdict, request.label),
             )
         else:
-            check = await _support(request, metajudge, cache, telemetry)
+            check = await _support(request, metajudge, cache, telemetry, settings.gate)
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
@@ -301,7 +309,7 @@ def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
     exclusions, the endpoints actually used, prompt version, context budget,
     structured output), a digest of the exact prompt sent, the redacted rationale, the
     verdict with its options, and the context. Not the gate settings nor the gold label:
-    the gate is applied again to a cached answer (:meth:`MetaJudge.regate`).
+    the gate is applied to the answer after the cache (:meth:`judgeguard.Gate.apply_to`).
     """
     j = _judgment(request)
     return cache_key(
@@ -347,22 +355,28 @@ async def _support(
     metajudge: MetaJudge,
     cache: DiskCache | None,
     telemetry: Telemetry,
+    gate: Gate,
 ) -> Check:
+    """The MetaJudge's answer (cached, or asked and stored), then the gate."""
     j = _judgment(request)
+    try:
+        outcome_reward(j.verdict, request.label)  # an unreadable label costs no call
+    except ParseError as exc:
+        return _bad_label(exc, j, metajudge)
     key, hit = _lookup(cache, lambda: support_key(request, metajudge), "check", telemetry)
     if hit is not None:
         try:
-            return metajudge.regate(hit, request.label)
-        except ParseError as exc:  # an unreadable gold label
-            return _bad_label(exc, j, metajudge)
+            return gate.apply_to(hit, request.label)
         except ValueError:  # an entry that does not gate (not written by this version)
             pass
-    try:
-        check = await metajudge.acheck(j, request.context, label=request.label)
-    except ParseError as exc:  # an unreadable gold label
-        return _bad_label(exc, j, metajudge)
+    answer = await metajudge.aanswer(j, request.context)
     if cache is not None and key is not None:
-        cache.put_check(key, check)
+        cache.put_check(key, answer)
+    check = gate.apply_to(answer, request.label)
+    if check.status == "error" and metajudge.raise_errors:
+        from judgeguard.metajudge import CheckFailed
+
+        raise CheckFailed(check)
     return check
 
 
@@ -393,8 +407,6 @@ async def _reference(
     try:
         match = await metajudge.amatch(j, reference)
     except InvalidCheckInput as exc:
-        from judgeguard.schema import RationaleMatch
-
         return RationaleMatch(
             status="error", reason="bad_reference", error=str(exc), metajudge_model=metajudge.model
         )

@@ -42,6 +42,9 @@ CORE_MODULES = (
     "judgeguard.metajudge.requestkey",
     "judgeguard.metajudge.quiet",
     "judgeguard.scrub",
+    "judgeguard.context",
+    "judgeguard.env",
+    "judgeguard.options",
 )
 #: What the hand-off to the check worker process needs (``offload="process"``).
 OFFLOAD_MODULES = ("judgeguard.offload", "subprocess", "multiprocessing.connection", "pickle")

@@ -34,7 +34,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,36 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
+#: The metrics: name -> (unit, description, histogram buckets; ``None``: a counter).
+_METRICS: dict[str, tuple[str, str, Sequence[float] | None]] = {
+    sc.METRIC_RATIONALE_REWARD: (
+        "1",
+        "R_rationale: how well a judge's rationale supports its verdict",
+        _REWARD_BUCKETS,
+    ),
+    sc.METRIC_GATED_REWARD: ("1", "The gated reward R_rationale × R_outcome", _REWARD_BUCKETS),
+    sc.METRIC_CHECKS: ("{check}", "Checks by terminal status", None),
+    sc.METRIC_CHECK_DURATION: ("s", "Duration of one check", _DURATION_BUCKETS),
+    sc.METRIC_CACHE_LOOKUPS: ("{lookup}", "Check cache lookups, by judgeguard.cache.hit", None),
+    sc.METRIC_CALLBACK_ERRORS: (
+        "{error}",
+        "on_result callbacks that raised (logged with their traceback)",
+        None,
+    ),
+}
+
+
+def _instrument(
+    meter: metrics.Meter, name: str, unit: str, description: str, buckets: Sequence[float] | None
+) -> Any:
+    """The recording function of one metric: a histogram's ``record`` or a counter's ``add``."""
+    if buckets is None:
+        return meter.create_counter(name, unit=unit, description=description).add
+    return meter.create_histogram(
+        name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets
+    ).record
+
+
 @lru_cache(maxsize=256)
 def _chat_span(model: str) -> tuple[str, Mapping[str, AttributeValue]]:
     """Span name and start attributes of a CLIENT span for a litellm model string."""
@@ -181,47 +211,16 @@ class Telemetry:
         meter = metrics.get_meter(
             sc.SCOPE_NAME, __version__, meter_provider, schema_url=sc.SCHEMA_URL
         )
-        self._rationale_reward = meter.create_histogram(
-            sc.METRIC_RATIONALE_REWARD,
-            unit="1",
-            description="R_rationale: how well a judge's rationale supports its verdict",
-            explicit_bucket_boundaries_advisory=_REWARD_BUCKETS,
-        )
-        self._gated_reward = meter.create_histogram(
-            sc.METRIC_GATED_REWARD,
-            unit="1",
-            description="The gated reward R_rationale × R_outcome",
-            explicit_bucket_boundaries_advisory=_REWARD_BUCKETS,
-        )
-        self._checks = meter.create_counter(
-            sc.METRIC_CHECKS, unit="{check}", description="Checks by terminal status"
-        )
-        self._check_duration = meter.create_histogram(
-            sc.METRIC_CHECK_DURATION,
-            unit="s",
-            description="Duration of one check",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self._cache_lookups = meter.create_counter(
-            sc.METRIC_CACHE_LOOKUPS,
-            unit="{lookup}",
-            description="Check cache lookups, by judgeguard.cache.hit",
-        )
-
-        self._callback_errors = meter.create_counter(
-            sc.METRIC_CALLBACK_ERRORS,
-            unit="{error}",
-            description="on_result callbacks that raised (logged with their traceback)",
-        )
-
+        #: each metric's recording function (``record`` or ``add``), by metric name
         self._instruments: dict[str, Any] = {
-            sc.METRIC_RATIONALE_REWARD: self._rationale_reward.record,
-            sc.METRIC_GATED_REWARD: self._gated_reward.record,
-            sc.METRIC_CHECKS: self._checks.add,
-            sc.METRIC_CHECK_DURATION: self._check_duration.record,
-            sc.METRIC_CACHE_LOOKUPS: self._cache_lookups.add,
-            sc.METRIC_CALLBACK_ERRORS: self._callback_errors.add,
+            name: _instrument(meter, name, *spec) for name, spec in _METRICS.items()
         }
+        self._rationale_reward = self._instruments[sc.METRIC_RATIONALE_REWARD]
+        self._gated_reward = self._instruments[sc.METRIC_GATED_REWARD]
+        self._checks = self._instruments[sc.METRIC_CHECKS]
+        self._check_duration = self._instruments[sc.METRIC_CHECK_DURATION]
+        self._cache_lookups = self._instruments[sc.METRIC_CACHE_LOOKUPS]
+        self._callback_errors = self._instruments[sc.METRIC_CALLBACK_ERRORS]
 
     @contextmanager
     def activate(self) -> Iterator[Telemetry]:
@@ -244,27 +243,29 @@ class Telemetry:
 
     # -- spans -----------------------------------------------------------------------------
     @contextmanager
-    def judge_span(self, name: str) -> Iterator[Span]:
-        """An INTERNAL span ``judge {name}``, current inside the block.
-
-        An exception escaping the block is recorded (exception event, ``error.type``,
-        status ERROR) and re-raised unchanged.
-        """
-        if self._tracing_off():  # hot path: no provider, no span, no context switch
-            yield trace.INVALID_SPAN
-            return
+    def _current_span(self, name: str, kind: SpanKind, **options: Any) -> Iterator[Span]:
+        """A span current inside the block; an exception escaping the block is recorded
+        (:meth:`_fail`: exception event, ``error.type``, status ERROR) and re-raised."""
         with self._tracer.start_as_current_span(
-            f"{sc.SPAN_JUDGE_PREFIX} {name}",
-            kind=SpanKind.INTERNAL,
-            attributes=_JUDGE_ATTRIBUTES,
-            record_exception=False,
-            set_status_on_exception=False,
+            name, kind=kind, record_exception=False, set_status_on_exception=False, **options
         ) as span:
             try:
                 yield span
             except Exception as exc:
                 self._fail(span, exc)
                 raise
+
+    def judge_span(self, name: str) -> AbstractContextManager[Span]:
+        """An INTERNAL span ``judge {name}``, current inside the block.
+
+        An exception escaping the block is recorded (exception event, ``error.type``,
+        status ERROR) and re-raised unchanged.
+        """
+        if self._tracing_off():  # hot path: no provider, no span, no context switch
+            return nullcontext(trace.INVALID_SPAN)
+        return self._current_span(
+            f"{sc.SPAN_JUDGE_PREFIX} {name}", SpanKind.INTERNAL, attributes=_JUDGE_ATTRIBUTES
+        )
 
     def record_call(self, span: Span, inputs: Any, output: Any) -> None:
         """Put the judge call's input and output on its span, as ``input.value`` and
@@ -324,10 +325,9 @@ class Telemetry:
         context = span.get_span_context()
         return context if context.is_valid else None
 
-    @contextmanager
     def evaluator_span(
         self, judge: SpanContext | Span | None, child: bool = True
-    ) -> Iterator[Span]:
+    ) -> AbstractContextManager[Span]:
         """The span ``evaluate rationale_consistency`` of one check, current inside the block.
 
         Always a child of the judge span when there is one (a valid ``judge`` context), in
@@ -344,22 +344,11 @@ class Telemetry:
             parent = trace.set_span_in_context(NonRecordingSpan(judge))
         else:
             parent = Context()
-        with self._tracer.start_as_current_span(
-            sc.SPAN_EVALUATOR,
-            context=parent,
-            kind=SpanKind.INTERNAL,
-            attributes=_EVALUATOR_ATTRIBUTES,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except Exception as exc:
-                self._fail(span, exc)
-                raise
+        return self._current_span(
+            sc.SPAN_EVALUATOR, SpanKind.INTERNAL, context=parent, attributes=_EVALUATOR_ATTRIBUTES
+        )
 
-    @contextmanager
-    def llm_span(self, model: str) -> Iterator[Span]:
+    def llm_span(self, model: str) -> AbstractContextManager[Span]:
         """A CLIENT span ``chat {model}`` for one MetaJudge request, current in the block.
 
         A child of the current span. ``model`` is the litellm model string: its provider
@@ -367,18 +356,7 @@ class Telemetry:
         ``gen_ai.request.model``. Exceptions are recorded and re-raised.
         """
         name, attributes = _chat_span(model)
-        with self._tracer.start_as_current_span(
-            name,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            try:
-                yield span
-            except Exception as exc:
-                self._fail(span, exc)
-                raise
+        return self._current_span(name, SpanKind.CLIENT, attributes=attributes)
 
     def record_llm_result(
         self,
@@ -466,17 +444,17 @@ class Telemetry:
             counted[sc.JUDGEGUARD_METAJUDGE_MODEL] = model
         if status == "error":
             counted[sc.ERROR_TYPE] = check.reason or sc.ERROR_TYPE_OTHER
-        self._checks.add(1, counted)
+        self._checks(1, counted)
         rewards: dict[str, AttributeValue] = {sc.JUDGEGUARD_METAJUDGE_MODEL: model} if model else {}
         if check.r_rationale is not None:
-            self._rationale_reward.record(check.r_rationale, rewards)
+            self._rationale_reward(check.r_rationale, rewards)
         if check.reward is not None:
-            self._gated_reward.record(check.reward, rewards)
+            self._gated_reward(check.reward, rewards)
         duration = (
             duration_s if duration_s is not None else (None if check.cached else check.latency_s)
         )
         if duration is not None:
-            self._check_duration.record(duration, counted)
+            self._check_duration(duration, counted)
         if span.is_recording():
             self._check_on_span(span, check)
 
@@ -561,11 +539,11 @@ class Telemetry:
 
     def record_callback_error(self) -> None:
         """Count one ``on_result`` callback that raised."""
-        self._callback_errors.add(1)
+        self._callback_errors(1)
 
     def record_cache(self, hit: bool) -> None:
         """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""
-        self._cache_lookups.add(1, {sc.JUDGEGUARD_CACHE_HIT: bool(hit)})
+        self._cache_lookups(1, {sc.JUDGEGUARD_CACHE_HIT: bool(hit)})
 
     # -- replay -----------------------------------------------------------------------------
     def replay(

@@ -355,3 +355,30 @@ def test_worker_processes_are_the_offload_workers_and_their_spans_come_home(env,
     assert len(set(started)) == 2  # two worker processes of judgeguard.offload
     evaluators = [s for s in exporter.get_finished_spans() if s.name == sc.SPAN_EVALUATOR]
     assert len(evaluators) == 10  # recorded in the workers, replayed in this process
+
+
+def test_a_rerun_with_other_gate_settings_makes_no_metajudge_call(env, tmp_path, capsys):
+    path = write(tmp_path, SMALL)
+    args = [str(path), "--metajudge", "openai/judge-test"]
+    code, first, _ = run_json(args, capsys)
+    assert code == 0 and len(env.requests) == 5
+    assert first["overall"]["flagged_rate"] == pytest.approx(2 / 5)
+    assert first["gate"] == {"review_threshold": 0.3, "floor": 0.0, "on_error": "none"}
+    code, strict, _ = run_json([*args, "--review-below", "0.95"], capsys)
+    assert code == 0 and len(env.requests) == 5  # no new MetaJudge call
+    assert strict["overall"]["flagged_rate"] == 1.0  # every R_rationale (0.9, 0.05) < 0.95
+    assert strict["overall"]["mean_reward"] == pytest.approx(first["overall"]["mean_reward"])
+    code, floored, _ = run_json([*args, "--floor", "0.5", "--on-error", "zero"], capsys)
+    assert code == 0 and len(env.requests) == 5
+    assert floored["gate"] == {"review_threshold": 0.3, "floor": 0.5, "on_error": "zero"}
+    # J1's rewards: r x 1 with r = 0.9, 0.9, 0.05, each lifted to 0.5 + 0.5 r
+    assert floored["judges"]["J1"]["mean_reward"] == pytest.approx((0.95 + 0.95 + 0.525) / 3)
+    assert floored["overall"]["flagged_rate"] == pytest.approx(2 / 5)
+
+
+def test_bad_gate_settings_are_refused_before_the_run(env, tmp_path, capsys):
+    path = write(tmp_path, SMALL)
+    code = main(["audit", str(path), "--metajudge", "openai/judge-test", "--floor", "1.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--floor" in err and "[0, 1)" in err
+    assert len(env.requests) == 0

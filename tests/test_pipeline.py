@@ -63,3 +63,23 @@ def test_a_checker_takes_settings_and_exposes_them(loopback_llm):
     assert checker.settings is settings and checker.metajudge is settings.metajudge
     loopback_llm.responder = lambda body: B_WINS
     assert checker.submit(verdict_text(), wait=True).check(10).status == "consistent"
+
+
+def test_the_gate_is_a_settings_field_defaulting_to_the_metajudges(loopback_llm):
+    mj = mj_for(loopback_llm, review_threshold=0.6)
+    assert CheckSettings().gate == jg.Gate()
+    assert CheckSettings(metajudge=mj).gate is mj.gate
+    strict = jg.Gate(review_threshold=0.9, on_error="zero")
+    settings = CheckSettings.resolve(metajudge=mj, gate=strict, cache=False)
+    assert settings.gate is strict
+    assert pickle.loads(pickle.dumps(settings)).gate == strict  # it reaches a worker
+    with pytest.raises(jg.GuardConfigError, match="gate="):
+        CheckSettings.resolve(gate=0.5)  # type: ignore[arg-type]
+
+
+async def test_a_check_that_timed_out_follows_the_gates_on_error(loopback_llm):
+    loopback_llm.responder = lambda body: Reply(content=B_WINS, delay=2.0)
+    gate = jg.Gate(on_error="zero")
+    settings = CheckSettings(metajudge=mj_for(loopback_llm), check_timeout=0.2, gate=gate)
+    check = await run_check(CheckRequest(output=verdict_text()), settings)
+    assert (check.status, check.reason, check.reward) == ("error", "check_timeout", 0.0)

@@ -582,18 +582,16 @@ def test_a_failed_call_marks_client_and_evaluator_spans(configured, loopback_llm
     assert ev_span.attributes["error.type"] == "auth_error"
 
 
-async def test_acall_parent_span_becomes_the_client_span_parent(configured):
+async def test_acall_client_span_is_a_child_of_the_current_span(configured):
     tracer = configured.tracer_provider.get_tracer("app")
-    parent = tracer.start_span("app request")
-    result = await acall(
-        "openai/gpt-4o-mini",
-        [{"role": "user", "content": "hi"}],
-        {"mock_response": "hello"},
-        policy=RetryPolicy(retries=0),
-        timeout=5,
-        parent_span=parent,
-    )
-    parent.end()
+    with tracer.start_as_current_span("app request") as parent:
+        result = await acall(
+            "openai/gpt-4o-mini",
+            [{"role": "user", "content": "hi"}],
+            {"mock_response": "hello"},
+            policy=RetryPolicy(retries=0),
+            timeout=5,
+        )
     assert result.text == "hello"
     client = one_span(configured, "chat gpt-4o-mini")
     assert client.parent.span_id == parent.get_span_context().span_id

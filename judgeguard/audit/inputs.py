@@ -11,6 +11,7 @@ from typing import Any
 
 from judgeguard.cache import DiskCache
 from judgeguard.errors import JudgeguardError
+from judgeguard.gating import Gate
 
 __all__ = [
     "FIELDS",
@@ -63,6 +64,9 @@ class AuditConfig:
     workers: int = 1
     cache: DiskCache | None = None
     telemetry: Any = None
+    #: turns each MetaJudge answer into a reward (default: the MetaJudge's default gate);
+    #: not part of any cache key, so a rerun with another gate makes no MetaJudge call
+    gate: Gate | None = None
 
 
 def check_config(path: str | Path, config: AuditConfig) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from judgeguard.audit.inputs import NO_OUTPUT, AuditConfig, dig, truthy
 from judgeguard.cache import cache_key
 from judgeguard.errors import ParseError
+from judgeguard.gating import Gate
 from judgeguard.scrub import clean_text
 
 if TYPE_CHECKING:  # pydantic models load on first parse: a fully cached rerun never needs them
@@ -50,11 +51,13 @@ class LineAuditor:
         self._spec: VerdictSpec | None = None
         self._key_prefix: bytes | None = None
         mj = config.metajudge
+        #: the gate that turns each answer into a reward (default: the MetaJudge's)
+        self.gate: Gate = config.gate or (mj.gate if mj is not None else Gate())
+        # no gate here: cached records are re-gated on read (:meth:`regate`)
         self.settings = {
             "spec": config.verdict,
             "fields": sorted(config.fields.items()),
             "metajudge": mj.sampling_key() if mj is not None else None,
-            "gate": repr(mj.gate) if mj is not None else None,
             "format": 2,  # result records carry pair_id/swapped as mapped
         }
         self._written = {config.fields.get(name, name) for name in _WRITTEN}
@@ -64,6 +67,14 @@ class LineAuditor:
         if self._key_prefix is None:
             self._key_prefix = cache_key("audit_line", settings=self.settings).encode()
         return hashlib.sha256(self._key_prefix + raw).hexdigest()
+
+    def regate(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A cached result record with reward and review flag from this audit's gate
+        (the record keeps R_rationale and R_outcome, all the gate needs)."""
+        if result.get("status") in ("consistent", "inconsistent"):
+            gated = self.gate.apply(result.get("r_rationale"), result.get("r_outcome"))
+            result["reward"], result["needs_review"] = gated.reward, gated.needs_review
+        return result
 
     def field(self, record: Mapping[str, Any], name: str) -> Any:
         """A contract field of a line, through its ``--field`` mapping."""

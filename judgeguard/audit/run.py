@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -72,7 +73,10 @@ class _Checks:
 
             config = self.config
             self._settings = CheckSettings(
-                metajudge=config.metajudge, verdict=self.auditor.spec, cache=config.cache
+                metajudge=config.metajudge,
+                verdict=self.auditor.spec,
+                cache=config.cache,
+                gate=self.auditor.gate,
             )
             if self.workers:
                 from judgeguard.offload import worker_config
@@ -103,7 +107,8 @@ class _Checks:
             return result
 
         def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
-            line.check = pipeline.failed_check(status, reason, message, settings.metajudge)
+            failed = pipeline.failed_check(status, reason, message, settings.metajudge)
+            line.check = settings.gate.apply_to(failed)  # a check that never ran: on_error
             return auditor.result_record(line)
 
         if request is not None and not self.primed and not workers and settings.metajudge:
@@ -179,6 +184,8 @@ def run_audit(
     check_config(path, config)
     auditor = LineAuditor(config)
     summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
+    if config.metajudge is not None:
+        summary.gate = dataclasses.asdict(auditor.gate)
     cache = config.cache
     window = max(4 * config.concurrency, 64)
     checker = _Checks(auditor, config, config.telemetry or get_telemetry(), _store_for(config))
@@ -200,7 +207,7 @@ def run_audit(
             key = auditor.line_key(raw) if cache is not None else None
             cached = cache.get_record(key) if key is not None and cache is not None else None
             if cached is not None:
-                result = json.loads(cached)
+                result = auditor.regate(json.loads(cached))
                 result["line"] = number
                 result["cached"] = True
                 queue.append(_Ready(result))

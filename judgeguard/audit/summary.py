@@ -177,6 +177,8 @@ class AuditSummary:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     lines: int = 0
     metajudge: str | None = None
+    #: the gate's settings (review threshold, floor, failure policy) when a MetaJudge ran
+    gate: dict[str, Any] | None = None
     interrupted: bool = False
     #: lines without the judge's output, and the keys those lines do have
     missing_output: int = 0
@@ -283,10 +285,13 @@ class AuditSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract: ``{"judges": {name: {...}}, "overall": {...}}``."""
-        return {
+        out: dict[str, Any] = {
             "judges": {k: v.summary() for k, v in sorted(self.judges.items())},
             "overall": self.overall.summary(),
         }
+        if self.gate is not None:
+            out["gate"] = self.gate
+        return out
 
 
 _EXC_PREFIX = re.compile(r"^(?:[\w.]*(?:Error|Exception)\s*[:\-]\s*)+")

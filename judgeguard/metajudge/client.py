@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgeguard.errors import JudgeguardError
+from judgeguard.metajudge.quiet import install, quiet, quietly
+from judgeguard.metajudge.requestkey import classify_option
 from judgeguard.scrub import clean_text, redact_secrets
+from judgeguard.telemetry import get_telemetry
 
 __all__ = [
     "CallFailed",
@@ -35,8 +38,6 @@ def import_litellm() -> Any:
     """Import litellm with the bundled cost map (see the module docstring)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
-
-    from judgeguard.metajudge.quiet import install
 
     install()  # litellm's failure banners stay out of stdout during our calls
     return litellm
@@ -171,8 +172,6 @@ _SECRET_ENV = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 def known_secrets(kwargs: Mapping[str, Any]) -> list[str]:
     """Secret values a provider error may echo: credential options given to litellm and
     credential-named environment variables (``OPENAI_API_KEY`` …)."""
-    from judgeguard.metajudge.requestkey import classify_option
-
     found = []
     for name, value in kwargs.items():
         if isinstance(value, str) and "credential" in (classify_option(name)[1] or ""):
@@ -211,8 +210,6 @@ def supports_structured_output(model: str, kwargs: Mapping[str, Any]) -> bool:
 @functools.lru_cache(maxsize=256)
 def _supports_schema(model: str, provider: str | None) -> bool:
     # litellm's model-info lookup costs ~0.5 ms a call; the answer never changes
-    from judgeguard.metajudge.quiet import quiet
-
     litellm = import_litellm()
     try:
         with quiet():
@@ -237,8 +234,6 @@ def _cost(litellm: Any, resp: Any) -> float | None:
         # litellm already priced the call; None means the model has no known price
         cost = hidden["response_cost"]
         return float(cost) if isinstance(cost, (int, float)) else None
-    from judgeguard.metajudge.quiet import quiet
-
     try:
         with quiet():
             cost = litellm.completion_cost(completion_response=resp)
@@ -264,7 +259,6 @@ async def acall(
     policy: RetryPolicy,
     timeout: float | None,
     response_format: Any = None,
-    parent_span: Any = None,
 ) -> CallResult:
     """Call ``litellm.acompletion`` once, retrying transient failures per ``policy``.
 
@@ -274,17 +268,9 @@ async def acall(
 
     Telemetry: every attempt (retries included, backoff sleeps excluded) runs in its own
     CLIENT span ``chat {model}`` (:meth:`judgeguard.telemetry.Telemetry.llm_span`), a
-    child of the current span, or of ``parent_span`` when that is an OpenTelemetry span.
-    A recording CLIENT span is handed to litellm as ``litellm_parent_otel_span``;
-    otherwise ``parent_span`` is, as given. litellm's own OTel callback is never enabled.
+    child of the current span. A recording CLIENT span is handed to litellm as
+    ``litellm_parent_otel_span``. litellm's own OTel callback is never enabled.
     """
-    from contextlib import nullcontext
-
-    from opentelemetry import trace
-
-    from judgeguard.metajudge.quiet import quietly
-    from judgeguard.telemetry import get_telemetry
-
     litellm = import_litellm()
     telemetry = get_telemetry()
     # text that no UTF-8 encoder accepts (lone surrogates) is sent as U+FFFD
@@ -299,7 +285,6 @@ async def acall(
         params.setdefault("timeout", timeout)
     if response_format is not None and "response_format" not in kwargs:
         params["response_format"] = response_format
-    otel_parent = parent_span if isinstance(parent_span, trace.Span) else None
     retries = policy.retries if own_retries else 0
     guard = None if timeout is None else timeout + 5.0
     attempt = 0
@@ -307,17 +292,11 @@ async def acall(
         failure: CallFailed | None = None
         cause: BaseException | None = None
         wait: float | None = None
-        scope = (
-            nullcontext()
-            if otel_parent is None
-            else trace.use_span(otel_parent, record_exception=False, set_status_on_exception=False)
-        )
-        with scope, telemetry.llm_span(model) as span:
-            litellm_parent = span if span.is_recording() else parent_span
+        with telemetry.llm_span(model) as span:
             call = params
-            if litellm_parent is not None:
+            if span.is_recording():
                 metadata = dict(params.get("metadata") or {})
-                metadata["litellm_parent_otel_span"] = litellm_parent
+                metadata["litellm_parent_otel_span"] = span
                 call = {**params, "metadata": metadata}
             started = time.perf_counter()
             try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from judgeguard.errors import JudgeguardError
-from judgeguard.gating import DEFAULT_REVIEW_THRESHOLD, Gate, outcome_reward
+from judgeguard.gating import Gate, LabelLike, OnError, outcome_reward
 from judgeguard.metajudge import prompts
 from judgeguard.metajudge.answers import (
     MalformedAnswer,
@@ -126,9 +126,13 @@ class MetaJudge:
     reported). Extra keyword arguments go to every ``litellm.acompletion`` call
     unchanged (``api_base``, ``api_key``, ``temperature``, ``mock_response`` …).
 
-    ``review_threshold``, ``floor`` and ``on_error`` configure the gate
-    (:class:`judgeguard.gating.Gate`); ``timeout`` (seconds per call), ``retries`` and
-    ``backoff`` (first retry delay, doubled each time, with jitter) the calls;
+    The MetaJudge answers; the gate (:class:`judgeguard.Gate`) turns an answer into a
+    reward afterwards and is configured where checks are (``jg.guard(gate=...)``).
+    ``gate`` here is only the default for :meth:`check` and for guards that set none;
+    ``review_threshold``, ``floor`` and ``on_error`` are kept as a shorthand for it
+    (``gate=jg.Gate(review_threshold=...)`` is the same). ``timeout`` (seconds per
+    call), ``retries`` and ``backoff`` (first retry delay, doubled each time, with
+    jitter) configure the calls;
     ``max_context_tokens`` the budget for question and candidates;
     ``structured_output`` forces (True) or forbids (False) a JSON-schema response format
     (default: when litellm says the model supports it); ``raise_errors=True`` raises
@@ -139,9 +143,10 @@ class MetaJudge:
         self,
         model: str | Sequence[str],
         *,
-        review_threshold: float = DEFAULT_REVIEW_THRESHOLD,
-        floor: float = 0.0,
-        on_error: Literal["none", "outcome", "zero"] = "none",
+        gate: Gate | None = None,
+        review_threshold: float | None = None,
+        floor: float | None = None,
+        on_error: OnError | None = None,
         timeout: float | None = 60.0,
         retries: int = 2,
         backoff: float = 0.5,
@@ -158,7 +163,7 @@ class MetaJudge:
             )
         self.models: tuple[str, ...] = tuple(models)
         self.litellm_kwargs: dict[str, Any] = dict(litellm_kwargs)
-        self.gate = Gate(review_threshold=review_threshold, floor=floor, on_error=on_error)
+        self.gate = _default_gate(gate, review_threshold, floor, on_error)
         self.timeout = timeout
         self.policy = RetryPolicy(retries=retries, base_delay=backoff)
         self.max_context_tokens = max_context_tokens
@@ -204,39 +209,29 @@ class MetaJudge:
         options = options_for(judgment.verdict)
         if not options:
             return None
-        messages = prompts.support_messages(
+        return messages_digest(self._support_messages(judgment, options, context, _KEY_BOUNDARY))
+
+    def _support_messages(
+        self,
+        judgment: Judgment,
+        options: Sequence[str],
+        context: Mapping[str, Any] | None,
+        boundary: str,
+    ) -> list[dict[str, str]]:
+        return prompts.support_messages(
             judgment.rationale,
             judgment.verdict.kind,
             options,
             judgment.verdict.scale,
             context,
-            _KEY_BOUNDARY,
+            boundary,
             self.max_context_tokens,
         )
-        return messages_digest(messages)
 
-    def regate(self, check: Check, label: Verdict | str | float | None = None) -> Check:
-        """``check`` (a MetaJudge answer, e.g. from the cache) gated with this MetaJudge's
-        gate and ``label``: R_outcome, reward, review flag and calibration recomputed.
-
-        Raises :class:`judgeguard.ParseError` for a label that does not fit the verdict.
-        """
-        if check.verdict is None or check.status not in ("consistent", "inconsistent"):
-            return check
-        r_outcome = outcome_reward(check.verdict, label)
-        gated = self.gate.apply(check.r_rationale, r_outcome)
-        members = [m.model_copy(update={"r_outcome": r_outcome}) for m in check.members]
-        partial = check.reason == "partial_ensemble"
-        return check.model_copy(
-            update={
-                "r_outcome": r_outcome,
-                "reward": gated.reward,
-                "needs_review": gated.needs_review,
-                "calibrated": gated.calibrated,
-                "reason": "partial_ensemble" if partial else gated.reason,
-                "members": members,
-            }
-        )
+    def regate(self, check: Check, label: LabelLike = None) -> Check:
+        """``check`` gated with this MetaJudge's default gate and ``label``
+        (``self.gate.apply_to(check, label)``; see :meth:`judgeguard.Gate.apply_to`)."""
+        return self.gate.apply_to(check, label)
 
     # -- the support check ----------------------------------------------------------------
     def check(
@@ -244,36 +239,53 @@ class MetaJudge:
         judgment: Judgment,
         context: Mapping[str, Any] | None = None,
         *,
-        label: Verdict | str | float | None = None,
+        label: LabelLike = None,
+        gate: Gate | None = None,
     ) -> Check:
         """Support check (reference-free): does the rationale support the verdict?
 
-        Returns a :class:`judgeguard.Check`. ``context`` holds the task (``question``,
-        ``response_a``, ``response_b``, ``rubric`` …) and is truncated to the context
-        budget; ``label`` is a gold verdict, which makes R_outcome 1/0. Failures end in a
-        result with status ``error`` and a reason code, never an exception (unless
-        ``raise_errors=True``).
+        Returns a :class:`judgeguard.Check`: the MetaJudge's answer (:meth:`answer`)
+        gated by ``gate`` (default: this MetaJudge's default gate). ``context`` holds the
+        task (``question``, ``response_a``, ``response_b``, ``rubric`` …) and is truncated
+        to the context budget; ``label`` is a gold verdict, which makes R_outcome 1/0.
+        Failures end in a result with status ``error`` and a reason code, never an
+        exception (unless ``raise_errors=True``).
         """
-        return _run_sync(lambda: self.acheck(judgment, context, label=label))
+        return _run_sync(lambda: self.acheck(judgment, context, label=label, gate=gate))
 
     async def acheck(
         self,
         judgment: Judgment,
         context: Mapping[str, Any] | None = None,
         *,
-        label: Verdict | str | float | None = None,
+        label: LabelLike = None,
+        gate: Gate | None = None,
     ) -> Check:
         """Async twin of :meth:`check`."""
-        if not isinstance(judgment, Judgment):
-            raise InvalidCheckInput(
-                f"check() needs a judgeguard.Judgment (from jg.parse), got "
-                f"{type(judgment).__name__}"
-            )
+        _require_judgment(judgment)
+        outcome_reward(judgment.verdict, label)  # an unreadable label fails before any call
+        result = (gate or self.gate).apply_to(await self.aanswer(judgment, context), label)
+        if result.status == "error" and self.raise_errors:
+            raise CheckFailed(result)
+        return result
+
+    def answer(self, judgment: Judgment, context: Mapping[str, Any] | None = None) -> Check:
+        """The MetaJudge's answer for the support check, before any gate.
+
+        A :class:`judgeguard.Check` with the status, the supported verdict, the
+        probabilities, ``r_rationale``, explanation and usage, but no outcome or reward:
+        :meth:`judgeguard.Gate.apply_to` adds those (what the cache stores, so that a new
+        gate or label costs no call). Never raises for a failed call (status ``error``).
+        """
+        return _run_sync(lambda: self.aanswer(judgment, context))
+
+    async def aanswer(self, judgment: Judgment, context: Mapping[str, Any] | None = None) -> Check:
+        """Async twin of :meth:`answer`."""
+        _require_judgment(judgment)
         import_litellm()  # a first import takes seconds: keep it out of the latency
         started = time.perf_counter()
         verdict = judgment.verdict
-        r_outcome = outcome_reward(verdict, label)
-        base = {"verdict": verdict, "r_outcome": r_outcome, "metajudge_model": self.model}
+        base = {"verdict": verdict, "metajudge_model": self.model}
         if not judgment.rationale.strip():
             return Check(
                 status="skipped",
@@ -295,13 +307,13 @@ class MetaJudge:
             *(self._support_member(m, judgment, options, context) for m in self.models)
         )
         for m in members:
-            m.verdict, m.r_outcome = verdict, r_outcome
+            m.verdict = verdict
         ok = [m for m in members if m.status != "error"]
         spent = _sum_usage([m.usage for m in members])
         latency = time.perf_counter() - started
         if not ok:
             first = members[0]
-            result = Check(
+            return Check(
                 status="error",
                 reason=first.reason,
                 error=first.error,
@@ -310,15 +322,8 @@ class MetaJudge:
                 members=members if len(members) > 1 else [],
                 **base,
             )
-            gated = self.gate.apply(None, r_outcome)
-            result.reward, result.needs_review = gated.reward, gated.needs_review
-            if self.raise_errors:
-                raise CheckFailed(result)
-            return result
         probabilities = combine([m.probabilities for m in ok])
         supported, consistent = supported_verdict(verdict, probabilities)
-        r_rationale = rationale_reward(verdict, probabilities)
-        gated = self.gate.apply(r_rationale, r_outcome)
         agreement = None
         if len(self.models) > 1:
             agreement = sum(1 for m in ok if _same_support(m.supported, supported, verdict)) / len(
@@ -328,17 +333,14 @@ class MetaJudge:
             status="consistent" if consistent else "inconsistent",
             supported=supported,
             probabilities=probabilities,
-            r_rationale=r_rationale,
-            reward=gated.reward,
-            needs_review=gated.needs_review,
-            calibrated=gated.calibrated,
+            r_rationale=rationale_reward(verdict, probabilities),
             explanation=" | ".join(m.explanation for m in ok if m.explanation) or None,
             unsupported_claims=[c for m in ok for c in m.unsupported_claims],
             usage=spent,
             latency_s=latency,
             agreement=agreement,
             members=members if len(members) > 1 else [],
-            reason=gated.reason if len(ok) == len(members) else "partial_ensemble",
+            reason=None if len(ok) == len(members) else "partial_ensemble",
             **base,
         )
 
@@ -352,15 +354,7 @@ class MetaJudge:
         boundary = prompts.new_boundary(
             judgment.rationale, *(str(v) for v in (context or {}).values())
         )
-        messages = prompts.support_messages(
-            judgment.rationale,
-            judgment.verdict.kind,
-            options,
-            judgment.verdict.scale,
-            context,
-            boundary,
-            self.max_context_tokens,
-        )
+        messages = self._support_messages(judgment, options, context, boundary)
         use_schema = self.structured_output
         if use_schema is None:
             use_schema = supports_structured_output(model, self.litellm_kwargs)
@@ -599,6 +593,40 @@ class MetaJudge:
             None,
             read_reasons,
             'one JSON object {"reasons": ["...", ...]}',
+        )
+
+
+def _default_gate(
+    gate: Gate | None,
+    review_threshold: float | None,
+    floor: float | None,
+    on_error: OnError | None,
+) -> Gate:
+    """The MetaJudge's default gate: ``gate``, or one built from the shorthand options."""
+    loose = {
+        k: v
+        for k, v in (
+            ("review_threshold", review_threshold),
+            ("floor", floor),
+            ("on_error", on_error),
+        )
+        if v is not None
+    }
+    if gate is None:
+        return Gate(**loose)  # type: ignore[arg-type]
+    if loose:
+        raise InvalidCheckInput(
+            f"give the gate once: gate= or {', '.join(sorted(loose))}=, not both"
+        )
+    if not isinstance(gate, Gate):
+        raise InvalidCheckInput(f"gate= must be a judgeguard.Gate, got {type(gate).__name__}")
+    return gate
+
+
+def _require_judgment(judgment: object) -> None:
+    if not isinstance(judgment, Judgment):
+        raise InvalidCheckInput(
+            f"check() needs a judgeguard.Judgment (from jg.parse), got {type(judgment).__name__}"
         )
 
 

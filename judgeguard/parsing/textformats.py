@@ -94,10 +94,6 @@ def _score(scale: tuple[float, float] | None) -> Converter:
     return convert
 
 
-def _trulens_score(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
-    return _score((0.0, 10.0))(m, spec, text)
-
-
 def _two_score(m: re.Match[str], spec: VerdictSpec, text: str) -> Verdict | None:
     scale = spec.scale or (1.0, 10.0)
     a = spec.make_score(float(m.group("a")), scale, m.group(0))

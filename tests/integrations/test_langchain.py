@@ -804,3 +804,28 @@ async def test_abandoned_streams_end_their_judge_span_cleanly(spans, caplog):
     assert "detach" not in caplog.text and "different Context" not in caplog.text
     judges = [s for s in spans.exporter.get_finished_spans() if s.name.startswith("judge ")]
     assert len(judges) == 3 and all(s.end_time for s in judges)
+
+
+def test_runnable_and_handler_take_a_gate_applied_to_the_cached_answer(loopback_llm, tmp_path):
+    loopback_llm.responder = lambda body: B_WINS
+    cache = jg.DiskCache(tmp_path / "c")
+    plain = JudgeGuardRunnable(
+        RunnableLambda(lambda x: verdict_text()), metajudge=mj_for(loopback_llm), cache=cache
+    )
+    assert plain.invoke_with_check(INPUT).check(10).needs_review is False
+    strict = jg.Gate(review_threshold=0.95)
+    guarded = JudgeGuardRunnable(
+        RunnableLambda(lambda x: verdict_text()),
+        metajudge=mj_for(loopback_llm),
+        cache=cache,
+        gate=strict,
+    )
+    check = guarded.invoke_with_check(INPUT).check(10)
+    assert check.cached is True and check.needs_review is True
+    handler = JudgeGuardCallbackHandler(metajudge=mj_for(loopback_llm), cache=cache, gate=strict)
+    FakeListChatModel(responses=[verdict_text()]).invoke(
+        [HumanMessage(INPUT["question"])], config={"callbacks": [handler]}
+    )
+    (handled,) = handler.checks(10)
+    assert handled.needs_review is True
+    assert len(loopback_llm.requests) == 2  # the handler's context (its prompt) differs

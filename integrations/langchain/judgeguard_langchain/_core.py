@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from judgeguard.cache import DiskCache
+from judgeguard.cache import CacheOption, DiskCache
+from judgeguard.gating import Gate
 from judgeguard.guarding import (
     Checker,
-    ContextSource,
     GuardConfigError,
     GuardResult,
     judge_span,
 )
-from judgeguard.pipeline import CacheOption, CheckSettings
+from judgeguard.options import (
+    ContextSource,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    VerdictOption,
+)
+from judgeguard.pipeline import CheckSettings
+from judgeguard.telemetry import Telemetry
 
 __all__ = [
     "CacheOption",
@@ -18,7 +27,14 @@ __all__ = [
     "Checker",
     "ContextSource",
     "DiskCache",
+    "Gate",
     "GuardConfigError",
     "GuardResult",
+    "MetaJudgeOption",
+    "OffloadOption",
+    "OnResult",
+    "OnUnparsed",
+    "Telemetry",
+    "VerdictOption",
     "judge_span",
 ]

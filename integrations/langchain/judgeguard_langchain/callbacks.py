@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -15,10 +15,19 @@ from judgeguard_langchain._core import (
     CacheOption,
     Checker,
     CheckSettings,
+    Gate,
     GuardConfigError,
     GuardResult,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    Telemetry,
+    VerdictOption,
 )
 from judgeguard_langchain.context import context_from_messages
+
+if TYPE_CHECKING:
+    from judgeguard.schema import Check
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
 
@@ -40,7 +49,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
     ``model.with_config(callbacks=[handler])``. It is inherited by child runs, so
     attached to a whole chain it checks every model call in it. Each finished model run
     is submitted through one :class:`judgeguard.Checker` (background dispatcher,
-    cache, MetaJudge, telemetry, ``on_result``); the handle is kept in
+    cache, MetaJudge, gate, telemetry, ``on_result``); the handle is kept in
     :attr:`results` under the run id, and :meth:`checks` waits for them all.
 
     ``context=None`` takes the last human message (or the text prompt) as the
@@ -55,14 +64,15 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
     def __init__(
         self,
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
-        on_result: Callable[[Any], Any] | None = None,
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
+        on_result: OnResult | None = None,
         cache: CacheOption = True,
         context: HandlerContext = None,
         sample: float = 1.0,
-        telemetry: Any = None,
-        offload: Literal["thread", "process"] | None = None,
+        telemetry: Telemetry | None = None,
+        offload: OffloadOption = None,
+        gate: Gate | None = None,
     ) -> None:
         if context is not None and not isinstance(context, Mapping) and not callable(context):
             raise GuardConfigError(
@@ -70,7 +80,12 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
                 f"prompt messages, got {type(context).__name__}"
             )
         settings = CheckSettings.resolve(
-            metajudge=metajudge, verdict=verdict, cache=cache, sample=sample, offload=offload
+            metajudge=metajudge,
+            verdict=verdict,
+            cache=cache,
+            sample=sample,
+            offload=offload,
+            gate=gate,
         )
         self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context = context
@@ -162,7 +177,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
             self._contexts.pop(run_id, None)
 
     # -- results -------------------------------------------------------------------------
-    def checks(self, timeout: float | None = None) -> list[Any]:
+    def checks(self, timeout: float | None = None) -> list[Check]:
         """The finished :class:`judgeguard.Check` of every run so far, in run order.
 
         Waits up to ``timeout`` seconds for each; raises ``TimeoutError`` if one is late.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
@@ -31,7 +31,14 @@ from judgeguard_langchain._core import (
     Checker,
     CheckSettings,
     ContextSource,
+    Gate,
     GuardResult,
+    MetaJudgeOption,
+    OffloadOption,
+    OnResult,
+    OnUnparsed,
+    Telemetry,
+    VerdictOption,
     judge_span,
 )
 from judgeguard_langchain.context import (
@@ -66,7 +73,8 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     in the input: ``None`` for the common key names (``question``, ``answer_a`` …), a
     mapping ``{context_key: input_key}``, a list of keys, or a function of the input.
     ``metajudge``, ``verdict``, ``on_result``, ``cache``, ``on_unparsed``, ``sample``,
-    ``telemetry`` and ``offload`` mean what they mean for :func:`judgeguard.guard`.
+    ``telemetry``, ``offload`` and ``gate`` mean what they mean for
+    :func:`judgeguard.guard`.
 
     With ``wait=True`` the run ends after the check, and the check summary is sent as
     the custom event ``"judgeguard.check"`` and written into the run's metadata
@@ -82,17 +90,18 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         self,
         judge_runnable: Runnable[Input, Output] | Callable[[Input], Output],
         *,
-        metajudge: Any = None,
-        verdict: Any = "auto",
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
         context: ContextSpec = None,
-        on_result: Callable[[Any], Any] | None = None,
+        on_result: OnResult | None = None,
         cache: CacheOption = True,
         wait: bool = False,
-        on_unparsed: Literal["record", "raise"] = "record",
+        on_unparsed: OnUnparsed = "record",
         sample: float = 1.0,
-        telemetry: Any = None,
+        telemetry: Telemetry | None = None,
         name: str | None = None,
-        offload: Literal["thread", "process"] | None = None,
+        offload: OffloadOption = None,
+        gate: Gate | None = None,
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
@@ -103,6 +112,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
             on_unparsed=on_unparsed,
             sample=sample,
             offload=offload,
+            gate=gate,
         )
         self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context: ContextSpec = context

@@ -1,0 +1,90 @@
+"""The ``JUDGEGUARD_*`` environment variables, read in one place (one function each).
+
+Each function reads its variable when called (so a change in ``os.environ`` is seen by
+the next check) and falls back to the documented default on an unset or unreadable
+value. Only the standard library is imported: ``import judgeguard`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "cache_dir",
+    "exit_timeout",
+    "metajudge_models",
+    "nice",
+    "offload",
+    "reward_config_path",
+    "reward_overrides",
+]
+
+
+def metajudge_models() -> list[str]:
+    """``$JUDGEGUARD_METAJUDGE``: the MetaJudge model(s), comma-separated (an ensemble).
+
+    Default: none (checks end ``skipped``, reason ``no_metajudge``; the audit computes
+    what needs no MetaJudge).
+    """
+    return [m.strip() for m in os.environ.get("JUDGEGUARD_METAJUDGE", "").split(",") if m.strip()]
+
+
+def offload() -> str:
+    """``$JUDGEGUARD_OFFLOAD``: where guard checks run, ``thread`` or ``process``.
+
+    Default ``thread``. Returned lower-cased as written; the guard rejects other values.
+    """
+    return os.environ.get("JUDGEGUARD_OFFLOAD", "").strip().lower() or "thread"
+
+
+def nice() -> int:
+    """``$JUDGEGUARD_NICE``: how many nice levels lower background checks run.
+
+    Default 10; 0 runs them at the caller's priority; a negative or unreadable value is 10
+    (negative: 0).
+    """
+    try:
+        return max(0, int(os.environ.get("JUDGEGUARD_NICE", "10")))
+    except ValueError:
+        return 10
+
+
+def exit_timeout() -> float:
+    """``$JUDGEGUARD_EXIT_TIMEOUT``: seconds the exit hook waits for pending checks.
+
+    Default 10.
+    """
+    try:
+        return float(os.environ.get("JUDGEGUARD_EXIT_TIMEOUT", "10"))
+    except ValueError:
+        return 10.0
+
+
+def cache_dir() -> Path | None:
+    """``$JUDGEGUARD_CACHE_DIR``: the check cache's directory (``~`` expanded).
+
+    Default ``None``: the platform's user cache directory for judgeguard
+    (:func:`judgeguard.cache.default_cache_dir`).
+    """
+    env = os.environ.get("JUDGEGUARD_CACHE_DIR")
+    return Path(env).expanduser() if env else None
+
+
+def reward_config_path() -> str | None:
+    """``$JUDGEGUARD_REWARD_CONFIG``: a JSON or TOML file with the verl reward's settings
+    (``judge``, ``judge_model``, ``judge_prompt``, ``metajudge`` …). Default: none."""
+    return os.environ.get("JUDGEGUARD_REWARD_CONFIG") or None
+
+
+def reward_overrides() -> dict[str, str]:
+    """The verl reward's settings from the environment, over the config file:
+    ``$JUDGEGUARD_JUDGE`` (``module:function``), ``$JUDGEGUARD_JUDGE_MODEL``,
+    ``$JUDGEGUARD_JUDGE_PROMPT`` and ``$JUDGEGUARD_METAJUDGE`` (those set and non-empty)."""
+    names = {
+        "judge": "JUDGEGUARD_JUDGE",
+        "judge_model": "JUDGEGUARD_JUDGE_MODEL",
+        "judge_prompt": "JUDGEGUARD_JUDGE_PROMPT",
+        "metajudge": "JUDGEGUARD_METAJUDGE",
+    }
+    return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}

@@ -1,0 +1,65 @@
+"""The types of the options every check front end takes (guard, Checker, LangChain).
+
+One alias per option, so that the union is spelled out once; :class:`GuardOptions`
+lists the keyword options of :func:`judgeguard.guard` for type checkers. Light: only
+the standard library is imported at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union
+
+from judgeguard.cache import CacheOption
+from judgeguard.gating import Gate
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.schema import Check
+    from judgeguard.telemetry import Telemetry
+    from judgeguard.verdicts import VerdictSpec
+
+__all__ = [
+    "CacheOption",
+    "ContextSource",
+    "ContextSpec",
+    "GuardOptions",
+    "MetaJudgeOption",
+    "OffloadOption",
+    "OnResult",
+    "OnUnparsed",
+    "VerdictOption",
+]
+
+#: ``context=`` of a guard: parameter names, ``{context_key: parameter}``, or a function
+#: of the call's arguments; ``None``: common parameter names.
+ContextSpec = Mapping[str, str] | Sequence[str] | Callable[..., Mapping[str, Any]] | None
+#: The context of one submitted output: a mapping, or a function returning one.
+ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
+#: ``metajudge=``: a MetaJudge, a litellm model string, or a list of them (an ensemble).
+MetaJudgeOption = Union["MetaJudge", str, Sequence[str], None]
+#: ``verdict=``: a :class:`judgeguard.VerdictSpec` or a spec string (``"pairwise"`` …).
+VerdictOption = Union["VerdictSpec", str, None]
+#: ``on_result=``: called with every finished :class:`judgeguard.Check`.
+OnResult = Callable[["Check"], object]
+#: ``offload=``: where checks run (``None``: ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``).
+OffloadOption = Literal["thread", "process"] | None
+#: ``on_unparsed=``: record an output that does not parse (status ``unparsed``) or raise.
+OnUnparsed = Literal["record", "raise"]
+
+
+class GuardOptions(TypedDict, total=False):
+    """The keyword options of :func:`judgeguard.guard` (see its docstring)."""
+
+    metajudge: MetaJudgeOption
+    verdict: VerdictOption
+    context: ContextSpec
+    on_result: OnResult | None
+    wait: bool
+    cache: CacheOption
+    on_unparsed: OnUnparsed
+    sample: float
+    telemetry: Telemetry | None
+    name: str | None
+    offload: OffloadOption
+    gate: Gate | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousVerdict",
+    "ContextError",
+    "GuardConfigError",
     "InvalidVerdictSpec",
     "JudgeguardError",
     "ParseError",
@@ -37,6 +39,15 @@ class JudgeguardError(Exception):
 
 class InvalidVerdictSpec(JudgeguardError, ValueError):
     """A ``verdict=`` spec that cannot be understood (e.g. ``"score:10-1"``)."""
+
+
+class GuardConfigError(JudgeguardError, ValueError):
+    """A guard option that cannot work (the message says which and why)."""
+
+
+class ContextError(GuardConfigError):
+    """A check's context cannot be built from a call or an input (the check ends
+    ``bad_context``; the judge's own result is unaffected)."""
 
 
 class ParseError(JudgeguardError):

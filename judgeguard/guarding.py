@@ -15,18 +15,26 @@ import contextvars
 import functools
 import inspect
 import logging
-import os
 import random
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    overload,
+)
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard import env
-from judgeguard.cache import CacheOption, DiskCache, default_cache
+from judgeguard.cache import CacheOption, DiskCache
+from judgeguard.context import AUTO_CONTEXT, ContextError, auto_context, pick_context
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
-from judgeguard.errors import JudgeguardError, ParseError, safe_str
+from judgeguard.errors import GuardConfigError, ParseError, safe_str
 from judgeguard.gating import Gate
 from judgeguard.options import (
     ContextSource,
@@ -43,11 +51,20 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from judgeguard.metajudge import MetaJudge
+    from judgeguard.pipeline import CheckSettings
     from judgeguard.schema import Check, Judgment
     from judgeguard.telemetry import Telemetry
     from judgeguard.verdicts import VerdictSpec
 
-__all__ = ["Checker", "GuardOptions", "GuardResult", "GuardedJudge", "guard"]
+__all__ = [
+    "AUTO_CONTEXT",
+    "Checker",
+    "GuardConfigError",
+    "GuardOptions",
+    "GuardResult",
+    "GuardedJudge",
+    "guard",
+]
 
 P = ParamSpec("P")
 Q = ParamSpec("Q")
@@ -55,56 +72,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 S = TypeVar("S")
 
-#: Parameter names read as context when ``context=None`` (first match wins).
-AUTO_CONTEXT: dict[str, tuple[str, ...]] = {
-    "question": ("question", "prompt", "input", "query", "instruction", "inputs"),
-    "response_a": ("response_a", "answer_a", "output_a", "completion_a", "a"),
-    "response_b": ("response_b", "answer_b", "output_b", "completion_b", "b"),
-    "response": ("response", "answer", "output", "completion", "prediction", "outputs"),
-    "rubric": ("rubric", "criteria"),
-    "label": ("label", "gold", "gold_label", "expected_verdict", "ground_truth"),
-    "reference": ("reference", "reference_reasons", "reference_outputs"),
-}
-
-
 log = logging.getLogger("judgeguard")
-
-
-class GuardConfigError(JudgeguardError, ValueError):
-    """A guard option that cannot work (the message says which and why)."""
-
-
-class ContextError(JudgeguardError):
-    """The check's context could not be built from a call (the check ends ``bad_context``)."""
-
-
-def _resolve_metajudge(metajudge: MetaJudgeOption) -> MetaJudge | None:
-    from judgeguard.metajudge import MetaJudge
-
-    if metajudge is None:
-        metajudge = env.metajudge_models()
-        if not metajudge:
-            return None
-    if isinstance(metajudge, MetaJudge):
-        return metajudge
-    if isinstance(metajudge, (str, list, tuple)):
-        return MetaJudge(metajudge)
-    raise GuardConfigError(
-        f"metajudge= must be a MetaJudge, a litellm model string or a list of them, "
-        f"got {type(metajudge).__name__}"
-    )
-
-
-def _resolve_cache(cache: CacheOption) -> DiskCache | None:
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return default_cache()
-    if isinstance(cache, DiskCache):
-        return cache
-    if isinstance(cache, (str, os.PathLike)):
-        return DiskCache(cache)
-    raise GuardConfigError("cache= must be True, False, a directory path or a jg.DiskCache")
 
 
 class _LazyJudgment:
@@ -189,14 +157,17 @@ class GuardResult(Generic[T]):
 class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
-    Holds the resolved configuration — MetaJudge, verdict spec, cache, gate, telemetry,
-    ``on_result``, ``on_unparsed`` and ``sample`` (see :func:`guard`) — so that wrappers
-    such as the LangChain runnable can submit outputs without re-implementing the
-    pipeline. :meth:`submit` and :meth:`asubmit` return a :class:`GuardResult`.
+    Holds the check settings (a :class:`judgeguard.pipeline.CheckSettings`: MetaJudge,
+    verdict spec, cache, gate, ``sample``, ``offload``, ``on_unparsed``; pass
+    ``settings`` or the options of :func:`guard` that build it), the telemetry and
+    ``on_result``, so that wrappers such as the LangChain runnable can submit outputs
+    without re-implementing the pipeline. :meth:`submit` and :meth:`asubmit` return a
+    :class:`GuardResult`.
     """
 
     def __init__(
         self,
+        settings: CheckSettings | None = None,
         *,
         metajudge: MetaJudgeOption = None,
         verdict: VerdictOption = "auto",
@@ -208,41 +179,38 @@ class Checker:
         offload: OffloadOption = None,
         gate: Gate | None = None,
     ) -> None:
-        from judgeguard.verdicts import VerdictSpec
+        from judgeguard.pipeline import CheckSettings
 
-        if on_unparsed not in ("record", "raise"):
-            raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
-        if offload is None:
-            offload = env.offload()  # type: ignore[assignment]
-        if offload not in ("thread", "process"):
-            raise GuardConfigError(
-                f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
-                f"got {offload!r}"
+        if settings is None:
+            settings = CheckSettings.resolve(
+                metajudge=metajudge,
+                verdict=verdict,
+                cache=cache,
+                on_unparsed=on_unparsed,
+                sample=sample,
+                offload=offload,
+                gate=gate,
             )
-        if not 0.0 <= sample <= 1.0:
-            raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
-        if gate is not None and not isinstance(gate, Gate):
-            raise GuardConfigError(f"gate= must be a judgeguard.Gate, got {type(gate).__name__}")
-        self.metajudge = _resolve_metajudge(metajudge)
+        self.settings = settings
+        #: The settings' parts, for reading (``settings`` is frozen: they cannot go stale).
+        self.metajudge: MetaJudge | None = settings.metajudge
+        self.spec: VerdictSpec = settings.spec
+        self.cache: DiskCache | None = settings.cache
+        self.offload: Literal["thread", "process"] = settings.offload
         #: The gate that turns each MetaJudge answer into a reward (default: the
         #: MetaJudge's default gate, else ``Gate()``).
-        self.gate: Gate = gate or (self.metajudge.gate if self.metajudge is not None else Gate())
-        self.spec = VerdictSpec.coerce(verdict)
+        self.gate: Gate = settings.gate
         self.on_result = on_result
-        self.cache = _resolve_cache(cache)
-        self.on_unparsed = on_unparsed
-        self.sample = sample
-        self.offload: Literal["thread", "process"] = offload
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
         from judgeguard.preload import preload
 
         preload(
-            litellm_models=self.metajudge.models if self.metajudge is not None else (),
-            options=self.metajudge.litellm_kwargs if self.metajudge is not None else None,
-            offload=self.offload == "process",
-            cache=self.cache is not None,
+            litellm_models=settings.metajudge.models if settings.metajudge is not None else (),
+            options=settings.metajudge.litellm_kwargs if settings.metajudge is not None else None,
+            offload=settings.offload == "process",
+            cache=settings.cache is not None,
         )
 
     def worker_config(self) -> Any:
@@ -250,7 +218,7 @@ class Checker:
         if self._worker_config is _UNSET:
             from judgeguard.offload import worker_config
 
-            self._worker_config = worker_config(self.metajudge, self.spec, self.cache, self.gate)
+            self._worker_config = worker_config(self.settings)
         return self._worker_config
 
     @property
@@ -305,7 +273,7 @@ class Checker:
         """The output's judgment, parsed later on the dispatcher thread; parsed now only when
         ``on_unparsed="raise"`` asks for the :class:`ParseError` in the caller."""
         lazy = _LazyJudgment(output, self.spec)
-        if self.on_unparsed == "raise":
+        if self.settings.on_unparsed == "raise":
             with contextlib.suppress(Exception):  # a crash of the parser is the check's
                 lazy.get()
             failure = lazy.failure()
@@ -353,24 +321,14 @@ class Checker:
         wait: bool,
     ) -> GuardResult[T] | tuple[Any, Any, list[Callable[[Check], None]]]:
         """The check job for one output, or a finished result when nothing is to be run."""
-        from judgeguard.pipeline import check_output, failed_check
-        from judgeguard.schema import Check
+        from judgeguard import pipeline
         from judgeguard.telemetry import stamp_span_ids
 
-        tel = self.telemetry
+        settings, tel = self.settings, self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
-        if self.sample < 1.0 and self._rng.random() >= self.sample:
+        if settings.sample < 1.0 and self._rng.random() >= settings.sample:
             return GuardResult(
-                output,
-                lazy,
-                finished(
-                    Check(
-                        status="skipped",
-                        reason="sampled_out",
-                        error=f"not sampled (sample={self.sample})",
-                    ),
-                    callbacks,
-                ),
+                output, lazy, finished(pipeline.sampled_out_check(settings), callbacks)
             )
         try:
             context = dict((context_source() if callable(context_source) else context_source) or {})
@@ -378,34 +336,35 @@ class Checker:
             raise ContextError(f"building the check's context failed: {exc!r}") from exc
         label = context.pop("label", None)
         reference = context.pop("reference", None)
-        metajudge, cache, gate = self.metajudge, self.cache, self.gate
-        offload = self.offload == "process"
         judge_ctx = tel.link_context(span) if span is not None else None
         child = wait
 
         async def job() -> Check:
-            judgment, failed = lazy.peek()
-            config = self.worker_config() if offload and not failed else None
-            if config is not None:
-                from judgeguard.offload import WorkerUnavailable, run_offloaded
+            judgment, failed = lazy.peek()  # the request is built here, not in the caller
+            parsed = pipeline.CheckRequest(
+                judgment,
+                context or None,
+                label,
+                reference,
+                output=output if judgment is None else None,
+            )
+            if settings.offload == "process" and not failed:
+                from judgeguard import offload
 
-                try:
-                    check = await run_offloaded(
-                        config, output, judgment, context, label, reference, tel, cache,
-                        judge_span=judge_ctx, child=child,
-                    )  # fmt: skip
-                except WorkerUnavailable:
-                    pass  # logged once; run it here
-                else:
-                    lazy.offer(check.judgment)
-                    return check
-            return await check_output(
-                lazy.get, context, label, reference, metajudge, cache, tel,
-                judge_span=judge_ctx, child=child, gate=gate,
-            )  # fmt: skip
+                check = await offload.run(
+                    parsed, settings, tel, self.worker_config(), judge_span=judge_ctx, child=child
+                )
+            else:
+                check = await pipeline.run_check(
+                    parsed, settings, tel, judge_span=judge_ctx, child=child
+                )
+            lazy.offer(check.judgment)
+            return check
 
         def fallback(status: str, reason: str, message: str) -> Check:
-            check = gate.apply_to(failed_check(status, reason, message, metajudge))
+            check = settings.gate.apply_to(
+                pipeline.failed_check(status, reason, message, settings.metajudge)
+            )
             stamp_span_ids(check, judge_ctx)
             tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
             return check
@@ -426,31 +385,13 @@ class GuardedJudge(Generic[P, R]):
         self,
         fn: Callable[P, R],
         *,
-        metajudge: MetaJudgeOption,
-        verdict: VerdictOption,
-        context: ContextSpec,
-        on_result: OnResult | None,
-        wait: bool,
-        cache: CacheOption,
-        on_unparsed: OnUnparsed,
-        sample: float,
-        telemetry: Telemetry | None,
-        name: str | None,
-        offload: OffloadOption = None,
-        gate: Gate | None = None,
+        checker: Checker,
+        context: ContextSpec = None,
+        wait: bool = False,
+        name: str | None = None,
     ) -> None:
         self.fn: Callable[P, R] = fn
-        self.checker = Checker(
-            metajudge=metajudge,
-            verdict=verdict,
-            on_result=on_result,
-            cache=cache,
-            on_unparsed=on_unparsed,
-            sample=sample,
-            telemetry=telemetry,
-            offload=offload,
-            gate=gate,
-        )
+        self.checker = checker
         self.context = context
         self.wait = wait
         self.name = str(name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge")))
@@ -590,29 +531,9 @@ class GuardedJudge(Generic[P, R]):
             return dict(self.context(*args, **kwargs))
         values = self._arguments(args, kwargs)
         if self.context is None:
-            out: dict[str, Any] = {}
-            for key, names in AUTO_CONTEXT.items():
-                for n in names:
-                    if n in values and values[n] is not None:
-                        out[key] = values[n]
-                        break
-            ref = out.get("reference")
-            if ref is not None and not (
-                isinstance(ref, (list, tuple)) and all(isinstance(r, str) for r in ref)
-            ):
-                out["reference_answer"] = out.pop("reference")  # an answer, not reasons
-            return out
-        mapping = (
-            dict(self.context)
-            if isinstance(self.context, Mapping)
-            else {n: n for n in self.context}
-        )
-        missing = [param for param in mapping.values() if param not in values]
-        if missing:
-            raise ContextError(
-                f"context= names parameters {missing} that {self.name} was not called with"
-            )
-        return {key: values[param] for key, param in mapping.items()}
+            return auto_context(values)
+        where = f"that {self.name} was not called with"
+        return pick_context(self.context, values, names="parameters", where=where)
 
 
 _UNSET: Any = object()
@@ -693,21 +614,20 @@ def guard(
     exceptions propagate unchanged and are recorded on the judge span.
     """
 
+    from judgeguard.pipeline import CheckSettings
+
+    settings = CheckSettings.resolve(
+        metajudge=metajudge,
+        verdict=verdict,
+        cache=cache,
+        on_unparsed=on_unparsed,
+        sample=sample,
+        offload=offload,
+        gate=gate,
+    )
+
     def wrap(f: Callable[P, R]) -> GuardedJudge[P, R]:
-        return GuardedJudge(
-            f,
-            metajudge=metajudge,
-            verdict=verdict,
-            context=context,
-            on_result=on_result,
-            wait=wait,
-            cache=cache,
-            on_unparsed=on_unparsed,
-            sample=sample,
-            telemetry=telemetry,
-            name=name,
-            offload=offload,
-            gate=gate,
-        )
+        checker = Checker(settings, on_result=on_result, telemetry=telemetry)
+        return GuardedJudge(f, checker=checker, context=context, wait=wait, name=name)
 
     return wrap(fn) if fn is not None else wrap

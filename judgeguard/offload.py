@@ -2,22 +2,29 @@
 
 Background checks in a thread share the caller's interpreter: litellm spends about 5 ms
 of CPU per MetaJudge call and the parse about 0.3 ms, under the same GIL as the judge.
-With ``offload="process"`` the guard sends each judge output over a pipe to one worker
-process (started on first use, one per caller process; it runs :func:`main`). The worker
-parses, checks and caches it and sends back the :class:`~judgeguard.Check` with the spans
-and metric points it recorded; they are replayed into the caller's telemetry with their
-original timestamps (:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's
-dispatcher still bounds, times out and flushes checks, and runs ``on_result`` and the
-exit hook. The worker runs at a lower CPU priority (``$JUDGEGUARD_NICE``, default
-10) and imports litellm as it starts, so the first check waits a few seconds for it
-(within ``check_timeout``). It pays off when a core is free for it; on one busy core the
-thread costs the judge less (``benchmarks/overhead.py --pin``). litellm settings made in
-code in the caller (``litellm.api_key``, callbacks) do not reach the worker.
+With ``offload="process"`` the guard sends each check request
+(:class:`~judgeguard.pipeline.CheckRequest`) over a pipe to one worker process (started
+on first use, one per caller process; it runs :func:`main`). The worker runs it with
+:func:`judgeguard.pipeline.run_check` (parse, check, cache) and sends back the
+:class:`~judgeguard.Check` with the spans and metric points it recorded; they are
+replayed into the caller's telemetry with their original timestamps
+(:meth:`judgeguard.telemetry.Telemetry.replay`). The caller's dispatcher still bounds,
+times out and flushes checks, and runs ``on_result`` and the exit hook. The worker runs
+at a lower CPU priority (``$JUDGEGUARD_NICE``, default 10) and imports litellm as it
+starts, so the first check waits a few seconds for it (within ``check_timeout``). It
+pays off when a core is free for it; on one busy core the thread costs the judge less
+(``benchmarks/overhead.py --pin``). litellm settings made in code in the caller
+(``litellm.api_key``, callbacks) do not reach the worker.
 
 Nothing is lost: when an output, its context, the MetaJudge or a registered format
 cannot be pickled, or cannot be unpickled in the worker (say, a class defined in
 ``__main__``), when the worker cannot start, or when it dies, that check runs in the
 caller's dispatcher thread as without offload (logged once per cause).
+
+The same mechanism runs ``judgeguard audit --workers N``: N :class:`CheckWorker`
+processes at normal priority, each check sent to the least busy one (:func:`run`).
+Messages on the pipes are typed records (:class:`SettingsMessage`, :class:`FormatsMessage`,
+:class:`JobMessage` to the worker; :class:`Done`, :class:`Rejected` back).
 """
 
 from __future__ import annotations
@@ -35,20 +42,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from judgeguard.cache import DiskCache
-    from judgeguard.gating import Gate
-    from judgeguard.metajudge import MetaJudge
-    from judgeguard.schema import Check, Judgment
+    from judgeguard.pipeline import CheckRequest, CheckSettings
+    from judgeguard.schema import Check
     from judgeguard.telemetry import RecordedPoint, RecordedSpan, Telemetry
-    from judgeguard.verdicts import Verdict, VerdictSpec
 
-__all__ = ["WorkerConfig", "WorkerUnavailable", "run_offloaded"]
+__all__ = [
+    "CheckWorker",
+    "Done",
+    "FormatsMessage",
+    "Job",
+    "JobMessage",
+    "Rejected",
+    "SettingsMessage",
+    "WorkerConfig",
+    "WorkerUnavailable",
+    "get_worker",
+    "run",
+    "run_offloaded",
+]
 
 log = logging.getLogger("judgeguard")
 
@@ -59,10 +77,69 @@ class WorkerUnavailable(Exception):
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """A checker's MetaJudge, verdict spec and cache, pickled once for the worker."""
+    """A front end's :class:`~judgeguard.pipeline.CheckSettings`, pickled once for the
+    worker processes (sent to each once, then named by ``id``)."""
 
     id: int
     blob: bytes
+
+
+# -- the messages on the pipes (pickled by multiprocessing.connection) -----------------------
+@dataclass(frozen=True)
+class SettingsMessage:
+    """To the worker: settings that later jobs name by ``settings_id``."""
+
+    settings_id: int
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class FormatsMessage:
+    """To the worker: the caller's registered verdict formats (a pickled snapshot)."""
+
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Job:
+    """One check for the worker: the request, and how the caller records telemetry."""
+
+    request: CheckRequest
+    tracing: bool
+    capture_content: bool
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """To the worker: a pickled :class:`Job` (pickled by the caller, so that what does not
+    pickle runs in the caller instead) under the settings ``settings_id``."""
+
+    job_id: int
+    settings_id: int
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class Done:
+    """From the worker: a finished check with the spans and metric points it recorded."""
+
+    job_id: int
+    check: Check
+    spans: list[RecordedSpan]
+    points: list[RecordedPoint]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """From the worker: a job it could not load (``settings_id`` when the settings were
+    the cause: later jobs under them are not sent)."""
+
+    job_id: int
+    settings_id: int | None
+    why: str
+
+
+ToWorker = SettingsMessage | FormatsMessage | JobMessage
 
 
 _config_ids = itertools.count(1)
@@ -77,12 +154,10 @@ def _warn_once(key: str, message: str) -> None:
         log.warning("judgeguard: %s; such checks run in this process instead", message)
 
 
-def worker_config(
-    metajudge: MetaJudge | None, spec: VerdictSpec, cache: DiskCache | None, gate: Gate
-) -> WorkerConfig | None:
-    """The checker's settings for the worker, or ``None`` (logged) if they do not pickle."""
+def worker_config(settings: CheckSettings) -> WorkerConfig | None:
+    """The settings for the worker processes, or ``None`` (logged) if they do not pickle."""
     try:
-        blob = pickle.dumps((metajudge, spec, cache, gate), pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(settings, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         _warn_once(f"config:{type(exc).__name__}", f"the guard's settings do not pickle ({exc})")
         return None
@@ -97,17 +172,20 @@ class _Link:
     proc: subprocess.Popen[bytes]
     send: Connection
     recv: Connection
-    waiting: dict[int, concurrent.futures.Future[Any]] = field(default_factory=dict)
+    waiting: dict[int, concurrent.futures.Future[Done]] = field(default_factory=dict)
     configs: set[int] = field(default_factory=set)
     bad_configs: set[int] = field(default_factory=set)
     formats: int = -1
 
 
 class CheckWorker:
-    """The worker process of this caller process: started on first use, restarted after
-    it died, replaced in a forked child."""
+    """One worker process: started on first use, restarted after it died. The guard's is
+    shared per caller process (:func:`get_worker`, replaced in a forked child); the audit
+    starts its own. ``nice``: the worker's CPU priority increment (default
+    ``$JUDGEGUARD_NICE``, else 10: background work)."""
 
-    def __init__(self) -> None:
+    def __init__(self, nice: int | None = None) -> None:
+        self.nice = nice
         self._lock = threading.Lock()
         self._link: _Link | None = None
         self._ids = itertools.count(1)
@@ -121,6 +199,8 @@ class CheckWorker:
         env = dict(os.environ)
         paths = [p or os.getcwd() for p in sys.path]  # user modules unpickle there too
         env["PYTHONPATH"] = os.pathsep.join(paths)
+        if self.nice is not None:
+            env["JUDGEGUARD_NICE"] = str(self.nice)
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_MAIN, str(to_worker_r), str(to_caller_w)],
@@ -144,12 +224,18 @@ class CheckWorker:
         ).start()
         return link
 
-    def submit(self, config: WorkerConfig, job: bytes) -> concurrent.futures.Future[Any]:
-        """Send one pickled job; the future gets ``(check, spans, points)`` or
+    @property
+    def busy(self) -> int:
+        """How many jobs the worker has not answered yet."""
+        link = self._link
+        return len(link.waiting) if link is not None else 0
+
+    def submit(self, config: WorkerConfig, job: bytes) -> concurrent.futures.Future[Done]:
+        """Send one pickled :class:`Job`; the future gets its :class:`Done` or
         :class:`WorkerUnavailable`."""
         from judgeguard.parsing.registry import snapshot
 
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        future: concurrent.futures.Future[Done] = concurrent.futures.Future()
         generation, formats = snapshot()
         with self._lock:
             link = self._link  # a dead worker's reader clears it; a send to it fails
@@ -173,14 +259,14 @@ class CheckWorker:
                         self._bad_formats = generation
                         _warn_once("formats", f"the registered formats do not pickle ({exc})")
                         raise WorkerUnavailable(str(exc)) from exc
-                    link.send.send(("formats", blob))
+                    link.send.send(FormatsMessage(blob))
                     link.formats = generation
                 if config.id not in link.configs:
-                    link.send.send(("config", config.id, config.blob))
+                    link.send.send(SettingsMessage(config.id, config.blob))
                     link.configs.add(config.id)
                 job_id = next(self._ids)
                 link.waiting[job_id] = future
-                link.send.send(("job", job_id, config.id, job))
+                link.send.send(JobMessage(job_id, config.id, job))
             except OSError as exc:  # the worker is gone; the reader fails what it had
                 raise WorkerUnavailable(f"the check worker is gone: {exc}") from exc
         return future
@@ -188,16 +274,16 @@ class CheckWorker:
     def _read(self, link: _Link) -> None:
         try:
             while True:
-                message = link.recv.recv()
-                kind, job_id = message[0], message[1]
-                future = link.waiting.pop(job_id, None)
-                if kind == "done":
-                    outcome: Any = message[2:]
-                else:  # "rejected": (job_id, config_id or None, why)
-                    if message[2] is not None:
-                        link.bad_configs.add(message[2])
-                    _warn_once(f"rejected:{message[3][:60]}", f"the check worker: {message[3]}")
-                    outcome = WorkerUnavailable(message[3])
+                message: Done | Rejected = link.recv.recv()
+                future = link.waiting.pop(message.job_id, None)
+                outcome: Done | WorkerUnavailable
+                if isinstance(message, Rejected):
+                    if message.settings_id is not None:
+                        link.bad_configs.add(message.settings_id)
+                    _warn_once(f"rejected:{message.why[:60]}", f"the check worker: {message.why}")
+                    outcome = WorkerUnavailable(message.why)
+                else:
+                    outcome = message
                 if future is not None and not future.done():
                     with contextlib.suppress(concurrent.futures.InvalidStateError):
                         if isinstance(outcome, Exception):
@@ -256,48 +342,64 @@ def get_worker() -> CheckWorker:
 
 async def run_offloaded(
     config: WorkerConfig,
-    output: Any,
-    judgment: Judgment | None,
-    context: Mapping[str, Any] | None,
-    label: Verdict | str | float | None,
-    reference: Sequence[str] | str | None,
+    request: CheckRequest,
     telemetry: Telemetry,
     cache: DiskCache | None,
     *,
     judge_span: Any,
     child: bool,
+    worker: CheckWorker | None = None,
 ) -> Check:
-    """Run one check in the worker process and replay its telemetry here.
-
-    ``judgment`` is sent instead of ``output`` when the caller parsed it already. Raises
-    :class:`WorkerUnavailable` when the check must run in this process instead.
-    """
+    """Run one check in a worker process (``worker``, default this process's) and replay
+    its telemetry here. Raises :class:`WorkerUnavailable` when the check must run in this
+    process instead."""
     from judgeguard import semconv as sc
     from judgeguard.telemetry import stamp_span_ids
 
-    payload = (
-        None if judgment is not None else output,
-        judgment,
-        dict(context or {}),
-        label,
-        reference,
-        telemetry.tracing(),
-        telemetry.capture_content,
-    )
+    job = Job(request, telemetry.tracing(), telemetry.capture_content)
     try:
-        job = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+        blob = pickle.dumps(job, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
         why = f"a judge output or its context does not pickle ({exc})"
         _warn_once(f"job:{type(exc).__name__}", why)
         raise WorkerUnavailable(str(exc)) from exc
-    check, spans, points = await asyncio.wrap_future(get_worker().submit(config, job))
+    done = await asyncio.wrap_future((worker or get_worker()).submit(config, blob))
     if cache is not None:
-        for name, _, attributes in points:
+        for name, _, attributes in done.points:
             if name == sc.METRIC_CACHE_LOOKUPS:
                 cache.count(bool(attributes.get(sc.JUDGEGUARD_CACHE_HIT)))
-    evaluator = telemetry.replay(judge_span, child, spans, points)
-    stamp_span_ids(check, judge_span, evaluator)
-    return check  # type: ignore[no-any-return]
+    evaluator = telemetry.replay(judge_span, child, done.spans, done.points)
+    stamp_span_ids(done.check, judge_span, evaluator)
+    return done.check
+
+
+async def run(
+    request: CheckRequest,
+    settings: CheckSettings,
+    telemetry: Telemetry,
+    config: WorkerConfig | None,
+    *,
+    judge_span: Any = None,
+    child: bool = False,
+    workers: Sequence[CheckWorker] = (),
+) -> Check:
+    """Run one check in a worker process when it can (``config`` is the settings
+    pickled, ``None`` when they do not pickle; ``workers``: the least busy of these,
+    default this process's worker), else here with :func:`judgeguard.pipeline.run_check`."""
+    from judgeguard import pipeline
+
+    if config is not None:
+        worker = min(workers, key=lambda w: w.busy) if workers else None
+        try:
+            return await run_offloaded(
+                config, request, telemetry, settings.cache,
+                judge_span=judge_span, child=child, worker=worker,
+            )  # fmt: skip
+        except WorkerUnavailable:
+            pass  # logged once; run it here
+    return await pipeline.run_check(
+        request, settings, telemetry, judge_span=judge_span, child=child
+    )
 
 
 def _close_at_exit() -> None:
@@ -426,7 +528,7 @@ class _Worker:
         self.dispatcher = Dispatcher(  # the whole process is reniced already
             concurrency=1024, max_queue=1_000_000, check_timeout=None, nice=0
         )
-        self.configs: dict[int, Any] = {}
+        self.configs: dict[int, bytes | CheckSettings] = {}  # unpickled on first use
         self.telemetries: dict[tuple[bool, bool], Telemetry] = {}
         self.meters = _recording_meter_provider()
         self.tracers: Any = None
@@ -444,7 +546,7 @@ class _Worker:
             self.telemetries[key] = Telemetry(tracers, self.meters, capture)
         return self.telemetries[key]
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: Done | Rejected) -> None:
         with self.answer_lock, contextlib.suppress(OSError):
             self.answer.send(message)
 
@@ -455,61 +557,55 @@ class _Worker:
         self.dispatcher.prime(_quiet_litellm)
         while True:
             try:
-                message = self.receive.recv()
+                message: ToWorker = self.receive.recv()
             except (EOFError, OSError):
                 break
-            kind = message[0]
-            if kind == "job":
-                self.start(*message[1:])
-            elif kind == "config":
-                self.configs[message[1]] = message[2]
-            elif kind == "formats":
+            if isinstance(message, JobMessage):
+                self.start(message)
+            elif isinstance(message, SettingsMessage):
+                self.configs[message.settings_id] = message.blob
+            elif isinstance(message, FormatsMessage):
                 try:
-                    install(pickle.loads(message[1]))
+                    install(pickle.loads(message.blob))
                 except Exception:
                     log.exception("judgeguard worker: could not load the registered formats")
         self.dispatcher.close(None)  # the caller has gone or closed the pipe: finish, exit
 
-    def config(self, config_id: int) -> Any:
-        config = self.configs[config_id]
+    def settings(self, settings_id: int) -> CheckSettings:
+        config = self.configs[settings_id]
         if isinstance(config, bytes):
-            config = self.configs[config_id] = pickle.loads(config)
+            config = self.configs[settings_id] = pickle.loads(config)
+        assert not isinstance(config, bytes)
         return config
 
-    def start(self, job_id: int, config_id: int, blob: bytes) -> None:
-        from judgeguard.parsing import parse
-        from judgeguard.pipeline import check_output, failed_check
+    def start(self, message: JobMessage) -> None:
+        from judgeguard.pipeline import failed_check, run_check
 
+        job_id = message.job_id
         try:
-            metajudge, spec, cache, gate = self.config(config_id)
+            settings = self.settings(message.settings_id)
         except Exception as exc:
-            self.send(("rejected", job_id, config_id, f"cannot load the settings: {exc!r}"))
+            why = f"cannot load the settings: {exc!r}"
+            self.send(Rejected(job_id, message.settings_id, why))
             return
         try:
-            output, judgment, context, label, reference, tracing, capture = pickle.loads(blob)
+            job: Job = pickle.loads(message.blob)
         except Exception as exc:
-            self.send(("rejected", job_id, None, f"cannot load a judge output: {exc!r}"))
+            self.send(Rejected(job_id, None, f"cannot load a judge output: {exc!r}"))
             return
-        telemetry = self.telemetry(tracing, capture)
+        telemetry = self.telemetry(job.tracing, job.capture_content)
 
-        def parsed() -> Judgment:
-            return judgment if judgment is not None else parse(output, spec)
-
-        async def job() -> tuple[Check, list[Any], list[Any]]:
+        async def check() -> Done:
             record = _Record()
             _record.set(record)  # this task's context only
-            check = await check_output(
-                parsed, context, label, reference, metajudge, cache, telemetry, gate=gate
-            )
-            return check, record.spans, record.points
+            result = await run_check(job.request, settings, telemetry)
+            return Done(job_id, result, record.spans, record.points)
 
-        def fallback(status: str, reason: str, message: str) -> tuple[Check, list[Any], list[Any]]:
-            return gate.apply_to(failed_check(status, reason, message, metajudge)), [], []
+        def fallback(status: str, reason: str, why: str) -> Done:
+            failed = failed_check(status, reason, why, settings.metajudge)
+            return Done(job_id, settings.gate.apply_to(failed), [], [])
 
-        def answer(result: tuple[Check, list[Any], list[Any]]) -> None:
-            self.send(("done", job_id, *result))
-
-        self.dispatcher.submit(job, fallback, [answer])
+        self.dispatcher.submit(check, fallback, [self.send])
 
 
 def _lower_priority() -> None:

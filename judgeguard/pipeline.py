@@ -1,24 +1,32 @@
-"""One check from start to end: cache lookup, MetaJudge, cache store, telemetry.
+"""One check from start to end: the typed job (settings + request) and the one function
+that runs it (parse, cache lookup, MetaJudge, cache store, telemetry).
 
-Shared by the guard, the LangChain integration and the audit so that all of them cache,
-trace and report in the same way.
+Every front end goes through :func:`run_check`: the guard and the LangChain wrappers (on
+the dispatcher thread or, with ``offload="process"``, in a worker process), the audit (in
+this process or in worker processes), and any future caller (reward functions, a server).
+:class:`CheckSettings` and :class:`CheckRequest` are frozen and picklable: they are what
+is sent to a worker process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
-from judgeguard.cache import DiskCache, cache_key
-from judgeguard.errors import ParseError
+from judgeguard import env
+from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
+from judgeguard.errors import GuardConfigError, ParseError
 from judgeguard.gating import Gate, outcome_reward
+from judgeguard.options import MetaJudgeOption, OffloadOption, OnUnparsed, VerdictOption
 from judgeguard.schema import Check, Judgment, RationaleMatch
 from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import stamp_span_ids
-from judgeguard.verdicts import Verdict
+from judgeguard.verdicts import Verdict, VerdictSpec
 
 if TYPE_CHECKING:
     from judgeguard.metajudge import MetaJudge
@@ -28,22 +36,144 @@ log = logging.getLogger("judgeguard")
 
 __all__ = [
     "CheckRequest",
-    "check_output",
+    "CheckSettings",
     "failed_check",
     "run_check",
+    "sampled_out_check",
     "support_key",
     "unparsed_check",
 ]
 
+Offload = Literal["thread", "process"]
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """How checks run, resolved once and shared (frozen, picklable).
+
+    ``metajudge`` (``None``: checks end ``skipped``) carries the LLM settings and the
+    per-call ``timeout``; ``gate`` turns each MetaJudge answer (and each failed check)
+    into a reward, after the cache (default: the MetaJudge's default gate, else
+    ``Gate()``); ``verdict`` is the parse spec; ``cache`` the answer cache (``None``:
+    off); ``sample`` the fraction of calls checked; ``offload`` where a front end runs
+    the check (the dispatcher thread or the worker process); ``on_unparsed`` whether a
+    front end raises the :class:`judgeguard.ParseError` in its caller;
+    ``check_timeout`` bounds one :func:`run_check` (``None``: only the dispatcher's
+    bound). Build it from user options with :meth:`resolve`.
+    """
+
+    metajudge: MetaJudge | None = None
+    verdict: VerdictSpec | None = None
+    cache: DiskCache | None = None
+    sample: float = 1.0
+    offload: Offload = "thread"
+    on_unparsed: OnUnparsed = "record"
+    check_timeout: float | None = None
+    gate: Gate = None  # type: ignore[assignment]  # filled in by __post_init__
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            default = self.metajudge.gate if self.metajudge is not None else Gate()
+            object.__setattr__(self, "gate", default)
+        elif not isinstance(self.gate, Gate):
+            raise GuardConfigError(
+                f"gate= must be a judgeguard.Gate, got {type(self.gate).__name__}"
+            )
+
+    @property
+    def spec(self) -> VerdictSpec:
+        """The verdict spec (``"auto"`` when none was given)."""
+        return self.verdict if self.verdict is not None else _AUTO_SPEC
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        metajudge: MetaJudgeOption = None,
+        verdict: VerdictOption = "auto",
+        cache: CacheOption = True,
+        sample: float = 1.0,
+        offload: OffloadOption = None,
+        on_unparsed: OnUnparsed = "record",
+        check_timeout: float | None = None,
+        gate: Gate | None = None,
+    ) -> CheckSettings:
+        """Settings from the options users pass to ``jg.guard``, ``jg.Checker`` and the
+        LangChain wrappers: a MetaJudge, a model string or a list of them (default
+        ``$JUDGEGUARD_METAJUDGE``), a verdict spec, ``cache=True`` for the default
+        directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``), a
+        :class:`judgeguard.Gate` (default: the MetaJudge's default gate).
+        Raises :class:`judgeguard.GuardConfigError` for an option that cannot work."""
+        if on_unparsed not in ("record", "raise"):
+            raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
+        if offload is None:
+            offload = env.offload()  # type: ignore[assignment]
+        if offload not in ("thread", "process"):
+            raise GuardConfigError(
+                f"offload must be 'thread' or 'process' (also in $JUDGEGUARD_OFFLOAD), "
+                f"got {offload!r}"
+            )
+        if not 0.0 <= sample <= 1.0:
+            raise GuardConfigError(f"sample must lie in [0, 1], got {sample}")
+        if check_timeout is not None and not check_timeout > 0:
+            raise GuardConfigError(f"check_timeout must be positive, got {check_timeout}")
+        return cls(
+            metajudge=_resolve_metajudge(metajudge),
+            verdict=VerdictSpec.coerce(verdict),
+            cache=_resolve_cache(cache),
+            sample=sample,
+            offload=offload,
+            on_unparsed=on_unparsed,
+            check_timeout=check_timeout,
+            gate=gate,  # type: ignore[arg-type]  # None: the default gate
+        )
+
+
+_AUTO_SPEC = VerdictSpec.coerce("auto")
+
+
+def _resolve_metajudge(metajudge: MetaJudgeOption) -> MetaJudge | None:
+    from judgeguard.metajudge import MetaJudge
+
+    if metajudge is None:
+        metajudge = env.metajudge_models()
+        if not metajudge:
+            return None
+    if isinstance(metajudge, MetaJudge):
+        return metajudge
+    if isinstance(metajudge, (str, list, tuple)):
+        return MetaJudge(metajudge)
+    raise GuardConfigError(
+        f"metajudge= must be a MetaJudge, a litellm model string or a list of them, "
+        f"got {type(metajudge).__name__}"
+    )
+
+
+def _resolve_cache(cache: CacheOption) -> DiskCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return default_cache()
+    if isinstance(cache, DiskCache):
+        return cache
+    if isinstance(cache, (str, os.PathLike)):
+        return DiskCache(cache)
+    raise GuardConfigError("cache= must be True, False, a directory path or a jg.DiskCache")
+
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """Everything one check needs besides the MetaJudge, cache and telemetry."""
+    """One check to run: the judge's ``output`` (parsed under the settings' verdict spec)
+    or its already parsed ``judgment``; the ``context`` (question, candidates …), the gold
+    ``label`` and the ``reference`` atomic reasons, when known; ``id``, the caller's own
+    name for the item (an audit line, a sample), which judgeguard never reads."""
 
-    judgment: Judgment
+    judgment: Judgment | None = None
     context: Mapping[str, Any] | None = None
     label: Verdict | str | float | None = None
     reference: Sequence[str] | str | None = None
+    output: Any = None
+    id: str | int | None = None
 
 
 def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Check:
@@ -74,24 +204,62 @@ def failed_check(
 
 async def run_check(
     request: CheckRequest,
-    metajudge: MetaJudge | None,
-    cache: DiskCache | None,
-    telemetry: Telemetry,
+    settings: CheckSettings,
+    telemetry: Telemetry | None = None,
     *,
     judge_span: Any = None,
     child: bool = False,
-    gate: Gate | None = None,
 ) -> Check:
-    """Run the support check (and the reference check when references are given).
+    """Run one check: parse the output unless the request carries its judgment (status
+    ``unparsed`` when it does not parse), then the support check, and the reference
+    check when references are given.
 
     Without a MetaJudge the check ends ``skipped`` (reason ``no_metajudge``) with its
     R_outcome filled in. MetaJudge answers come from the cache when present
-    (``cached=True``); only successful ones are stored. ``gate`` (default: the
-    MetaJudge's default gate) turns the answer into the reward, after the cache. The
-    evaluator span is a child of ``judge_span`` when ``child`` is true, else a new trace
-    linked to it.
+    (``cached=True``); only successful ones are stored. ``settings.gate`` turns the
+    answer into the reward, after the cache. A check longer than
+    ``settings.check_timeout`` ends ``error``/``check_timeout`` (gated like any failed
+    check). The evaluator span is a child of ``judge_span`` when ``child`` is true, else
+    a new trace linked to it. ``telemetry``: the process default unless given.
     """
+    if telemetry is None:
+        from judgeguard.telemetry import get_telemetry
+
+        telemetry = get_telemetry()
+    run = _run(request, settings, telemetry, judge_span, child)
+    if settings.check_timeout is None:
+        return await run
+    try:
+        return await asyncio.wait_for(run, settings.check_timeout)
+    except asyncio.TimeoutError:
+        message = f"the check took longer than {settings.check_timeout} s"
+        return settings.gate.apply_to(
+            failed_check("error", "check_timeout", message, settings.metajudge)
+        )
+
+
+async def _run(
+    request: CheckRequest,
+    settings: CheckSettings,
+    telemetry: Telemetry,
+    judge_span: Any,
+    child: bool,
+) -> Check:
+    metajudge, cache = settings.metajudge, settings.cache
     j = request.judgment
+    if j is None:
+        from judgeguard.parsing import parse
+
+        try:
+            j = parse(request.output, settings.spec)
+        except ParseError as exc:
+            check = unparsed_check(exc, metajudge)
+            with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
+                stamp_span_ids(check, judge_span, span)
+                telemetry.record_judgment(span, None, exc)
+                telemetry.record_check(span, check)
+            return check
+        request = replace(request, judgment=j, output=None)
     started = time.perf_counter()
     with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
         if metajudge is None:
@@ -103,8 +271,7 @@ async def run_check(
                 r_outcome=_safe_outcome(j.verdict, request.label),
             )
         else:
-            gate = gate or metajudge.gate
-            check = await _support(request, metajudge, cache, telemetry, gate)
+            check = await _support(request, metajudge, cache, telemetry, settings.gate)
             if request.reference is not None and check.status != "error":
                 check.reference_match = await _reference(request, metajudge, cache, telemetry)
         check.judgment = j
@@ -114,34 +281,17 @@ async def run_check(
     return check
 
 
-async def check_output(
-    judgment: Callable[[], Judgment],
-    context: Mapping[str, Any] | None,
-    label: Verdict | str | float | None,
-    reference: Sequence[str] | str | None,
-    metajudge: MetaJudge | None,
-    cache: DiskCache | None,
-    telemetry: Telemetry,
-    *,
-    judge_span: Any = None,
-    child: bool = False,
-    gate: Gate | None = None,
-) -> Check:
-    """One judge output's check: ``judgment()`` parses it (status ``unparsed`` when it
-    raises a :class:`ParseError`, recorded on its evaluator span), then :func:`run_check`."""
-    try:
-        parsed = judgment()
-    except ParseError as exc:
-        check = unparsed_check(exc, metajudge)
-        with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
-            stamp_span_ids(check, judge_span, span)
-            telemetry.record_judgment(span, None, exc)
-            telemetry.record_check(span, check)
-        return check
-    request = CheckRequest(parsed, context or None, label, reference)
-    return await run_check(
-        request, metajudge, cache, telemetry, judge_span=judge_span, child=child, gate=gate
+def sampled_out_check(settings: CheckSettings) -> Check:
+    """The terminal result of a call that ``settings.sample`` left unchecked."""
+    return Check(
+        status="skipped", reason="sampled_out", error=f"not sampled (sample={settings.sample})"
     )
+
+
+def _judgment(request: CheckRequest) -> Judgment:
+    """The request's judgment (:func:`run_check` has parsed its output by now)."""
+    assert request.judgment is not None
+    return request.judgment
 
 
 def _safe_outcome(verdict: Verdict, label: Verdict | str | float | None) -> float | None:
@@ -161,7 +311,7 @@ def support_key(request: CheckRequest, metajudge: MetaJudge) -> str:
     verdict with its options, and the context. Not the gate settings nor the gold label:
     the gate is applied to the answer after the cache (:meth:`judgeguard.Gate.apply_to`).
     """
-    j = request.judgment
+    j = _judgment(request)
     return cache_key(
         "support",
         metajudge=metajudge.sampling_key(),
@@ -208,7 +358,7 @@ async def _support(
     gate: Gate,
 ) -> Check:
     """The MetaJudge's answer (cached, or asked and stored), then the gate."""
-    j = request.judgment
+    j = _judgment(request)
     try:
         outcome_reward(j.verdict, request.label)  # an unreadable label costs no call
     except ParseError as exc:
@@ -231,11 +381,14 @@ async def _support(
 
 
 async def _reference(
-    request: CheckRequest, metajudge: MetaJudge, cache: DiskCache | None, telemetry: Telemetry
+    request: CheckRequest,
+    metajudge: MetaJudge,
+    cache: DiskCache | None,
+    telemetry: Telemetry,
 ) -> Any:
     from judgeguard.metajudge import InvalidCheckInput
 
-    j, reference = request.judgment, request.reference
+    j, reference = _judgment(request), request.reference
     assert reference is not None
     key, hit = _lookup(
         cache,

@@ -45,6 +45,9 @@ CORE_MODULES = (
     "judgeguard.metajudge.transport",
     "judgeguard.env",
     "judgeguard.scrub",
+    "judgeguard.context",
+    "judgeguard.env",
+    "judgeguard.options",
 )
 #: The fast path's HTTP client (OpenAI-compatible MetaJudges) and what it loads lazily:
 #: the IDNA codec (host names, in the resolver's thread), urllib's proxy rules.

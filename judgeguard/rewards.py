@@ -6,7 +6,7 @@ signature, ``(prompts, completions, **kwargs) -> list[float | None]``: for each 
 it calls the judge, parses its output, asks the MetaJudge whether the rationale supports
 the verdict, and returns the gated reward ``R_rationale × R_outcome`` — the whole batch
 concurrently (bounded), the rewards in input order. Every check runs through the same
-check path as the guard (:func:`judgeguard.pipeline.check_output`): same cache, same
+check path as the guard (:func:`judgeguard.pipeline.run_check`): same cache, same
 traces, same metrics.
 
 A failed check (the judge call failed, its output did not parse, the MetaJudge failed)
@@ -468,8 +468,7 @@ class RewardFunction:
         return await loop.run_in_executor(self._executor, call)
 
     async def _check_one(self, prompt: str, completion: str, row: dict[str, Any]) -> Check:
-        from judgeguard.parsing import parse
-        from judgeguard.pipeline import check_output, failed_check
+        from judgeguard.pipeline import CheckRequest, failed_check, run_check
 
         checker = self.checker
         try:
@@ -494,15 +493,8 @@ class RewardFunction:
             elif isinstance(value, (str, int, float, bool)):
                 context[key] = value
         try:
-            return await check_output(
-                lambda: parse(output, checker.spec),
-                context,
-                label,
-                reference,
-                checker.metajudge,
-                checker.cache,
-                checker.telemetry,
-            )
+            request = CheckRequest(context=context, label=label, reference=reference, output=output)
+            return await run_check(request, checker.settings, checker.telemetry)
         except Exception as exc:  # judgeguard's own failure: the sample's, not the batch's
             log.warning("judgeguard: a reward check crashed", exc_info=True)
             return failed_check(

@@ -318,6 +318,45 @@ def test_worker_processes_give_the_same_results(env, tmp_path, capsys):
     assert "line 4: skipped" in err
 
 
+def test_worker_processes_are_the_offload_workers_and_their_spans_come_home(env, tmp_path):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import judgeguard.offload as offload
+    from judgeguard import semconv as sc
+    from judgeguard.audit import AuditConfig, run_audit
+    from judgeguard.metajudge import MetaJudge
+    from judgeguard.telemetry import Telemetry
+
+    started = []
+    real_start = offload.CheckWorker._start
+
+    def start(self):
+        link = real_start(self)
+        started.append(link.proc.pid)
+        return link
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    path = write(tmp_path, SMALL * 2)
+    mj = MetaJudge("openai/judge-test")
+    config = AuditConfig(
+        metajudge=mj, workers=2, telemetry=Telemetry(tracer_provider, MeterProvider())
+    )
+    try:
+        offload.CheckWorker._start = start  # type: ignore[method-assign]
+        summary = run_audit(path, config)
+    finally:
+        offload.CheckWorker._start = real_start  # type: ignore[method-assign]
+    assert summary.overall.n == 12 and summary.overall.checked == 10
+    assert len(set(started)) == 2  # two worker processes of judgeguard.offload
+    evaluators = [s for s in exporter.get_finished_spans() if s.name == sc.SPAN_EVALUATOR]
+    assert len(evaluators) == 10  # recorded in the workers, replayed in this process
+
+
 def test_a_rerun_with_other_gate_settings_makes_no_metajudge_call(env, tmp_path, capsys):
     path = write(tmp_path, SMALL)
     args = [str(path), "--metajudge", "openai/judge-test"]

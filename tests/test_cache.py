@@ -340,8 +340,7 @@ def test_warnings_as_errors_do_not_break_a_check(loopback_llm, tmp_path, caplog)
 async def test_a_key_that_cannot_be_built_means_an_uncached_check_not_a_failure(
     loopback_llm, tmp_path
 ):
-    from judgeguard.pipeline import CheckRequest, run_check
-    from judgeguard.telemetry import get_telemetry
+    from judgeguard.pipeline import CheckRequest, CheckSettings, run_check
 
     class NoRepr:
         def __str__(self):
@@ -353,5 +352,5 @@ async def test_a_key_that_cannot_be_built_means_an_uncached_check_not_a_failure(
     loopback_llm.script(B_WINS)
     cache = DiskCache(tmp_path / "c")
     request = CheckRequest(jg.parse(verdict_text()), {"question": NoRepr()})
-    check = await run_check(request, mj_for(loopback_llm), cache, get_telemetry())
+    check = await run_check(request, CheckSettings(metajudge=mj_for(loopback_llm), cache=cache))
     assert check.status == "consistent" and not cache.disabled and len(cache) == 0

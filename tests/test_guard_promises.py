@@ -365,7 +365,7 @@ def test_a_crashed_checks_logged_traceback_has_credentials_redacted(caplog, monk
             "gateway said: bad key sk-live-0123456789abcdefghij for Bearer abc.def.ghi"
         )
 
-    monkeypatch.setattr(pipeline, "check_output", crash)
+    monkeypatch.setattr(pipeline, "run_check", crash)
     check = jg.guard(lambda: verdict_text()).run().check(10)
     assert (check.status, check.reason) == ("error", "internal_error")
     assert "a check crashed" in caplog.text

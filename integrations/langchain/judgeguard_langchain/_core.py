@@ -5,7 +5,6 @@ from __future__ import annotations
 from judgeguard.cache import CacheOption, DiskCache
 from judgeguard.gating import Gate
 from judgeguard.guarding import (
-    AUTO_CONTEXT,
     Checker,
     GuardConfigError,
     GuardResult,
@@ -19,11 +18,12 @@ from judgeguard.options import (
     OnUnparsed,
     VerdictOption,
 )
+from judgeguard.pipeline import CheckSettings
 from judgeguard.telemetry import Telemetry
 
 __all__ = [
-    "AUTO_CONTEXT",
     "CacheOption",
+    "CheckSettings",
     "Checker",
     "ContextSource",
     "DiskCache",

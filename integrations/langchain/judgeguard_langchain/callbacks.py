@@ -14,6 +14,7 @@ from langchain_core.outputs import LLMResult
 from judgeguard_langchain._core import (
     CacheOption,
     Checker,
+    CheckSettings,
     Gate,
     GuardConfigError,
     GuardResult,
@@ -78,16 +79,15 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
                 "context= must be None, a mapping of context values or a function of the "
                 f"prompt messages, got {type(context).__name__}"
             )
-        self.checker = Checker(
+        settings = CheckSettings.resolve(
             metajudge=metajudge,
             verdict=verdict,
-            on_result=on_result,
             cache=cache,
             sample=sample,
-            telemetry=telemetry,
             offload=offload,
             gate=gate,
         )
+        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context = context
         #: The handle of each checked model run, by run id (insertion-ordered).
         self.results: dict[UUID, GuardResult[Any]] = {}

@@ -29,6 +29,7 @@ from judgeguard_langchain._chunks import Accumulator
 from judgeguard_langchain._core import (
     CacheOption,
     Checker,
+    CheckSettings,
     ContextSource,
     Gate,
     GuardResult,
@@ -104,17 +105,16 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
-        self.checker = Checker(
+        settings = CheckSettings.resolve(
             metajudge=metajudge,
             verdict=verdict,
-            on_result=on_result,
             cache=cache,
             on_unparsed=on_unparsed,
             sample=sample,
-            telemetry=telemetry,
             offload=offload,
             gate=gate,
         )
+        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
         self.context: ContextSpec = context
         self.wait = wait
         self.name = name or "JudgeGuard"

@@ -1,0 +1,237 @@
+"""Running an audit: the streaming loop, the line cache, and where the checks run
+(this process's dispatcher, or the worker processes of :mod:`judgeguard.offload` with
+``--workers``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from judgeguard.audit.inputs import AuditConfig, check_config, read_lines
+from judgeguard.audit.lines import Line, LineAuditor, dump_json
+from judgeguard.audit.summary import AuditRow, AuditSummary
+from judgeguard.dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from judgeguard.offload import CheckWorker, WorkerConfig
+    from judgeguard.pipeline import CheckSettings
+
+__all__ = ["run_audit"]
+
+
+class _Ready:
+    """A line whose result is known (a cache hit)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self._result = result
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> dict[str, Any]:
+        return self._result
+
+
+class _Checks:
+    """Parses lines and runs their checks on this process's dispatcher: the checks
+    themselves run here, or (``workers`` > 1) in that many worker processes of
+    :mod:`judgeguard.offload`, past one process's litellm CPU ceiling; a check a worker
+    cannot take (it died, something does not pickle) runs here."""
+
+    def __init__(
+        self,
+        auditor: LineAuditor,
+        config: AuditConfig,
+        tel: Any,
+        store: Callable[[str | None, dict[str, Any]], None],
+    ) -> None:
+        self.auditor, self.config, self.tel, self.store = auditor, config, tel, store
+        window = max(4 * config.concurrency, 64)
+        # the checks are the audit's main work: no lower priority
+        self.dispatcher = Dispatcher(
+            concurrency=config.concurrency, max_queue=window + 1, on_full="wait", nice=0
+        )
+        self.workers: list[CheckWorker] = []
+        if config.workers > 1:  # imported only then: a one-process audit needs none of it
+            from judgeguard import offload
+
+            self.offload = offload
+            self.workers = [offload.CheckWorker(nice=0) for _ in range(config.workers)]
+        self._settings: CheckSettings | None = None
+        self._worker_config: WorkerConfig | None = None
+        self.primed = False
+
+    def settings(self) -> CheckSettings:
+        """The audit's check settings (built on the first line to check: they need
+        pydantic, which a fully cached rerun never loads)."""
+        if self._settings is None:
+            from judgeguard.pipeline import CheckSettings
+
+            config = self.config
+            self._settings = CheckSettings(
+                metajudge=config.metajudge,
+                verdict=self.auditor.spec,
+                cache=config.cache,
+                gate=self.auditor.gate,
+            )
+            if self.workers:
+                from judgeguard.offload import worker_config
+
+                self._worker_config = worker_config(self._settings)
+        return self._settings
+
+    def slot(self, line: Line, key: str | None) -> Any:
+        from judgeguard import pipeline
+
+        request = self.auditor.prepare(line)
+        settings = self.settings()
+        tel, auditor, store, workers = self.tel, self.auditor, self.store, self.workers
+        worker_config = self._worker_config
+
+        # The job builds and stores the line's result itself: every cache write then
+        # happens on the dispatcher thread (SQLite writers on two threads wait on each
+        # other's locks, which cost milliseconds per line).
+        async def job() -> dict[str, Any]:
+            if request is not None and workers:
+                line.check = await self.offload.run(
+                    request, settings, tel, worker_config, workers=workers
+                )
+            elif request is not None:
+                line.check = await pipeline.run_check(request, settings, tel)
+            result = auditor.result_record(line)
+            store(key, result)
+            return result
+
+        def fallback(status: str, reason: str, message: str) -> dict[str, Any]:
+            failed = pipeline.failed_check(status, reason, message, settings.metajudge)
+            line.check = settings.gate.apply_to(failed)  # a check that never ran: on_error
+            return auditor.result_record(line)
+
+        if request is not None and not self.primed and not workers and settings.metajudge:
+            # the clients' first import (litellm's takes seconds; the fast path needs only
+            # aiohttp) happens once a check is needed: a rerun served by the cache never pays
+            from functools import partial
+
+            from judgeguard.metajudge.transport import import_clients
+
+            mj = settings.metajudge
+            self.dispatcher.prime(partial(import_clients, mj.models, mj.litellm_kwargs))
+            self.primed = True
+        return self.dispatcher.submit(job, fallback)
+
+    def interrupt(self) -> None:
+        self.dispatcher.shutdown(timeout=2.0)
+        for worker in self.workers:
+            worker.close(timeout=1.0)
+
+    def close(self) -> None:
+        self.dispatcher.close(timeout=0.1)
+        for worker in self.workers:
+            worker.close()
+
+
+def _store_for(config: AuditConfig) -> Callable[[str | None, dict[str, Any]], None]:
+    """Stores a line's result in the line cache when it is final (never errors)."""
+    final = ("consistent", "inconsistent", "unparsed") + (
+        ("skipped",) if config.metajudge is None else ()
+    )
+
+    def store(key: str | None, result: dict[str, Any]) -> None:
+        if key is not None and config.cache is not None and result["status"] in final:
+            config.cache.put_record(key, dump_json(result))
+
+    return store
+
+
+class _CrashDigest(logging.Filter):
+    """Lets one "a check crashed" traceback per distinct cause through; the audit's
+    summary counts them all (``AuditSummary.crashes``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple[str, str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or "a check crashed" not in str(record.msg):
+            return True
+        exc = record.exc_info[1]
+        cause = (type(exc).__name__, str(exc)[:200])
+        if cause in self.seen:
+            return False
+        self.seen.add(cause)
+        record.msg = f"{record.msg} (shown once per cause; the audit counts the others)"
+        return True
+
+
+def run_audit(
+    path: str | Path,
+    config: AuditConfig,
+    out: IO[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AuditSummary:
+    """Audit a JSONL file (``-``: stdin) of logged judgments; write one result line per
+    input line.
+
+    ``out`` receives the results (JSONL, input order); ``progress(n)`` is told how many
+    lines finished since its last call. With ``config.workers > 1`` the lines are parsed
+    and checked in that many worker processes. Ctrl-C stops cleanly: finished lines are
+    written, the summary covers them, ``summary.interrupted`` is set, and a rerun
+    resumes from the cache.
+    """
+    from judgeguard.telemetry import get_telemetry
+
+    check_config(path, config)
+    auditor = LineAuditor(config)
+    summary = AuditSummary(metajudge=config.metajudge.model if config.metajudge else None)
+    if config.metajudge is not None:
+        summary.gate = dataclasses.asdict(auditor.gate)
+    cache = config.cache
+    window = max(4 * config.concurrency, 64)
+    checker = _Checks(auditor, config, config.telemetry or get_telemetry(), _store_for(config))
+    queue: list[Any] = []
+    digest = _CrashDigest()
+    logger = logging.getLogger("judgeguard")
+    logger.addFilter(digest)
+
+    def emit(result: dict[str, Any]) -> None:
+        summary.add(AuditRow.of(result))
+        result.pop("text_keys", None)  # only for the --field hint
+        if out is not None:
+            out.write(dump_json(result) + "\n")
+        if progress is not None:
+            progress(1)
+
+    try:
+        for number, raw in read_lines(path, config.limit):
+            key = auditor.line_key(raw) if cache is not None else None
+            cached = cache.get_record(key) if key is not None and cache is not None else None
+            if cached is not None:
+                result = auditor.regate(json.loads(cached))
+                result["line"] = number
+                result["cached"] = True
+                queue.append(_Ready(result))
+            else:
+                queue.append(checker.slot(Line(number, raw), key))
+            while queue and (len(queue) > window or queue[0].done()):
+                emit(queue.pop(0).result())
+        while queue:
+            emit(queue.pop(0).result())
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        checker.interrupt()
+        for slot in queue:
+            if slot.done():
+                try:
+                    emit(slot.result())
+                except Exception:  # a cancelled check: its line simply did not finish
+                    break
+            else:
+                break
+    finally:
+        checker.close()
+        logger.removeFilter(digest)
+    return summary

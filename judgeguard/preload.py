@@ -9,10 +9,12 @@ judgeguard therefore never imports on its own threads beside user code: whoever 
 a check (``jg.guard``, ``Checker``, the LangChain wrappers) calls :func:`preload` first, in
 its own thread, and the dispatcher thread then only runs code that is fully imported.
 
-The cost lands there, once per process: importing litellm (about 1–3 s, the same as
-``import litellm`` in your own script) and one offline ``mock_response`` call through it,
-which imports the modules litellm loads lazily on its first call. ``offload="process"``
-needs no litellm in your process at all, and preloads only the hand-off to the worker.
+The cost lands there, once per process: for a MetaJudge that goes through litellm,
+importing litellm (about 1–3 s, the same as ``import litellm`` in your own script) and one
+offline ``mock_response`` call through it, which imports the modules litellm loads lazily
+on its first call; for one on the fast OpenAI-compatible path, aiohttp and one request to a
+throwaway loopback server. ``offload="process"`` needs neither in your process, and
+preloads only the hand-off to the worker.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from judgeguard import env
+from judgeguard._sync import run_sync
 from judgeguard.errors import JudgeguardError, safe_str
 
 if TYPE_CHECKING:
@@ -511,27 +512,7 @@ class RewardFunction:
 
 
 def _run_sync(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion from sync code, even inside a running event loop
-    (then on a helper thread, with the caller's context, while the caller waits)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())  # type: ignore[arg-type]
-    box: dict[str, Any] = {}
-
-    def runner() -> None:
-        try:
-            box["value"] = asyncio.run(factory())  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised below
-            box["error"] = exc
-
-    ctx = contextvars.copy_context()
-    thread = threading.Thread(target=ctx.run, args=(runner,), name="judgeguard-reward-batch")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return run_sync(factory, "judgeguard-reward-batch")
 
 
 def reward_fn(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import threading
 import time
 import warnings
@@ -11,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from judgeguard._sync import run_sync
 from judgeguard.errors import JudgeguardError
 from judgeguard.gating import Gate, LabelLike, OnError, outcome_reward
 from judgeguard.metajudge import prompts
@@ -95,27 +95,7 @@ def _base_model(name: str) -> str:
 
 
 def _run_sync(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion from sync code, even inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())  # type: ignore[arg-type]
-    box: dict[str, Any] = {}
-
-    def runner() -> None:
-        try:
-            box["value"] = asyncio.run(factory())  # type: ignore[arg-type]
-        except BaseException as exc:  # pragma: no cover - re-raised below
-            box["error"] = exc
-
-    # the current span (and other context) carries over into the helper thread
-    ctx = contextvars.copy_context()
-    thread = threading.Thread(target=ctx.run, args=(runner,), name="judgeguard-sync-check")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return run_sync(factory, "judgeguard-sync-check")
 
 
 class MetaJudge:

@@ -138,9 +138,7 @@ def wall_ratio(calls: int, rounds: int, pin: bool) -> None:
         mj = jg.MetaJudge("openai/metajudge", api_base=f"{base_url}/v1", api_key="k", retries=0)
         variants = {
             "guard, no MetaJudge (parse + dispatch only)": jg.guard(judge, cache=False),
-            "guard + MetaJudge (background thread)": jg.guard(
-                judge, metajudge=mj, cache=False
-            ),
+            "guard + MetaJudge (background thread)": jg.guard(judge, metajudge=mj, cache=False),
             "guard, no MetaJudge, offload='process'": jg.guard(
                 judge, cache=False, offload="process"
             ),

@@ -5,14 +5,23 @@ import json
 
 import judgeguard as jg
 
-#: A MetaJudge answer that supports B>>A.
-B_WINS = json.dumps(
-    {
-        "probabilities": {"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6},
-        "explanation": "B's loop is correct.",
-        "unsupported_claims": [],
-    }
+#: A realistic Arena-Hard judge output (rationale, then the verdict B>>A).
+ARENA = (
+    "Assistant A's loop `while lo < hi` never inspects the last element, so find([1, 2, 3], 3) "
+    "returns -1. Assistant B's loop is correct and handles the empty list.\n\n"
+    "My final verdict is: [[B>>A]]"
 )
+
+
+def support(probs, explanation="B's loop is correct.", claims=()):
+    """A MetaJudge support answer: ``probs`` over the verdict options."""
+    return json.dumps(
+        {"probabilities": probs, "explanation": explanation, "unsupported_claims": list(claims)}
+    )
+
+
+#: A MetaJudge answer that supports B>>A.
+B_WINS = support({"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6})
 
 
 def verdict_text(i=0, verdict="B>>A"):

@@ -5,24 +5,11 @@ import time
 import warnings
 
 import pytest
+from guard_helpers import ARENA, B_WINS, support
 from loopback import Hang, LoopbackLLM, Reply
 
 import judgeguard as jg
 
-ARENA = (
-    "Assistant A's loop `while lo < hi` never inspects the last element, so find([1, 2, 3], 3) "
-    "returns -1. Assistant B's loop is correct and handles the empty list.\n\n"
-    "My final verdict is: [[B>>A]]"
-)
-
-
-def support(probs, explanation="B's loop is correct.", claims=()):
-    return json.dumps(
-        {"probabilities": probs, "explanation": explanation, "unsupported_claims": list(claims)}
-    )
-
-
-B_WINS = support({"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6})
 A_WINS = support({"A>>B": 0.5, "A>B": 0.3, "A=B": 0.1, "B>A": 0.1, "B>>A": 0.0})
 
 

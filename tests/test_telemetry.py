@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from guard_helpers import B_WINS, metric_points
+from guard_helpers import ARENA, B_WINS, metric_points
 from loopback import Reply
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -29,11 +29,6 @@ from judgeguard.schema import Check, RationaleMatch
 from judgeguard.telemetry import Telemetry, configure_telemetry, get_telemetry
 from judgeguard.verdicts import Verdict
 
-ARENA = (
-    "Assistant A's loop `while lo < hi` never inspects the last element, so find([1, 2, 3], 3) "
-    "returns -1. Assistant B's loop is correct and handles the empty list.\n\n"
-    "My final verdict is: [[B>>A]]"
-)
 SECRET = "the MetaJudge's private explanation"
 
 

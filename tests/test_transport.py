@@ -5,30 +5,16 @@ The same checks run through both transports against the loopback server; the res
 aside), and so must the requests the server received.
 """
 
-import json
 import time
 
 import pytest
+from guard_helpers import ARENA, B_WINS, support
 from loopback import Hang, LoopbackLLM, Reply
 
 import judgeguard as jg
 from judgeguard.metajudge import transport
 from judgeguard.metajudge.client import RetryPolicy, acall, supports_structured_output
 
-ARENA = (
-    "Assistant A's loop `while lo < hi` never inspects the last element, so find([1, 2, 3], 3) "
-    "returns -1. Assistant B's loop is correct and handles the empty list.\n\n"
-    "My final verdict is: [[B>>A]]"
-)
-
-
-def support(probs, explanation="B's loop is correct.", claims=()):
-    return json.dumps(
-        {"probabilities": probs, "explanation": explanation, "unsupported_claims": list(claims)}
-    )
-
-
-B_WINS = support({"A>>B": 0.0, "A>B": 0.05, "A=B": 0.05, "B>A": 0.3, "B>>A": 0.6})
 A_WINS = support({"A>>B": 0.5, "A>B": 0.3, "A=B": 0.1, "B>A": 0.1, "B>>A": 0.0}, claims=["x"])
 
 #: name → (scripted replies, MetaJudge options, expected (status, reason))

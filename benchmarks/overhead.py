@@ -22,21 +22,19 @@ import argparse
 import contextlib
 import http.client
 import json
-import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from loopback import LoopbackLLM
+import loopback
 
 import judgeguard as jg
 
@@ -93,28 +91,12 @@ def _respond(body: dict[str, Any]) -> str:
     return SUPPORT if body["model"] == "metajudge" else "x"
 
 
-def _serve(conn: Connection, latency: float, cpus: set[int] | None) -> None:
-    """The loopback server, in its own process: like a real provider, its CPU is not ours."""
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    with LoopbackLLM(_respond, latency=latency) as server:
-        conn.send(server.port)
-        conn.recv()  # serve until the parent says stop
-
-
 @contextlib.contextmanager
 def loopback_process(latency: float, cpus: set[int] | None = None) -> Iterator[str]:
-    """A loopback OpenAI-compatible server in a child process (on ``cpus`` when given);
-    yields its base URL."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, latency, cpus), daemon=True)
-    proc.start()
-    try:
-        yield f"http://127.0.0.1:{parent.recv()}"
-    finally:
-        parent.send("stop")
-        proc.join(10)
+    """The loopback server (MetaJudge answers for model ``metajudge``) in its own process
+    (on ``cpus`` when given); yields its base URL."""
+    with loopback.loopback_process(_respond, latency, cpus) as base_url:
+        yield base_url
 
 
 def wall_ratio(calls: int, rounds: int, pin: bool) -> None:

@@ -13,47 +13,22 @@ calls. A warm-up batch of 32 runs first.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from loopback import LoopbackLLM
+from loopback import loopback_process
 from reward_helpers import JUDGE_MODEL, responder
 
 import judgeguard as jg
-
-
-def _serve(conn: Connection, latency: float) -> None:
-    """The loopback server, in its own process: like a real provider, its CPU is not ours."""
-    with LoopbackLLM(responder, latency=latency) as server:
-        conn.send(server.port)
-        conn.recv()
-
-
-@contextlib.contextmanager
-def loopback_process(latency: float) -> Iterator[str]:
-    """A loopback server in a child process; yields its base URL."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
-    proc.start()
-    try:
-        yield f"http://127.0.0.1:{parent.recv()}"
-    finally:
-        parent.send("stop")
-        proc.join(10)
 
 
 def batch(n: int, tag: str) -> tuple[list[str], list[str], list[str]]:
@@ -150,7 +125,7 @@ def main() -> None:
         f"loopback server in its own process at {args.latency * 1000:.0f} ms latency, "
         f"{os.cpu_count()} CPUs"
     )
-    with loopback_process(args.latency) as base_url:
+    with loopback_process(responder, args.latency) as base_url:
         through_reward_fn(base_url, args.batch, args.concurrency)
         if not args.no_server:
             through_server(base_url, args.batch, args.concurrency)

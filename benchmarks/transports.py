@@ -18,12 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+
+import loopback  # noqa: E402
 
 SUPPORT = json.dumps(
     {
@@ -50,26 +50,15 @@ def messages(i: int) -> list[dict[str, str]]:
     ]
 
 
-def _serve(conn: Connection, latency: float) -> None:
-    from loopback import LoopbackLLM
-
-    with LoopbackLLM(lambda body: SUPPORT, latency=latency) as server:
-        conn.send(server.port)
-        conn.recv()  # serve until the parent says stop
+def _support(body: dict[str, Any]) -> str:
+    return SUPPORT
 
 
 @contextlib.contextmanager
 def loopback_process(latency: float) -> Iterator[str]:
     """A loopback OpenAI-compatible server in a child process; yields its ``/v1`` base URL."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(child, latency), daemon=True)
-    proc.start()
-    try:
-        yield f"http://127.0.0.1:{parent.recv()}/v1"
-    finally:
-        parent.send("stop")
-        proc.join(10)
+    with loopback.loopback_process(_support, latency) as base_url:
+        yield f"{base_url}/v1"
 
 
 async def _drive(

@@ -30,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import multiprocessing
+import os
 import socket
 import sys
 import threading
@@ -51,6 +53,7 @@ __all__ = [
     "ReplyLike",
     "Responder",
     "loopback_llm",
+    "loopback_process",
 ]
 
 #: What the default responder answers: a fixed, valid JSON verdict string.
@@ -532,6 +535,34 @@ def _split(text: str, max_pieces: int) -> list[str]:
         return []
     size = max(1, -(-len(text) // max_pieces))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _serve_in_child(
+    conn: Any, responder: Responder | None, latency: float, cpus: set[int] | None
+) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    with LoopbackLLM(responder, latency=latency) as server:
+        conn.send(server.port)
+        conn.recv()  # serve until the parent says stop
+
+
+@contextlib.contextmanager
+def loopback_process(
+    responder: Responder | None = None, latency: float = 0.0, cpus: set[int] | None = None
+) -> Iterator[str]:
+    """A :class:`LoopbackLLM` in a spawned child process, as a real provider would be (its
+    CPU is not the caller's; on ``cpus`` when given); yields its base URL. ``responder``
+    must pickle (a module-level function), for benchmarks."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve_in_child, args=(child, responder, latency, cpus), daemon=True)
+    proc.start()
+    try:
+        yield f"http://127.0.0.1:{parent.recv()}"
+    finally:
+        parent.send("stop")
+        proc.join(10)
 
 
 @pytest.fixture

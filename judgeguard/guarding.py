@@ -44,6 +44,7 @@ from judgeguard.options import (
     OffloadOption,
     OnResult,
     OnUnparsed,
+    ResultCallback,
     VerdictOption,
 )
 
@@ -154,6 +155,24 @@ class GuardResult(Generic[T]):
         return self._pending.done()
 
 
+def _checked_on_result(on_result: OnResult | None) -> OnResult | None:
+    """``on_result`` as given, a list of callables frozen into a tuple; anything else is a
+    :class:`GuardConfigError` now rather than a logged failure on every check."""
+    if on_result is None or callable(on_result):
+        return on_result
+    if isinstance(on_result, (str, bytes)) or not isinstance(on_result, Sequence):
+        raise GuardConfigError(
+            f"on_result must be a callable or a list of callables, not {type(on_result).__name__}"
+        )
+    callbacks = tuple(on_result)
+    for callback in callbacks:
+        if not callable(callback):
+            raise GuardConfigError(
+                f"on_result: every item must be callable; got {type(callback).__name__}"
+            )
+    return callbacks or None
+
+
 class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
@@ -200,7 +219,7 @@ class Checker:
         #: The gate that turns each MetaJudge answer into a reward (default: the
         #: MetaJudge's default gate, else ``Gate()``).
         self.gate: Gate = settings.gate
-        self.on_result = on_result
+        self.on_result = _checked_on_result(on_result)
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
@@ -293,24 +312,31 @@ class Checker:
         return GuardResult(output, lazy, finished(check, self._callbacks(None)))
 
     def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Check], None]]:
-        """``on_result`` wrapped to run in the judge call's context, isolated from the
-        dispatcher: whatever it raises (``SystemExit`` included) is logged and counted."""
+        """Each ``on_result`` callable wrapped to run in the judge call's context, isolated
+        from the dispatcher and from the others: whatever one raises (``SystemExit``
+        included) is logged and counted, and the next still runs."""
         on_result = self.on_result
         if on_result is None:
             return []
         telemetry = self.telemetry
+        callbacks = [on_result] if callable(on_result) else on_result
 
-        def deliver(check: Check) -> None:
-            try:
-                if context is None:
-                    on_result(check)
-                else:
-                    context.copy().run(on_result, check)
-            except BaseException:  # a callback never takes the dispatcher down
-                log.exception("judgeguard: an on_result callback raised; the check is unaffected")
-                telemetry.record_callback_error()
+        def isolated(callback: ResultCallback) -> Callable[[Check], None]:
+            def deliver(check: Check) -> None:
+                try:
+                    if context is None:
+                        callback(check)
+                    else:
+                        context.copy().run(callback, check)
+                except BaseException:  # a callback never takes the dispatcher down
+                    log.exception(
+                        "judgeguard: an on_result callback raised; the check is unaffected"
+                    )
+                    telemetry.record_callback_error()
 
-        return [deliver]
+            return deliver
+
+        return [isolated(callback) for callback in callbacks]
 
     def _prepare(
         self,

@@ -28,6 +28,7 @@ __all__ = [
     "OffloadOption",
     "OnResult",
     "OnUnparsed",
+    "ResultCallback",
     "VerdictOption",
 ]
 
@@ -40,8 +41,11 @@ ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 MetaJudgeOption = Union["MetaJudge", str, Sequence[str], None]
 #: ``verdict=``: a :class:`judgeguard.VerdictSpec` or a spec string (``"pairwise"`` …).
 VerdictOption = Union["VerdictSpec", str, None]
-#: ``on_result=``: called with every finished :class:`judgeguard.Check`.
-OnResult = Callable[["Check"], object]
+#: One ``on_result`` callable: called with every finished :class:`judgeguard.Check`.
+ResultCallback = Callable[["Check"], object]
+#: ``on_result=``: a callable (a function, a :mod:`judgeguard.sinks` sink) or a list of
+#: them, each called with every finished check, each isolated from the others.
+OnResult = ResultCallback | Sequence[ResultCallback]
 #: ``offload=``: where checks run (``None``: ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``).
 OffloadOption = Literal["thread", "process"] | None
 #: ``on_unparsed=``: record an output that does not parse (status ``unparsed``) or raise.

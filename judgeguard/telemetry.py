@@ -137,6 +137,11 @@ _METRICS: dict[str, tuple[str, str, Sequence[float] | None]] = {
         "on_result callbacks that raised (logged with their traceback)",
         None,
     ),
+    sc.METRIC_SINK_ITEMS: (
+        "{check}",
+        "Checks handed to a sink, by judgeguard.sink.name and judgeguard.sink.outcome",
+        None,
+    ),
 }
 
 
@@ -221,6 +226,7 @@ class Telemetry:
         self._check_duration = self._instruments[sc.METRIC_CHECK_DURATION]
         self._cache_lookups = self._instruments[sc.METRIC_CACHE_LOOKUPS]
         self._callback_errors = self._instruments[sc.METRIC_CALLBACK_ERRORS]
+        self._sink_items = self._instruments[sc.METRIC_SINK_ITEMS]
 
     @contextmanager
     def activate(self) -> Iterator[Telemetry]:
@@ -540,6 +546,13 @@ class Telemetry:
     def record_callback_error(self) -> None:
         """Count one ``on_result`` callback that raised."""
         self._callback_errors(1)
+
+    def record_sink(self, sink: str, outcome: str, count: int = 1) -> None:
+        """Count checks a sink ``posted``, ``dropped`` (never sent) or ``failed`` to post."""
+        if count:
+            self._sink_items(
+                count, {sc.JUDGEGUARD_SINK_NAME: sink, sc.JUDGEGUARD_SINK_OUTCOME: outcome}
+            )
 
     def record_cache(self, hit: bool) -> None:
         """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""

@@ -308,3 +308,51 @@ def test_the_cli_spec_builds_an_mlflow_sink(fake):
     assert sink.experiment_id == "0"
     assert jg.sinks.MLflow is MLflow
     sink.close()
+
+
+def test_the_experiment_comes_from_the_argument_the_uri_or_mlflows_variable(fake, monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "5")
+    made = [
+        MLflow(fake.url, experiment_id=3),
+        from_spec(f"mlflow={fake.url}/?experiment_id=4"),
+        MLflow(fake.url),
+    ]
+    assert [(s.tracking_uri, s.experiment_id) for s in made] == [
+        (fake.url, "3"),
+        (fake.url, "4"),
+        (fake.url, "5"),
+    ]
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID")
+    made.append(MLflow(fake.url))
+    assert made[-1].experiment_id == "0"
+    for sink in made:
+        sink.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "options"),
+    [
+        ("http://h:5000?experiment_id=4", {"experiment_id": "5"}),
+        ("http://h:5000?experiment=4", {}),
+        ("http://h:5000#4", {}),
+        ("http://h:5000", {"experiment_id": " "}),
+    ],
+)
+def test_an_unclear_experiment_is_a_typed_error(uri, options):
+    with pytest.raises(SinkError, match="experiment"):
+        MLflow(uri, **options)
+
+
+def test_a_check_rebuilt_from_an_audit_record_carries_its_line_in_the_metadata(fake, otel):
+    from judgeguard.sinks.base import check_from_record
+
+    record = {"status": "inconsistent", "r_rationale": 0.1, "reward": 0.0, "verdict": "A>B"}
+    check = check_from_record({**record, "line": 7, "id": "q-7", "judge": "J1"}, "openai/m")
+    sink = a_sink(fake, otel)
+    sink(check.model_copy(update={"trace_id": TRACE, "span_id": SPAN}))
+    assert sink.flush(10) == 0
+    consistency, _ = fake.assessments()
+    metadata = consistency["metadata"]
+    assert (metadata["judgeguard.line"], metadata["judgeguard.id"]) == ("7", "q-7")
+    assert (metadata["judgeguard.verdict"], metadata["judgeguard.judge"]) == ("A>B", "J1")
+    sink.close()

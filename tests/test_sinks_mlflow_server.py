@@ -9,11 +9,13 @@ read back through MLflow's own REST API. Without the executable these tests skip
 
 import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -311,3 +313,77 @@ def test_audit_lines_each_become_a_trace_with_feedback(
         (root,) = [span_id for span_id, s in spans.items() if s["parent"] is None]
         assert feedback["rationale_consistency"]["span_id"] == root
         assert record["output"] in spans[root]["attributes"]["output.value"]
+
+
+def test_judgeguard_audit_with_sink_mlflow_leaves_one_trace_per_line_with_feedback(
+    mlflow_server, metajudge_server, tmp_path
+):
+    experiment = new_experiment(mlflow_server)
+    lines = [
+        {"id": f"q{i}", "judge": "J1", "question": f"Question {i}?", "output": verdict_text(i, v)}
+        for i, v in enumerate(["B>>A", "A>B", "B>A", "B>>A"])
+    ]
+    log = tmp_path / "judgments.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out.jsonl"
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_API_BASE": metajudge_server.base_url,
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("OPENAI_BASE_URL", None)
+    env.pop("JUDGEGUARD_METAJUDGE", None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "judgeguard.cli",
+            "audit",
+            str(log),
+            "--metajudge",
+            "openai/meta-test",
+            "--sink",
+            f"mlflow={mlflow_server}?experiment_id={experiment}",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sink mlflow: 4 line(s) posted" in result.stderr
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+
+    traces = search_traces(mlflow_server, experiment)
+    assert len(traces) == len(lines)  # one trace per audited line
+    for info in traces:
+        trace = get_trace(mlflow_server, info["trace_id"])
+        spans = spans_by_id(trace)
+        (root,) = [span_id for span_id, s in spans.items() if s["parent"] is None]
+        inputs = spans[root]["attributes"]["input.value"]
+        record = records[inputs["id"]]
+        assert inputs["question"] == next(x["question"] for x in lines if x["id"] == inputs["id"])
+        # an --out record keeps the rationale (verdict redacted) and the verdict
+        assert spans[root]["attributes"]["output.value"] == {
+            "rationale": record["rationale"],
+            "verdict": record["verdict"],
+        }
+        assert any(s["parent"] == root for s in spans.values())  # the evaluator span
+        feedback = feedback_by_name(trace)
+        consistency = feedback["rationale_consistency"]
+        assert consistency["span_id"] == root
+        assert consistency["feedback"]["value"] == pytest.approx(record["r_rationale"])
+        assert consistency["rationale"] == record["explanation"]
+        assert consistency["source"] == {
+            "source_type": "LLM_JUDGE",
+            "source_id": "openai/meta-test",
+        }
+        assert consistency["metadata"]["judgeguard.id"] == record["id"]
+        assert feedback["gated_reward"]["feedback"]["value"] == pytest.approx(record["reward"])

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from judgeguard import semconv as sc
 from judgeguard._version import __version__
@@ -47,7 +48,9 @@ class MLflow(Sink):
     """Posts each finished check as MLflow feedback on the judge's trace and span.
 
     ``tracking_uri`` is the MLflow tracking server (``http://127.0.0.1:5000``),
-    ``experiment_id`` the experiment the traces go to, ``headers`` extra HTTP headers for
+    ``experiment_id`` the experiment the traces go to (default: ``?experiment_id=N`` in the
+    URI, as ``--sink mlflow=URI`` allows, else ``$MLFLOW_EXPERIMENT_ID``, else ``"0"``, the
+    Default experiment), ``headers`` extra HTTP headers for
     both the REST API and the OTLP exporter (e.g. ``{"Authorization": "Bearer ..."}``).
     Other options (``batch_size``, ``flush_interval``, ``max_queue``, ``max_attempts``,
     ``timeout``) go to :class:`judgeguard.sinks.base.Sink`.
@@ -63,20 +66,33 @@ class MLflow(Sink):
     def __init__(
         self,
         tracking_uri: str = "http://127.0.0.1:5000",
-        experiment_id: str | int = "0",
+        experiment_id: str | int | None = None,
         headers: Mapping[str, str] | None = None,
         **sink_options: Any,
     ) -> None:
-        uri = safe_str(tracking_uri).strip().rstrip("/")
-        parts = urlsplit(uri)
+        parts = urlsplit(safe_str(tracking_uri).strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SinkError(
                 f"MLflow tracking_uri {tracking_uri!r}: expected an http(s) URL of a tracking "
                 "server, such as http://127.0.0.1:5000"
             )
+        query = parse_qs(parts.query)
+        in_uri = query.pop("experiment_id", [None])[-1]
+        if query or parts.fragment:
+            raise SinkError(
+                f"MLflow tracking_uri {tracking_uri!r}: the only query parameter understood "
+                "is ?experiment_id=N"
+            )
+        if experiment_id is not None and in_uri is not None and str(experiment_id) != in_uri:
+            raise SinkError(
+                f"MLflow experiment {experiment_id!r} given twice, differently ({tracking_uri!r})"
+            )
+        if experiment_id is None:
+            experiment_id = in_uri or os.environ.get("MLFLOW_EXPERIMENT_ID") or "0"
         experiment = safe_str(experiment_id).strip()
         if not experiment:
             raise SinkError("MLflow experiment_id must not be empty (the default one is '0')")
+        uri = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         import requests  # the caller's thread: the poster thread never imports
 
         self.tracking_uri = uri
@@ -175,8 +191,16 @@ def feedback(check: Check) -> list[tuple[str, dict[str, Any]]]:
         "judgeguard.version": __version__,
     }
     optional = {
-        "judgeguard.verdict": check.verdict.render() if check.verdict else None,
-        "judgeguard.supported": check.supported.render() if check.supported else None,
+        # (a check rebuilt from an audit record carries its verdicts and line in ``extra``)
+        "judgeguard.verdict": check.verdict.render()
+        if check.verdict
+        else check.extra.get("verdict"),
+        "judgeguard.supported": (
+            check.supported.render() if check.supported else check.extra.get("supported")
+        ),
+        "judgeguard.judge": check.extra.get("judge"),
+        "judgeguard.line": check.extra.get("line"),
+        "judgeguard.id": check.extra.get("id"),
         "judgeguard.r_rationale": check.r_rationale,
         "judgeguard.r_outcome": check.r_outcome,
         "judgeguard.needs_review": check.needs_review if check.consistent is not None else None,
@@ -186,7 +210,7 @@ def feedback(check: Check) -> list[tuple[str, dict[str, Any]]]:
     }
     metadata.update(
         {
-            k: v if isinstance(v, str) else json.dumps(v)
+            k: v if isinstance(v, str) else json.dumps(v, default=str)
             for k, v in optional.items()
             if v is not None
         }

@@ -356,3 +356,32 @@ def test_a_check_rebuilt_from_an_audit_record_carries_its_line_in_the_metadata(f
     assert (metadata["judgeguard.line"], metadata["judgeguard.id"]) == ("7", "q-7")
     assert (metadata["judgeguard.verdict"], metadata["judgeguard.judge"]) == ("A>B", "J1")
     sink.close()
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"MLFLOW_TRACKING_TOKEN": "tok"}, "Bearer tok"),
+        ({"MLFLOW_TRACKING_USERNAME": "u", "MLFLOW_TRACKING_PASSWORD": "p"}, "Basic dTpw"),
+    ],
+)
+def test_mlflows_credential_variables_reach_both_requests(
+    fake, otel, monkeypatch, variables, expected
+):
+    for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    sink = a_sink(fake, otel)
+    sink(a_check())
+    assert sink.flush(10) == 0
+    exporter = sink.span_exporter()
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("judge x").end()
+    provider.shutdown()
+    assert [h["authorization"] for _, h, _ in fake.requests] == [expected] * 3
+    sink.close()

@@ -14,6 +14,7 @@ them as feedback errors (MLflow shows those too), so failures are visible where 
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import os
@@ -51,7 +52,9 @@ class MLflow(Sink):
     ``experiment_id`` the experiment the traces go to (default: ``?experiment_id=N`` in the
     URI, as ``--sink mlflow=URI`` allows, else ``$MLFLOW_EXPERIMENT_ID``, else ``"0"``, the
     Default experiment), ``headers`` extra HTTP headers for
-    both the REST API and the OTLP exporter (e.g. ``{"Authorization": "Bearer ..."}``).
+    both the REST API and the OTLP exporter (e.g. ``{"Authorization": "Bearer ..."}``;
+    default: from MLflow's ``MLFLOW_TRACKING_TOKEN`` or ``MLFLOW_TRACKING_USERNAME`` and
+    ``MLFLOW_TRACKING_PASSWORD``).
     Other options (``batch_size``, ``flush_interval``, ``max_queue``, ``max_attempts``,
     ``timeout``) go to :class:`judgeguard.sinks.base.Sink`.
 
@@ -97,7 +100,7 @@ class MLflow(Sink):
 
         self.tracking_uri = uri
         self.experiment_id = experiment
-        self.headers: dict[str, str] = dict(headers or {})
+        self.headers: dict[str, str] = dict(headers) if headers is not None else _auth_from_env()
         self._unreachable = (requests.ConnectionError, requests.Timeout)
         self._request_error = requests.RequestException
         self._session = requests.Session()
@@ -174,6 +177,20 @@ class MLflow(Sink):
                 retry_after=NOT_INGESTED_RETRY_AFTER,
             )
         raise SinkError(f"MLflow refused feedback for trace {trace_id} ({status}): {text}")
+
+
+def _auth_from_env() -> dict[str, str]:
+    """MLflow's own credentials variables, as its client reads them: a bearer token
+    (``MLFLOW_TRACKING_TOKEN``) or basic auth (``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``)."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {pair}"}
+    return {}
 
 
 def mlflow_trace_id(otel_trace_id: str) -> str:

@@ -62,7 +62,7 @@ def prometheus(tmp_path_factory):
     from prometheus_client import start_http_server
 
     metrics_port, web_port = free_port(), free_port()
-    server, thread = start_http_server(metrics_port, addr="127.0.0.1")
+    server, _thread = start_http_server(metrics_port, addr="127.0.0.1")
     work = tmp_path_factory.mktemp("prometheus")
     config = work / "prometheus.yml"
     config.write_text(
@@ -118,7 +118,10 @@ def wait_for(base, promql, expected, timeout=60):
 def metajudges():
     """One MetaJudge that supports B>>A, one whose endpoint answers 503 (the metrics do not
     depend on the transport)."""
-    with LoopbackLLM(lambda body: B_WINS) as good, LoopbackLLM(lambda body: Reply(status=503)) as down:
+    with (
+        LoopbackLLM(lambda body: B_WINS) as good,
+        LoopbackLLM(lambda body: Reply(status=503)) as down,
+    ):
         yield mj_for(good), mj_for(down)
 
 
@@ -159,9 +162,11 @@ def test_the_documented_queries_run_on_prometheus_and_tell_a_deceptive_judge_apa
 
     unlucky = jg.guard(unlucky_judge, metajudge=down, telemetry=telemetry, on_result=refusing)
     names = [sound_judge.__qualname__, deceptive_judge.__qualname__]
-    total = 'sum by (judgeguard_judge_name) (judgeguard_checks_total{judgeguard_check_cached="false"})'
+    total = (
+        'sum by (judgeguard_judge_name) (judgeguard_checks_total{judgeguard_check_cached="false"})'
+    )
     # two waves, each scraped: rate() needs an increase between two samples
-    for wave, (start, stop) in enumerate([(0, 2), (2, 8)]):
+    for start, stop in [(0, 2), (2, 8)]:
         for i in range(start, stop):
             for judge in judges:
                 judge(i)

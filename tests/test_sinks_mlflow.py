@@ -385,3 +385,22 @@ def test_mlflows_credential_variables_reach_both_requests(
     provider.shutdown()
     assert [h["authorization"] for _, h, _ in fake.requests] == [expected] * 3
     sink.close()
+
+
+def test_the_sinks_span_processor_is_flushed_before_feedback_is_posted(fake, otel):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    sink = a_sink(fake, otel)
+    provider = TracerProvider()
+    provider.add_span_processor(sink.span_processor(schedule_delay_millis=60_000))
+    span = provider.get_tracer("t").start_span("judge x")
+    span.end()  # queued in the processor for a minute
+    context = span.get_span_context()
+    sink(a_check(trace_id=f"{context.trace_id:032x}", span_id=f"{context.span_id:016x}"))
+    assert sink.flush(10) == 0
+    paths = [path for path, _, _ in fake.requests]
+    assert paths[0] == "/v1/traces"  # the judge span went first
+    assert len(paths) == 3
+    assert fake.assessments()[0]["trace_id"] == f"tr-{context.trace_id:032x}"
+    sink.close()
+    provider.shutdown()

@@ -223,13 +223,12 @@ def test_guarded_judge_calls_land_in_mlflow_with_feedback_on_the_judge_span(
     mlflow_server, metajudge_server, isolated_judgeguard
 ):
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     experiment = new_experiment(mlflow_server)
     sink = MLflow(mlflow_server, experiment_id=experiment, flush_interval=0.2)
-    # the user's tracing: their provider, exporting OTLP to MLflow's endpoint
+    # the user's tracing: their provider, exporting OTLP to MLflow's endpoint (README's way)
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(sink.span_exporter()))
+    provider.add_span_processor(sink.span_processor())
     telemetry = jg.Telemetry(provider, capture_content=True)
     checks = []
     mj = jg.MetaJudge(
@@ -243,8 +242,7 @@ def test_guarded_judge_calls_land_in_mlflow_with_feedback_on_the_judge_span(
     for i in range(5):
         judge("Which loop is right?", "while lo < hi", "while lo <= hi", i)
     assert jg.flush(30) == 0
-    provider.force_flush(30_000)  # the user's exporter; the sink retries until it's there
-    assert sink.flush(60) == 0
+    assert sink.flush(60) == 0  # no provider flush: the sink flushes its processor first
     provider.shutdown()
     sink.close()
 
@@ -387,3 +385,58 @@ def test_judgeguard_audit_with_sink_mlflow_leaves_one_trace_per_line_with_feedba
         }
         assert consistency["metadata"]["judgeguard.id"] == record["id"]
         assert feedback["gated_reward"]["feedback"]["value"] == pytest.approx(record["reward"])
+
+
+EXITING_SCRIPT = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+provider = TracerProvider()  # made first: its exit hook runs after the sink's
+import judgeguard as jg
+sys.path.insert(0, sys.argv[3])
+from guard_helpers import verdict_text
+sink = jg.sinks.MLflow(sys.argv[1], experiment_id=sys.argv[2])
+provider.add_span_processor(sink.span_processor())
+jg.configure_telemetry(provider, capture_content=True)
+mj = jg.MetaJudge("openai/meta-test", api_base=sys.argv[4], api_key="k", retries=0)
+judge = jg.guard(lambda question, i: verdict_text(i), metajudge=mj, on_result=sink)
+for i in range(3):
+    judge("Which loop?", i)
+print("done")  # and exit: no flush of the checks, the provider or the sink
+"""
+
+
+def test_a_script_that_just_exits_still_leaves_every_check_as_feedback(
+    mlflow_server, metajudge_server, tmp_path
+):
+    experiment = new_experiment(mlflow_server)
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
+        "PYTHONPATH": str(REPO),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            EXITING_SCRIPT,
+            mlflow_server,
+            experiment,
+            str(REPO / "tests"),
+            metajudge_server.base_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert "could not post" not in result.stderr
+    traces = search_traces(mlflow_server, experiment)
+    assert len(traces) == 3
+    for info in traces:
+        assert set(feedback_by_name(get_trace(mlflow_server, info["trace_id"]))) == {
+            "rationale_consistency",
+            "gated_reward",
+        }

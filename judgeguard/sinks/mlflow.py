@@ -30,6 +30,7 @@ from judgeguard.schema import Check
 from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["MLflow"]
@@ -58,8 +59,9 @@ class MLflow(Sink):
     Other options (``batch_size``, ``flush_interval``, ``max_queue``, ``max_attempts``,
     ``timeout``) go to :class:`judgeguard.sinks.base.Sink`.
 
-    The judge's spans must reach the same server: export them with
-    ``BatchSpanProcessor(sink.span_exporter())`` on your tracer provider. A check whose
+    The judge's spans must reach the same server: add ``sink.span_processor()`` to your
+    tracer provider (or ``BatchSpanProcessor(sink.span_exporter())``, then flush the
+    provider before the sink, e.g. before exit). A check whose
     trace is not there yet is retried (export is asynchronous); a check without a trace
     id (no tracing when the judge ran) is counted as dropped, with one warning.
     """
@@ -106,7 +108,9 @@ class MLflow(Sink):
         self._session = requests.Session()
         self._session.headers.update(self.headers)
         self._session.headers["User-Agent"] = f"judgeguard/{__version__}"
-        self._exporter: SpanExporter | None = None
+        # processors handed out by span_processor(): flushed before each post, so that the
+        # judge's spans are in MLflow before feedback is attached to them (also at exit)
+        self._processors: list[SpanProcessor] = []
         # the batch being posted (held, so that its items' identities stay unique) and the
         # (index, name) pairs of it already posted: a retried batch posts only the rest
         self._batch: list[SinkItem] = []
@@ -115,8 +119,8 @@ class MLflow(Sink):
 
     # -- the caller's side ----------------------------------------------------------------
     def span_exporter(self) -> SpanExporter:
-        """An OTLP/HTTP span exporter to this server's ``/v1/traces`` and experiment:
-        add it to your tracer provider (``BatchSpanProcessor(sink.span_exporter())``)."""
+        """An OTLP/HTTP span exporter to this server's ``/v1/traces`` and experiment
+        (:meth:`span_processor` wraps it in a processor the sink keeps flushed)."""
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter(
@@ -124,6 +128,17 @@ class MLflow(Sink):
             headers={**self.headers, EXPERIMENT_HEADER: self.experiment_id},
             timeout=self.timeout,
         )
+
+    def span_processor(self, **options: Any) -> SpanProcessor:
+        """A ``BatchSpanProcessor`` on :meth:`span_exporter` that the sink flushes before
+        each post: add it to your tracer provider (``provider.add_span_processor(...)``),
+        and the judge's spans are always in MLflow before their feedback, also when the
+        process exits without flushing. ``options`` go to ``BatchSpanProcessor``."""
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        processor = BatchSpanProcessor(self.span_exporter(), **options)
+        self._processors.append(processor)
+        return processor
 
     def _put(self, item: SinkItem) -> None:
         # Feedback needs a trace to sit on: without ids there is nothing to post (counted).
@@ -140,6 +155,8 @@ class MLflow(Sink):
     def post(self, items: Sequence[SinkItem]) -> None:
         """Post the batch's feedback (two assessments per check). A retry of the same batch
         skips what already went through, so nothing is posted twice."""
+        for processor in self._processors:
+            processor.force_flush(int(self.timeout * 1000))
         if len(items) != len(self._batch) or any(
             a is not b for a, b in zip(items, self._batch, strict=True)
         ):

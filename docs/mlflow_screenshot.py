@@ -23,7 +23,6 @@ from typing import Any
 
 import requests
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -103,7 +102,7 @@ def make_traces(url: str) -> str:
     with LoopbackLLM(support_answer) as server:
         sink = jg.sinks.MLflow(url, experiment_id=experiment)
         provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(sink.span_exporter()))
+        provider.add_span_processor(sink.span_processor())
         jg.configure_telemetry(provider, capture_content=True)
         mj = jg.MetaJudge("openai/gpt-4o-mini", api_base=server.base_url, api_key="k")
 
@@ -112,7 +111,6 @@ def make_traces(url: str) -> str:
         for verdict in ["B>>A", "A>B", "B>>A", "B>A"]:
             judge(QUESTION, ANSWER_A, ANSWER_B, "B>>A", verdict)
         jg.flush(30)
-        provider.force_flush()
         sink.close(60)
         provider.shutdown()
     (worst,) = [c for c in checks if c.status == "inconsistent"]

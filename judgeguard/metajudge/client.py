@@ -14,8 +14,8 @@ import functools
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from judgeguard.errors import JudgeguardError
@@ -28,6 +28,7 @@ __all__ = [
     "CallFailed",
     "CallResult",
     "RetryPolicy",
+    "Sender",
     "acall",
     "import_litellm",
     "supports_structured_output",
@@ -289,65 +290,55 @@ async def acall(
     ]
     fast = transport.route(model, kwargs)
     if fast is not None:  # the one switch point (issue 13)
-        return await transport.acall(  # type: ignore[no-any-return]
-            fast,
-            model,
-            messages,
-            kwargs,
-            policy=policy,
-            timeout=timeout,
-            response_format=response_format,
-        )
-    if "transport" in kwargs:  # judgeguard's option, not litellm's
-        kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
-    litellm = import_litellm()
+        sender = transport.sender(fast, messages, kwargs, policy, timeout, response_format)
+    else:
+        sender = _litellm_sender(model, messages, kwargs, policy, timeout, response_format)
+    return await _attempts(model, sender, policy, kwargs)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A transport's part of one MetaJudge call; :func:`acall` runs the attempts.
+
+    ``send(span)`` makes one attempt in the attempt's CLIENT span and returns its answer
+    (latency and attempt count are filled in afterwards); ``classify`` gives a failed
+    attempt's (reason code, transient?, HTTP status), ``retry_after`` the provider's
+    ``Retry-After`` seconds; ``retries`` is how many transient failures are retried.
+    """
+
+    send: Callable[[Any], Awaitable[CallResult]]
+    classify: Callable[[BaseException], tuple[str, bool, int | None]]
+    retry_after: Callable[[BaseException], float | None]
+    retries: int
+
+
+async def _attempts(
+    model: str, sender: Sender, policy: RetryPolicy, kwargs: Mapping[str, Any]
+) -> CallResult:
+    """The one attempt/retry loop: a CLIENT span per attempt, transient failures retried
+    per ``policy`` (jitter, ``Retry-After``), :class:`CallFailed` when they run out."""
     telemetry = get_telemetry()
-    params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
-    own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
-    if own_retries:
-        params["num_retries"] = 0
-    if timeout is not None:
-        params.setdefault("timeout", timeout)
-    if response_format is not None and "response_format" not in kwargs:
-        params["response_format"] = response_format
-    retries = policy.retries if own_retries else 0
-    guard = None if timeout is None else timeout + 5.0
     attempt = 0
     while True:
         failure: CallFailed | None = None
         cause: BaseException | None = None
         wait: float | None = None
         with telemetry.llm_span(model) as span:
-            call = params
-            if span.is_recording():
-                metadata = dict(params.get("metadata") or {})
-                metadata["litellm_parent_otel_span"] = span
-                call = {**params, "metadata": metadata}
             started = time.perf_counter()
             try:
-                resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
+                answer = await sender.send(span)
             except Exception as exc:
-                reason, transient, status = classify(exc)
+                reason, transient, status = sender.classify(exc)
                 cause = exc
                 failure = CallFailed(
                     reason, failure_text(exc, kwargs), transient, status, attempt + 1
                 )
                 telemetry.record_llm_result(span, error=failure)
-                if transient and attempt < retries:
-                    wait = policy.delay(attempt, _retry_after(exc))
+                if transient and attempt < sender.retries:
+                    wait = policy.delay(attempt, sender.retry_after(exc))
             else:
-                tokens_in, tokens_out = _usage(resp)
-                rid = getattr(resp, "id", None)
-                rmodel = getattr(resp, "model", None)
-                result = CallResult(
-                    text=_text(resp),
-                    input_tokens=tokens_in,
-                    output_tokens=tokens_out,
-                    cost_usd=_cost(litellm, resp),
-                    response_model=rmodel if isinstance(rmodel, str) else None,
-                    response_id=rid if isinstance(rid, str) else None,
-                    latency_s=time.perf_counter() - started,
-                    attempts=attempt + 1,
+                result = replace(
+                    answer, latency_s=time.perf_counter() - started, attempts=attempt + 1
                 )
                 telemetry.record_llm_result(span, result=result)
                 return result
@@ -357,3 +348,48 @@ async def acall(
             continue
         assert failure is not None
         raise failure from cause
+
+
+def _litellm_sender(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    kwargs: Mapping[str, Any],
+    policy: RetryPolicy,
+    timeout: float | None,
+    response_format: Any,
+) -> Sender:
+    """Attempts through ``litellm.acompletion`` (judgeguard retries unless the user set
+    litellm's own ``num_retries``/``max_retries``)."""
+    if "transport" in kwargs:  # judgeguard's option, not litellm's
+        kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
+    litellm = import_litellm()
+    params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
+    own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
+    if own_retries:
+        params["num_retries"] = 0
+    if timeout is not None:
+        params.setdefault("timeout", timeout)
+    if response_format is not None and "response_format" not in kwargs:
+        params["response_format"] = response_format
+    guard = None if timeout is None else timeout + 5.0
+
+    async def send(span: Any) -> CallResult:
+        call = params
+        if span.is_recording():
+            metadata = dict(params.get("metadata") or {})
+            metadata["litellm_parent_otel_span"] = span
+            call = {**params, "metadata": metadata}
+        resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
+        tokens_in, tokens_out = _usage(resp)
+        rid = getattr(resp, "id", None)
+        rmodel = getattr(resp, "model", None)
+        return CallResult(
+            text=_text(resp),
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=_cost(litellm, resp),
+            response_model=rmodel if isinstance(rmodel, str) else None,
+            response_id=rid if isinstance(rid, str) else None,
+        )
+
+    return Sender(send, classify, _retry_after, policy.retries if own_retries else 0)

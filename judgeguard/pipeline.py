@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from opentelemetry.trace import INVALID_SPAN
+
 from judgeguard import env
 from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
 from judgeguard.errors import GuardConfigError, ParseError
@@ -233,9 +235,12 @@ async def run_check(
         return await asyncio.wait_for(run, settings.check_timeout)
     except asyncio.TimeoutError:
         message = f"the check took longer than {settings.check_timeout} s"
-        return settings.gate.apply_to(
+        check = settings.gate.apply_to(
             failed_check("error", "check_timeout", message, settings.metajudge)
         )
+        stamp_span_ids(check, judge_span)
+        telemetry.record_check(INVALID_SPAN, check)  # counted; its evaluator span was cut short
+        return check
 
 
 async def _run(

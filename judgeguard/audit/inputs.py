@@ -67,6 +67,8 @@ class AuditConfig:
     #: turns each MetaJudge answer into a reward (default: the MetaJudge's default gate);
     #: not part of any cache key, so a rerun with another gate makes no MetaJudge call
     gate: Gate | None = None
+    #: bounds each line's check (seconds; ``None``: no bound of its own)
+    check_timeout: float | None = None
 
 
 def check_config(path: str | Path, config: AuditConfig) -> None:
@@ -91,6 +93,8 @@ def check_config(path: str | Path, config: AuditConfig) -> None:
         raise AuditError("--concurrency must be at least 1")
     if config.limit is not None and config.limit < 0:
         raise AuditError("--limit must be 0 or more")
+    if config.check_timeout is not None and not config.check_timeout > 0:
+        raise AuditError("--check-timeout must be a positive number of seconds")
 
 
 def is_stdin(path: str | Path) -> bool:

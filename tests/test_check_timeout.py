@@ -9,7 +9,7 @@ import time
 import pytest
 from guard_helpers import B_WINS, metric_points, mj_for, verdict_text
 from loopback import Hang
-from test_cli_audit import ROWS, audit, write
+from test_cli_audit import LOOPBACK_MJ, ROWS, audit, write
 
 import judgeguard as jg
 from judgeguard.pipeline import CheckSettings
@@ -67,10 +67,7 @@ def test_audit_check_timeout_ends_hung_lines_and_keeps_every_line(tmp_path, loop
     started = time.perf_counter()
     proc = audit(
         "x.jsonl",
-        "--metajudge",
-        "openai/judge-test",
-        "--metajudge-option",
-        "retries=0",
+        *LOOPBACK_MJ,
         "--metajudge-option",
         "timeout=30",
         "--check-timeout",

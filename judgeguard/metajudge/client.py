@@ -25,6 +25,7 @@ from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import get_telemetry
 
 __all__ = [
+    "Call",
     "CallFailed",
     "CallResult",
     "RetryPolicy",
@@ -76,6 +77,26 @@ class CallResult:
     response_id: str | None = None
     latency_s: float = 0.0
     attempts: int = 1
+
+    @classmethod
+    def of(
+        cls,
+        text: str,
+        tokens: tuple[int, int],
+        cost_usd: float | None,
+        response_model: object,
+        response_id: object,
+    ) -> CallResult:
+        """An answer as a sender reads it: (input, output) ``tokens``; the response's model
+        and id are kept when they are strings."""
+        return cls(
+            text=text,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cost_usd=cost_usd,
+            response_model=response_model if isinstance(response_model, str) else None,
+            response_id=response_id if isinstance(response_id, str) else None,
+        )
 
 
 @dataclass(eq=False)
@@ -288,12 +309,23 @@ async def acall(
     messages = [
         {k: clean_text(v) if isinstance(v, str) else v for k, v in m.items()} for m in messages
     ]
+    call = Call(model, messages, kwargs, policy, timeout, response_format)
     fast = transport.route(model, kwargs)
-    if fast is not None:  # the one switch point (issue 13)
-        sender = transport.sender(fast, messages, kwargs, policy, timeout, response_format)
-    else:
-        sender = _litellm_sender(model, messages, kwargs, policy, timeout, response_format)
-    return await _attempts(model, sender, policy, kwargs)
+    # the one switch point (issue 13)
+    sender = transport.sender(fast, call) if fast is not None else _litellm_sender(call)
+    return await _attempts(call, sender)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One MetaJudge call as :func:`acall` was asked for it (what a sender reads)."""
+
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    kwargs: Mapping[str, Any]
+    policy: RetryPolicy
+    timeout: float | None
+    response_format: Any
 
 
 @dataclass(frozen=True)
@@ -312,12 +344,11 @@ class Sender:
     retries: int
 
 
-async def _attempts(
-    model: str, sender: Sender, policy: RetryPolicy, kwargs: Mapping[str, Any]
-) -> CallResult:
+async def _attempts(call: Call, sender: Sender) -> CallResult:
     """The one attempt/retry loop: a CLIENT span per attempt, transient failures retried
     per ``policy`` (jitter, ``Retry-After``), :class:`CallFailed` when they run out."""
     telemetry = get_telemetry()
+    model, policy, kwargs = call.model, call.policy, call.kwargs
     attempt = 0
     while True:
         failure: CallFailed | None = None
@@ -350,20 +381,14 @@ async def _attempts(
         raise failure from cause
 
 
-def _litellm_sender(
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    kwargs: Mapping[str, Any],
-    policy: RetryPolicy,
-    timeout: float | None,
-    response_format: Any,
-) -> Sender:
+def _litellm_sender(call: Call) -> Sender:
     """Attempts through ``litellm.acompletion`` (judgeguard retries unless the user set
     litellm's own ``num_retries``/``max_retries``)."""
+    kwargs, timeout, response_format = call.kwargs, call.timeout, call.response_format
     if "transport" in kwargs:  # judgeguard's option, not litellm's
         kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
     litellm = import_litellm()
-    params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
+    params: dict[str, Any] = {"model": call.model, "messages": call.messages, **kwargs}
     own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
     if own_retries:
         params["num_retries"] = 0
@@ -380,16 +405,12 @@ def _litellm_sender(
             metadata["litellm_parent_otel_span"] = span
             call = {**params, "metadata": metadata}
         resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
-        tokens_in, tokens_out = _usage(resp)
-        rid = getattr(resp, "id", None)
-        rmodel = getattr(resp, "model", None)
-        return CallResult(
-            text=_text(resp),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=_cost(litellm, resp),
-            response_model=rmodel if isinstance(rmodel, str) else None,
-            response_id=rid if isinstance(rid, str) else None,
+        return CallResult.of(
+            _text(resp),
+            _usage(resp),
+            _cost(litellm, resp),
+            getattr(resp, "model", None),
+            getattr(resp, "id", None),
         )
 
-    return Sender(send, classify, _retry_after, policy.retries if own_retries else 0)
+    return Sender(send, classify, _retry_after, call.policy.retries if own_retries else 0)

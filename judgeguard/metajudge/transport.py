@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from judgeguard.metajudge.client import RetryPolicy, Sender
+    from judgeguard.metajudge.client import Call, Sender
 
 __all__ = [
     "BODY_OPTIONS",
@@ -460,14 +460,7 @@ def _classify(exc: BaseException) -> tuple[str, bool, int | None]:
     return classify(exc)
 
 
-def sender(
-    r: Route,
-    messages: Sequence[Mapping[str, Any]],
-    kwargs: Mapping[str, Any],
-    policy: RetryPolicy,
-    timeout: float | None,
-    response_format: Any,
-) -> Sender:
+def sender(r: Route, call: Call) -> Sender:
     """Attempts on the fast path, for :func:`judgeguard.metajudge.client.acall`'s one
     attempt loop (same retries, spans, usage, cost and reason codes as litellm's)."""
     from judgeguard.metajudge.client import CallFailed, CallResult, Sender
@@ -480,26 +473,20 @@ def sender(
             None,
             1,
         )
-    body = request_body(r, messages, kwargs, response_format)
-    timeout = kwargs.get("timeout", timeout)
+    kwargs = call.kwargs
+    body = request_body(r, call.messages, kwargs, call.response_format)
+    timeout = kwargs.get("timeout", call.timeout)
     timeout = float(timeout) if isinstance(timeout, (int, float)) else None
-    retries = policy.retries
+    retries = call.policy.retries
     for name in ("num_retries", "max_retries"):
         if isinstance(kwargs.get(name), int):
             retries = kwargs[name]
 
     async def send(span: Any) -> CallResult:
         resp = await post(r, body, timeout)
-        tokens_in, tokens_out = usage(resp)
-        rid, rmodel = resp.get("id"), resp.get("model")
-        return CallResult(
-            text=answer_text(resp),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=cost_usd(r, r.model, tokens_in, tokens_out),
-            response_model=rmodel if isinstance(rmodel, str) else None,
-            response_id=rid if isinstance(rid, str) else None,
-        )
+        tokens = usage(resp)
+        cost = cost_usd(r, r.model, *tokens)
+        return CallResult.of(answer_text(resp), tokens, cost, resp.get("model"), resp.get("id"))
 
     return Sender(send, _classify, _http_retry_after, retries)
 

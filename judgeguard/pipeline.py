@@ -104,7 +104,9 @@ class CheckSettings:
         LangChain wrappers: a MetaJudge, a model string or a list of them (default
         ``$JUDGEGUARD_METAJUDGE``), a verdict spec, ``cache=True`` for the default
         directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``), a
-        :class:`judgeguard.Gate` (default: the MetaJudge's default gate).
+        :class:`judgeguard.Gate` (default: the MetaJudge's default gate), a positive
+        ``check_timeout`` in seconds. The one place these options are read: the front ends
+        pass theirs on (typed by :class:`judgeguard.options.SettingsOptions`).
         Raises :class:`judgeguard.GuardConfigError` for an option that cannot work."""
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")

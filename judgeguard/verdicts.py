@@ -395,18 +395,6 @@ _NUM_RE = re.compile(
 _PAIR_KEYS = {"winner", "preference", "preferred", "choice", "better", "best", "decision"}
 
 
-def _pairwise_from_op(a: str, op: str, b: str) -> Verdict | None:
-    a, b = a.upper(), b.upper()
-    if a == b:
-        return None
-    if op in ("=", "=="):
-        return Verdict.pairwise("tie")
-    strength: Literal[1, 2] = 2 if op in (">>", "<<", "≫", "≪") else 1
-    left_wins = op in (">", ">>", "≫")
-    winner = a if left_wins else b
-    return Verdict.pairwise("A" if winner == "A" else "B", strength)
-
-
 def safe_text(value: Any) -> str:
     """``str(value)`` that never raises: huge ints and unprintable objects get a stand-in."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4096:
@@ -428,33 +416,20 @@ def interpret_value(
 
     ``key`` is the field name it came from (``winner`` and friends make ``1``/``2``
     mean A/B). Returns ``None`` when the value does not look like a verdict of an
-    allowed kind; raises :class:`ScoreOutOfRange` for a score outside the scale.
+    allowed kind; raises :class:`ScoreOutOfRange` for a score outside the scale. Which
+    kind is tried first is decided here; reading a value as one kind is that kind's
+    rules' (``read_*`` methods of :class:`PairwiseRules`, :class:`ScoreRules`,
+    :class:`LabelRules`).
     """
     src = excerpt(safe_text(value))
-    pair_key = key is not None and key.lower() in _PAIR_KEYS
     if isinstance(value, bool):
-        if spec.allows("label"):
-            if spec.options:
-                want = 1.0 if value else 0.0
-                vals = {**LABEL_VALUES, **dict(spec.values)}
-                for opt in spec.options:
-                    if vals.get(opt) == want:
-                        return spec.make_label(opt, source=src)
-            return spec.make_label("true" if value else "false", ("true", "false"), source=src)
-        return None
+        return _LABEL.read_bool(value, spec, src) if spec.allows("label") else None
     if isinstance(value, (int, float)):
-        if pair_key and spec.allows("pairwise") and value in (1, 2):
-            return Verdict.pairwise("A" if value == 1 else "B")
-        if spec.allows("score"):
-            try:
-                number = float(value)
-            except OverflowError:  # an int too large for a float is outside any scale
-                raise ScoreOutOfRange(
-                    "the score is an integer too large to be a number on any scale",
-                    excerpt=src,
-                ) from None
-            return spec.make_score(number, implied_scale, src)
-        return None
+        if spec.allows("pairwise"):
+            side = _PAIRWISE.read_number(value, key)
+            if side is not None:
+                return side
+        return _SCORE.read_number(value, spec, implied_scale, src) if spec.allows("score") else None
     if not isinstance(value, str):
         return None
     text = value.strip().strip("*`\"'").strip()
@@ -462,36 +437,13 @@ def interpret_value(
     if not text or len(text) > 48 or "\n" in text:
         return None
     if spec.allows("pairwise"):
-        m = _PAIR_OP_RE.match(text)
-        if m:
-            return _pairwise_from_op(m.group(1), m.group(2), m.group(3))
-        low = text.lower().rstrip(".!")
-        if low in _TIE_WORDS and (low != "c" or spec.kind == "pairwise" or pair_key):
-            return Verdict.pairwise("tie")
-        m = _SIDE_RE.match(low)
-        if m:
-            side = m.group(1).upper()
-            bare = low.strip("() ") == m.group(1).lower()
-            if (
-                not bare
-                or spec.kind == "pairwise"
-                or pair_key
-                or (side in ("A", "B") and key is not None)
-            ):
-                return Verdict.pairwise("A" if side in ("A", "1") else "B")
+        pair = _PAIRWISE.read_text(text, spec, key)
+        if pair is not None:
+            return pair
     m = _NUM_RE.match(text)
-    if m:
-        if not spec.allows("score"):
-            return None
-        scale = implied_scale
-        if m.group(2) is not None:
-            scale = (0.0, float(m.group(2)))
-        return spec.make_score(float(m.group(1)), scale, src)
-    if spec.allows("label") and len(text.split()) <= 3 and re.search(r"[^\W\d_]", text):
-        known = normalize_label(text) in LABEL_VALUES
-        if spec.kind == "label" or key is not None or known:
-            return spec.make_label(text, source=src)
-    return None
+    if m:  # a number is a score or nothing
+        return _SCORE.read_match(m, spec, implied_scale, src) if spec.allows("score") else None
+    return _LABEL.read_text(text, spec, key, src) if spec.allows("label") else None
 
 
 # -- each kind's rules, in one place -------------------------------------------------------
@@ -504,8 +456,9 @@ class VerdictKindRules:
     gold label, the options the MetaJudge chooses among (with their meaning, for the
     prompt), reading an option back as a verdict, and the support-check scores over the
     MetaJudge's distribution ``p`` of those options: R_rationale and the supported verdict
-    (:mod:`judgeguard.metajudge.support` applies them). Reading verdicts out of text
-    stays in :func:`interpret_value`, which decides between kinds.
+    (:mod:`judgeguard.metajudge.support` applies them). Each kind's ``read_*`` methods
+    read one value (a JSON field, a tag body, a gold label) as a verdict of the kind;
+    :func:`interpret_value` decides which kind is tried first.
     """
 
     kind: VerdictKind
@@ -643,6 +596,50 @@ class PairwiseRules(VerdictKindRules):
     def option_verdict(self, option: str, v: Verdict) -> Verdict:
         return pairwise_option(option)
 
+    def read_number(self, value: float, key: str | None) -> Verdict | None:
+        """``1``/``2`` under a winner-like key (``winner``, ``preference`` …) as A/B."""
+        pair_key = key is not None and key.lower() in _PAIR_KEYS
+        if pair_key and value in (1, 2):
+            return Verdict.pairwise("A" if value == 1 else "B")
+        return None
+
+    def read_text(self, text: str, spec: VerdictSpec, key: str | None) -> Verdict | None:
+        """``A>>B``, ``B<A``, ``tie``, ``Assistant B``, ``[[A]]`` … (``None``: not pairwise).
+
+        A bare ``A``/``B``/``1``/``2`` or ``C`` (tie) counts only when the spec says
+        pairwise or the key is winner-like (a bare ``A``/``B`` also under any key)."""
+        pair_key = key is not None and key.lower() in _PAIR_KEYS
+        m = _PAIR_OP_RE.match(text)
+        if m:
+            return self._from_op(m.group(1), m.group(2), m.group(3))
+        low = text.lower().rstrip(".!")
+        if low in _TIE_WORDS and (low != "c" or spec.kind == "pairwise" or pair_key):
+            return Verdict.pairwise("tie")
+        m = _SIDE_RE.match(low)
+        if m:
+            side = m.group(1).upper()
+            bare = low.strip("() ") == m.group(1).lower()
+            if (
+                not bare
+                or spec.kind == "pairwise"
+                or pair_key
+                or (side in ("A", "B") and key is not None)
+            ):
+                return Verdict.pairwise("A" if side in ("A", "1") else "B")
+        return None
+
+    @staticmethod
+    def _from_op(a: str, op: str, b: str) -> Verdict | None:
+        a, b = a.upper(), b.upper()
+        if a == b:
+            return None
+        if op in ("=", "=="):
+            return Verdict.pairwise("tie")
+        strength: Literal[1, 2] = 2 if op in (">>", "<<", "≫", "≪") else 1
+        left_wins = op in (">", ">>", "≫")
+        winner = a if left_wins else b
+        return Verdict.pairwise("A" if winner == "A" else "B", strength)
+
     @staticmethod
     def _winner_mass(probabilities: Mapping[str, float]) -> dict[str, float]:
         mass = {"A": 0.0, "tie": 0.0, "B": 0.0}
@@ -727,6 +724,36 @@ class ScoreRules(VerdictKindRules):
     def option_verdict(self, option: str, v: Verdict) -> Verdict:
         return Verdict.score(float(option), v.scale)
 
+    def read_number(
+        self,
+        value: float,
+        spec: VerdictSpec,
+        implied_scale: tuple[float, float] | None,
+        src: str,
+    ) -> Verdict:
+        """A JSON number as a score on the spec's (else the implied) scale."""
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float is outside any scale
+            raise ScoreOutOfRange(
+                "the score is an integer too large to be a number on any scale",
+                excerpt=src,
+            ) from None
+        return spec.make_score(number, implied_scale, src)
+
+    def read_match(
+        self,
+        m: re.Match[str],
+        spec: VerdictSpec,
+        implied_scale: tuple[float, float] | None,
+        src: str,
+    ) -> Verdict:
+        """A number in text (``7``, ``8.5``, ``4/5``, ``3 out of 10``) as a score."""
+        scale = implied_scale
+        if m.group(2) is not None:
+            scale = (0.0, float(m.group(2)))
+        return spec.make_score(float(m.group(1)), scale, src)
+
     @staticmethod
     def half_width(v: Verdict) -> float:
         """The kernel's half-width ``h`` on ``v``'s scale."""
@@ -784,10 +811,28 @@ class LabelRules(VerdictKindRules):
     def option_verdict(self, option: str, v: Verdict) -> Verdict:
         return Verdict.of_label(option, v.options)
 
+    def read_bool(self, value: bool, spec: VerdictSpec, src: str) -> Verdict:
+        """``true``/``false`` as the declared option of that value, else as the label."""
+        if spec.options:
+            want = 1.0 if value else 0.0
+            values = {**LABEL_VALUES, **dict(spec.values)}
+            for option in spec.options:
+                if values.get(option) == want:
+                    return spec.make_label(option, source=src)
+        return spec.make_label("true" if value else "false", ("true", "false"), source=src)
 
-_KINDS: dict[str, VerdictKindRules] = {
-    r.kind: r for r in (PairwiseRules(), ScoreRules(), LabelRules())
-}
+    def read_text(self, text: str, spec: VerdictSpec, key: str | None, src: str) -> Verdict | None:
+        """A word or three as a label: always under a label spec or a key, else only a
+        known label word (``pass``, ``correct`` …)."""
+        if len(text.split()) <= 3 and re.search(r"[^\W\d_]", text):
+            known = normalize_label(text) in LABEL_VALUES
+            if spec.kind == "label" or key is not None or known:
+                return spec.make_label(text, source=src)
+        return None
+
+
+_PAIRWISE, _SCORE, _LABEL = PairwiseRules(), ScoreRules(), LabelRules()
+_KINDS: dict[str, VerdictKindRules] = {r.kind: r for r in (_PAIRWISE, _SCORE, _LABEL)}
 
 
 def kind_rules(kind: str) -> VerdictKindRules:

@@ -100,6 +100,7 @@ class Phoenix(Sink):
         self.skipped = 0  # checks without a span id: counted, never posted
         self._warned_skip = False
         api_key = api_key if api_key is not None else os.environ.get("PHOENIX_API_KEY")
+        self._secrets = tuple(v for v in (api_key, *(headers or {}).values()) if v)
         self._headers: dict[str, str] = dict(headers or {})
         if api_key and not any(k.lower() == "authorization" for k in self._headers):
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -156,11 +157,12 @@ class Phoenix(Sink):
                 timeout=self.timeout,
             )
         except self._requests.RequestException as exc:  # connection refused, timeout, reset
-            raise TransientSinkError(f"Phoenix at {self.endpoint}: {_exc_text(exc)}") from None
+            why = self._redact(f"{type(exc).__name__}: {safe_str(exc)}")
+            raise TransientSinkError(f"Phoenix at {self.endpoint}: {why}") from None
         status = response.status_code
         if status < 300:
             return
-        text = _body_text(response)
+        text = self._redact(_body_text(response))
         if status in _TRANSIENT_STATUSES or (status == 404 and self.sync):
             raise TransientSinkError(
                 f"Phoenix answered {status} to {len(data)} annotation(s): {text}",
@@ -236,6 +238,10 @@ class Phoenix(Sink):
         return {PROJECT_NAME_ATTRIBUTE: self.project_name}
 
     # -- internals ------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        """``text`` cut short, credentials (and this sink's own key and headers) redacted."""
+        return redact_secrets(clean_text(text[:300]), self._secrets)
+
     def _skip(self, count: int, counted: bool = True) -> None:
         self.skipped += count
         if counted:
@@ -283,13 +289,8 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _body_text(response: requests.Response) -> str:
-    """The start of an error answer's body, credentials redacted."""
+    """The start of an error answer's body (never raises)."""
     try:
-        text = response.text
+        return str(response.text[:300])
     except Exception:
         return ""
-    return redact_secrets(clean_text(text[:300]))
-
-
-def _exc_text(exc: BaseException) -> str:
-    return redact_secrets(clean_text(f"{type(exc).__name__}: {safe_str(exc)}"[:300]))

@@ -220,6 +220,8 @@ class Checker:
         #: MetaJudge's default gate, else ``Gate()``).
         self.gate: Gate = settings.gate
         self.on_result = _checked_on_result(on_result)
+        #: the checked judge's name on metrics (a guard sets its function's name)
+        self.judge_name: str | None = None
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
@@ -373,6 +375,7 @@ class Checker:
                 label,
                 reference,
                 output=output if judgment is None else None,
+                judge=self.judge_name,
             )
             if settings.offload == "process" and not failed:
                 from judgeguard import offload
@@ -392,7 +395,8 @@ class Checker:
                 pipeline.failed_check(status, reason, message, settings.metajudge)
             )
             stamp_span_ids(check, judge_ctx)
-            tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
+            # counted, though it has no span of its own
+            tel.record_check(INVALID_SPAN, check, judge=self.judge_name)
             return check
 
         return job, fallback, callbacks
@@ -421,6 +425,8 @@ class GuardedJudge(Generic[P, R]):
         self.context = context
         self.wait = wait
         self.name = str(name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge")))
+        if checker.judge_name is None:
+            checker.judge_name = self.name
         self.is_async = inspect.iscoroutinefunction(fn)
         try:
             self._signature: inspect.Signature | None = inspect.signature(fn)

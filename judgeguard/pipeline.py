@@ -166,7 +166,9 @@ class CheckRequest:
     """One check to run: the judge's ``output`` (parsed under the settings' verdict spec)
     or its already parsed ``judgment``; the ``context`` (question, candidates …), the gold
     ``label`` and the ``reference`` atomic reasons, when known; ``id``, the caller's own
-    name for the item (an audit line, a sample), which judgeguard never reads."""
+    name for the item (an audit line, a sample), which judgeguard never reads; ``judge``,
+    the name of the judge being checked (a metric attribute, to chart reliability per
+    judge)."""
 
     judgment: Judgment | None = None
     context: Mapping[str, Any] | None = None
@@ -174,6 +176,7 @@ class CheckRequest:
     reference: Sequence[str] | str | None = None
     output: Any = None
     id: str | int | None = None
+    judge: str | None = None
 
 
 def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Check:
@@ -257,7 +260,7 @@ async def _run(
             with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
                 stamp_span_ids(check, judge_span, span)
                 telemetry.record_judgment(span, None, exc)
-                telemetry.record_check(span, check)
+                telemetry.record_check(span, check, judge=request.judge)
             return check
         request = replace(request, judgment=j, output=None)
     started = time.perf_counter()
@@ -277,7 +280,9 @@ async def _run(
         check.judgment = j
         stamp_span_ids(check, judge_span, span)
         telemetry.record_judgment(span, j, None, check.r_outcome)
-        telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
+        telemetry.record_check(
+            span, check, duration_s=time.perf_counter() - started, judge=request.judge
+        )
     return check
 
 

@@ -84,6 +84,8 @@ JUDGEGUARD_CALIBRATED: Final = "judgeguard.calibrated"
 JUDGEGUARD_SUPPORTED_VERDICT: Final = "judgeguard.supported_verdict"
 JUDGEGUARD_AGREEMENT: Final = "judgeguard.agreement"  # ensemble agreement
 JUDGEGUARD_METAJUDGE_MODEL: Final = "judgeguard.metajudge.model"
+#: the judge being checked (the guarded function, an audit line's judge, an LLMJudge)
+JUDGEGUARD_JUDGE_NAME: Final = "judgeguard.judge.name"
 JUDGEGUARD_REFERENCE_RECALL: Final = "judgeguard.reference.recall"  # RC
 JUDGEGUARD_REFERENCE_AP: Final = "judgeguard.reference.ap"
 JUDGEGUARD_USAGE_COST_USD: Final = "judgeguard.usage.cost_usd"  # on CLIENT spans, when known

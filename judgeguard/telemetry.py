@@ -432,13 +432,21 @@ class Telemetry:
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
     # -- checks ----------------------------------------------------------------------------
-    def record_check(self, span: Span, check: Check, *, duration_s: float | None = None) -> None:
+    def record_check(
+        self,
+        span: Span,
+        check: Check,
+        *,
+        duration_s: float | None = None,
+        judge: str | None = None,
+    ) -> None:
         """Record one finished check: evaluator-span attributes and events, and metrics.
 
         Metrics are recorded whether or not the span records. The duration is
         ``duration_s`` when given (what the caller measured for this check), else the
         check's ``latency_s`` unless the result came from the cache (its latency is then
-        the original call's). Any field may be ``None``.
+        the original call's). Any field may be ``None``. ``judge`` (the checked judge's
+        name) is an attribute of every metric point, to chart reliability per judge.
         """
         status = check.status
         model = check.metajudge_model
@@ -448,10 +456,14 @@ class Telemetry:
         }
         if model:
             counted[sc.JUDGEGUARD_METAJUDGE_MODEL] = model
+        if judge:
+            counted[sc.JUDGEGUARD_JUDGE_NAME] = judge
         if status == "error":
             counted[sc.ERROR_TYPE] = check.reason or sc.ERROR_TYPE_OTHER
         self._checks(1, counted)
         rewards: dict[str, AttributeValue] = {sc.JUDGEGUARD_METAJUDGE_MODEL: model} if model else {}
+        if judge:
+            rewards[sc.JUDGEGUARD_JUDGE_NAME] = judge
         if check.r_rationale is not None:
             self._rationale_reward(check.r_rationale, rewards)
         if check.reward is not None:

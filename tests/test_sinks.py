@@ -1,11 +1,13 @@
 """The sink base: on_result lists, background batches, retries, counting, exit, audit traces."""
 
+import json
 import logging
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 from guard_helpers import ARENA, metric_points
@@ -258,3 +260,82 @@ def test_sinks_load_on_first_use_only():
         "assert 'opentelemetry.sdk' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class MemorySink(Sink):
+    """A sink the CLI can build (``--sink memory=NAME``): keeps what it was given."""
+
+    name = "memory"
+    made: ClassVar[dict] = {}
+
+    def __init__(self, url, **options):
+        self.items = []
+        MemorySink.made[url] = self
+        super().__init__(flush_interval=0.01, **options)
+
+    def post(self, items):
+        self.items.extend(items)
+
+
+def test_audit_sink_gets_every_judged_line_in_order_and_says_what_it_posted(
+    monkeypatch, tmp_path, capsys
+):
+    from judgeguard import sinks
+    from judgeguard.cli import main
+
+    monkeypatch.setitem(sinks.SINKS, "memory", ("test_sinks", "MemorySink"))
+    sample = "examples/data/audit_sample.jsonl"
+    out = tmp_path / "out.jsonl"
+    argv = ["audit", sample, "--sink", "memory=one", "--json", "--no-progress", "--no-cache"]
+    assert main([*argv, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout holds the summary only
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    judged = [r for r in records if r["status"] != "malformed"]
+    assert 0 < len(judged) < len(records)  # the sample has malformed lines: nothing to post
+    sink = MemorySink.made["one"]
+    assert [item.audit_line["line"] for item in sink.items] == [r["line"] for r in judged]
+    assert {item.check.status for item in sink.items} == {r["status"] for r in judged}
+    assert f"sink memory: {len(judged)} line(s) posted" in captured.err
+    assert sink._closed
+
+
+@pytest.mark.parametrize("spec", ["nosuch=http://x", "phoenix"])
+def test_audit_with_a_bad_sink_is_refused_before_anything_is_written(tmp_path, spec, capsys):
+    from judgeguard.cli import main
+
+    out = tmp_path / "out.jsonl"
+    code = main(
+        [
+            "audit",
+            "examples/data/audit_sample.jsonl",
+            "--sink",
+            spec,
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    assert not out.exists()
+    assert "phoenix=URL" in capsys.readouterr().err
+
+
+def test_check_from_record_reads_an_out_record_and_skips_malformed_lines():
+    from judgeguard.sinks.base import check_from_record
+
+    record = {
+        "line": 3, "id": "x", "judge": "j", "status": "inconsistent", "r_rationale": 0.2,
+        "reward": 0.0, "r_outcome": 1, "needs_review": True, "explanation": "no support",
+        "verdict": "A>B", "supported": "B>A", "cached": True,
+    }  # fmt: skip
+    check = check_from_record(record, "openai/mj")
+    assert (check.status, check.r_rationale, check.reward, check.r_outcome) == (
+        "inconsistent", 0.2, 0.0, 1.0
+    )  # fmt: skip
+    assert check.needs_review and check.cached and check.metajudge_model == "openai/mj"
+    assert check.extra["verdict"] == "A>B" and check.extra["supported"] == "B>A"
+    assert check_from_record({"status": "malformed", "line": 1}, None) is None
+    assert (
+        check_from_record({"status": "consistent", "r_rationale": "NaN?"}, None).r_rationale is None
+    )

@@ -24,11 +24,13 @@ import queue
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from judgeguard import env
+from judgeguard import semconv as sc
 from judgeguard.errors import JudgeguardError, safe_str
 from judgeguard.metajudge.client import RetryPolicy
 from judgeguard.schema import Check
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ["Sink", "SinkError", "SinkItem", "TransientSinkError"]
+__all__ = ["Sink", "SinkError", "SinkItem", "TransientSinkError", "check_from_record"]
 
 log = logging.getLogger("judgeguard")
 if not any(isinstance(f, RedactingFilter) for f in log.filters):
@@ -107,6 +109,10 @@ class Sink(abc.ABC):
         self._idle = threading.Condition()
         self._closed = False
         self._dropping = False  # inside a burst of drops (logged once per burst)
+        #: items by outcome so far: posted, failed, dropped (also the metric)
+        self.counts: Counter[str] = Counter(posted=0, failed=0, dropped=0)
+        #: the audit's MetaJudge model, for checks built from audit records
+        self.metajudge_model: str | None = None
         self._audit_telemetry: Telemetry | None = None
         self._audit_provider: TracerProvider | None = None
         self._thread = threading.Thread(
@@ -120,11 +126,15 @@ class Sink(abc.ABC):
         """Queue one finished check for posting (the ``on_result`` protocol)."""
         self._put(SinkItem(check))
 
-    def log_audit_line(self, record: Mapping[str, Any], check: Check | None) -> None:
-        """Queue one audited line: emitted as a small trace of its own (the judgment on a
-        judge span, the check on its evaluator span), then its check posted against it."""
+    def log_audit_line(self, record: Mapping[str, Any], check: Check | None = None) -> None:
+        """Queue one audited line (its ``--out`` record): emitted as a small trace of its
+        own (the judgment on a judge span, the check on its evaluator span), then its check
+        posted against it. ``check`` defaults to the one the record describes; a malformed
+        line (no judgment) has nothing to post."""
         if check is None:
-            return
+            check = check_from_record(record, self.metajudge_model)
+            if check is None:
+                return
         try:
             check = self._trace_audit_line(record, check)
         except Exception as exc:  # a tracing failure still posts what it can
@@ -268,6 +278,7 @@ class Sink(abc.ABC):
         )
 
     def _count(self, outcome: str, count: int) -> None:
+        self.counts[outcome] += count
         with contextlib.suppress(Exception):  # a broken meter never stops the poster
             self.telemetry.record_sink(self.name, outcome, count)
 
@@ -275,20 +286,26 @@ class Sink(abc.ABC):
         telemetry = self._audit_tracing()
         if telemetry is None:
             return check
-        judge = safe_str(record.get("judge") or "judge")
+        fields = record.get("fields")  # an --out record carries the line's inputs here
+        sources = (record, fields) if isinstance(fields, Mapping) else (record,)
         inputs = {
-            key: record[key]
-            for key in ("id", "question", "response_a", "response_b", "label")
-            if record.get(key) is not None
+            key: source[key]
+            for source in sources
+            for key in _AUDIT_INPUTS
+            if source.get(key) is not None
         }
-        output = record.get("output")
+        output: Any = record.get("output")
         if output is None and check.judgment is not None:
             output = check.judgment.raw
-        with telemetry.judge_span(judge) as judge_span:
+        if output is None:
+            output = {key: record.get(key) for key in ("rationale", "verdict")}
+        with telemetry.judge_span(safe_str(record.get("judge") or "judge")) as judge_span:
             telemetry.record_call(judge_span, inputs, output)
         with telemetry.evaluator_span(judge_span) as evaluator:
             telemetry.record_judgment(evaluator, check.judgment, r_outcome=check.r_outcome)
             telemetry.record_check(evaluator, check)
+            if check.judgment is None and record.get("verdict") is not None:
+                evaluator.set_attribute(sc.JUDGEGUARD_VERDICT, safe_str(record["verdict"]))
         check = check.model_copy()
         stamp_span_ids(check, judge_span, evaluator)
         return check
@@ -310,6 +327,50 @@ class Sink(abc.ABC):
         # the audit records its own metrics; these spans must not count checks twice
         self._audit_telemetry = Telemetry(provider, NoOpMeterProvider(), capture_content=True)
         return self._audit_telemetry
+
+
+#: The input fields an audit line's judge span shows as its input.
+_AUDIT_INPUTS = (
+    "id",
+    "label",
+    "question",
+    "prompt",
+    "response_a",
+    "response_b",
+    "response",
+    "reference",
+)
+
+
+def check_from_record(record: Mapping[str, Any], metajudge_model: str | None) -> Check | None:
+    """The check an audit ``--out`` record describes (``None`` for a malformed line)."""
+    status = record.get("status")
+    if status not in ("consistent", "inconsistent", "error", "skipped", "unparsed"):
+        return None
+    check = Check(
+        status=status,
+        r_rationale=_number(record.get("r_rationale")),
+        r_outcome=_number(record.get("r_outcome")),
+        reward=_number(record.get("reward")),
+        needs_review=bool(record.get("needs_review")),
+        explanation=_text(record.get("explanation")),
+        reason=_text(record.get("reason")),
+        error=_text(record.get("error")),
+        cached=bool(record.get("cached")),
+        metajudge_model=metajudge_model if status in ("consistent", "inconsistent") else None,
+    )
+    for key in ("verdict", "supported", "id", "line", "judge"):
+        if record.get(key) is not None:
+            check.extra[key] = record[key]
+    return check
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _close_all_at_exit() -> None:

@@ -119,6 +119,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         self.wait = wait
         self.name = name or "JudgeGuard"
         self.judge_name = name or self.bound.get_name()
+        self.checker.judge_name = self.judge_name  # metrics' judgeguard.judge.name
 
     def __repr__(self) -> str:
         return f"JudgeGuardRunnable({self.bound!r})"

@@ -358,12 +358,14 @@ def test_the_cli_spec_builds_a_phoenix_sink_and_the_api_key_comes_from_the_envir
     monkeypatch,
 ):
     monkeypatch.setenv("PHOENIX_API_KEY", "px-env")
+    monkeypatch.setenv("PHOENIX_PROJECT_NAME", "evals")
     sink = from_spec("phoenix=http://127.0.0.1:6006", flush_interval=0.05)
     assert isinstance(sink, Phoenix)
     assert isinstance(jg.sinks.Phoenix("http://127.0.0.1:6006"), Phoenix)
     assert sink.endpoint == "http://127.0.0.1:6006"
     assert sink._session.headers["Authorization"] == "Bearer px-env"
-    assert sink.resource_attributes() == {"openinference.project.name": "default"}
+    assert sink.project_name == "evals"
+    assert sink.resource_attributes() == {"openinference.project.name": "evals"}
     sink.close()
 
 

@@ -11,10 +11,12 @@ trace) and the annotations the sink posted.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -308,11 +310,23 @@ def test_sync_mode_retries_an_annotation_that_beats_its_span(phoenix_url, projec
     sink = jg.sinks.Phoenix(
         phoenix_url, project_name=project, sync=True, flush_interval=0.05, max_attempts=8
     )
+    statuses = []
+    post = sink._session.post
+
+    def recording_post(*args, **kwargs):
+        response = post(*args, **kwargs)
+        statuses.append(response.status_code)
+        return response
+
+    sink._session.post = recording_post
     sink(check)
     time.sleep(1.5)  # the first attempts meet a 404: the span is still in the processor
     assert provider.force_flush(30_000)
     assert sink.flush(60) == 0
     sink.close()
+    assert statuses[0] == 404
+    assert statuses[-1] == 200
+    assert sink.counts["posted"] == 1
     annotations = _annotations(phoenix_url, project, [check.span_id])
     assert {a["name"] for a in annotations} == {"rationale_consistency", "gated_reward"}
     provider.shutdown()
@@ -342,3 +356,64 @@ def test_a_check_that_failed_is_annotated_with_its_status(phoenix_url, project, 
     assert rc["result"]["score"] is None
     assert rc["metadata"]["reason"] == check.reason
     assert found[(check.span_id, "gated_reward")]["result"]["label"] == "error"
+
+
+def test_judgeguard_audit_with_sink_phoenix_leaves_an_annotated_trace_per_line(
+    phoenix_url, project, tmp_path
+):
+    rows = [
+        {"id": i, "judge": "J1", "question": f"which loop? ({i})", "output": verdict_text(i)}
+        for i in range(3)
+    ]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with LoopbackLLM(responder=lambda body: B_WINS) as server:
+        env = {
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONPATH": str(REPO),
+            "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_API_BASE": server.base_url,
+            "PHOENIX_PROJECT_NAME": project,
+        }
+        env.pop("JUDGEGUARD_METAJUDGE", None)
+        proc = subprocess.run(
+            [sys.executable, "-m", "judgeguard.cli", "audit", "log.jsonl", "--no-progress",
+             "--metajudge", "openai/judge-test", "--out", "out.jsonl",
+             "--sink", f"phoenix={phoenix_url}"],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "sink phoenix: 3 line(s) posted" in proc.stderr
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in out] == ["consistent"] * 3
+
+    spans = _poll(lambda: _spans(phoenix_url, project), lambda s: len(s) >= 6)
+    judges = [s for s in spans if s["parent_id"] is None]
+    assert sorted(s["name"] for s in judges) == ["judge J1"] * 3
+    assert sorted(
+        next(
+            q
+            for q in (f"which loop? ({i})" for i in range(3))
+            if q in s["attributes"]["input.value"]
+        )
+        for s in judges
+    ) == [f"which loop? ({i})" for i in range(3)]
+    for judge_span in judges:
+        (child,) = [s for s in spans if s["parent_id"] == judge_span["context"]["span_id"]]
+        assert child["span_kind"] == "EVALUATOR"
+        assert child["context"]["trace_id"] == judge_span["context"]["trace_id"]
+    annotations = _poll(
+        lambda: _annotations(phoenix_url, project, [s["context"]["span_id"] for s in judges]),
+        lambda a: len(a) >= 6,
+    )
+    found = _by_name(annotations)
+    assert len(found) == 6
+    for judge_span in judges:
+        rc = found[(judge_span["context"]["span_id"], "rationale_consistency")]
+        assert rc["result"]["label"] == "consistent"
+        assert rc["result"]["score"] == pytest.approx(out[0]["r_rationale"])
+        assert rc["result"]["explanation"] == "B's loop is correct."
+        assert rc["metadata"]["metajudge_model"] == "openai/judge-test"
+        reward = found[(judge_span["context"]["span_id"], "gated_reward")]
+        assert reward["result"]["score"] == pytest.approx(out[0]["reward"])

@@ -60,8 +60,9 @@ class Phoenix(Sink):
     """Posts each finished check as span annotations on its judge span in Phoenix.
 
     ``endpoint`` is the Phoenix server's base URL (``http://127.0.0.1:6006``; a collector
-    URL ending in ``/v1/traces`` is accepted too). ``project_name`` is the project audit
-    lines' traces go to (live judge spans go wherever your own OTel provider sends them).
+    URL ending in ``/v1/traces`` is accepted too). ``project_name`` (default:
+    ``$PHOENIX_PROJECT_NAME``, else ``default``) is the project audit lines' traces go to
+    (live judge spans go wherever your own OTel provider sends them).
     ``api_key`` (default: ``$PHOENIX_API_KEY``) is sent as ``Authorization: Bearer``;
     ``headers`` are added to every request. ``explanations=False`` leaves the MetaJudge's
     explanation out of the annotations (it may quote the judged content). ``sync=True``
@@ -75,7 +76,7 @@ class Phoenix(Sink):
     def __init__(
         self,
         endpoint: str = "http://127.0.0.1:6006",
-        project_name: str = "default",
+        project_name: str | None = None,
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         *,
@@ -90,6 +91,8 @@ class Phoenix(Sink):
                 "judgeguard.sinks.Phoenix needs requests: pip install 'judgeguard[sinks]'"
             ) from exc
         self.endpoint = _base_url(endpoint)
+        if project_name is None:
+            project_name = os.environ.get("PHOENIX_PROJECT_NAME") or "default"
         if not project_name or not isinstance(project_name, str):
             raise SinkError(
                 f"Phoenix project_name must be a non-empty string, not {project_name!r}"

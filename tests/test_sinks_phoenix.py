@@ -26,6 +26,7 @@ from judgeguard.sinks.base import SinkError
 from judgeguard.sinks.phoenix import Phoenix, _retry_after
 
 pytest.importorskip("requests")
+pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
 
 SPAN = "0123456789abcdef"
 TRACE = "0123456789abcdef0123456789abcdef"

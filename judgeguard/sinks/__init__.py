@@ -1,22 +1,29 @@
 """Sinks: finished checks as first-class feedback in observability tools.
 
 ``judgeguard.sinks.Phoenix`` (span annotations) and ``judgeguard.sinks.MLflow`` (feedback
-assessments) are ``on_result`` callables that post in the background; see
-:class:`judgeguard.sinks.base.Sink`. The CLI builds them from ``--sink NAME=URL``
+assessments) are ``on_result`` callables that post in the background; subclass :class:`Sink` for
+another tool. The CLI builds them from ``--sink NAME=URL``
 (:func:`from_spec`). Each sink's module, and its client libraries, load on first use.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from judgeguard.errors import GuardConfigError
+from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
 
-if TYPE_CHECKING:
-    from judgeguard.sinks.base import Sink
-
-__all__ = ["SINKS", "MLflow", "Phoenix", "from_spec"]
+__all__ = [
+    "SINKS",
+    "MLflow",
+    "Phoenix",
+    "Sink",
+    "SinkError",
+    "SinkItem",
+    "TransientSinkError",
+    "from_spec",
+]
 
 #: The sinks ``--sink NAME=URL`` knows: name -> (module, class). Each class takes the URL
 #: (endpoint, tracking URI) as its first argument.

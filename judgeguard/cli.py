@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("none", "outcome", "zero"),
         help="the reward of a failed check: none (default), R_outcome alone, or 0",
     )
+    a.add_argument(
+        "--check-timeout",
+        type=float,
+        metavar="S",
+        help="end a line's check after S seconds (error, reason check_timeout; default: none)",
+    )
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
@@ -420,6 +426,7 @@ def audit_command(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         workers=args.workers,
         limit=args.limit,
+        check_timeout=args.check_timeout,
     )
     # everything that can refuse the run does so before an output file is touched
     try:

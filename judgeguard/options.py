@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CacheOption",
+    "CheckOptions",
     "ContextSource",
     "ContextSpec",
     "GuardOptions",
@@ -29,6 +30,7 @@ __all__ = [
     "OnResult",
     "OnUnparsed",
     "ResultCallback",
+    "SettingsOptions",
     "VerdictOption",
 ]
 
@@ -52,18 +54,30 @@ OffloadOption = Literal["thread", "process"] | None
 OnUnparsed = Literal["record", "raise"]
 
 
-class GuardOptions(TypedDict, total=False):
-    """The keyword options of :func:`judgeguard.guard` (see its docstring)."""
+class CheckOptions(TypedDict, total=False):
+    """The check settings every front end takes and passes to
+    :meth:`judgeguard.pipeline.CheckSettings.resolve` (the one place that reads them)."""
 
     metajudge: MetaJudgeOption
     verdict: VerdictOption
+    cache: CacheOption
+    sample: float
+    offload: OffloadOption
+    gate: Gate | None
+    check_timeout: float | None
+
+
+class SettingsOptions(CheckOptions, total=False):
+    """:class:`CheckOptions` and ``on_unparsed`` (front ends that can raise in the caller)."""
+
+    on_unparsed: OnUnparsed
+
+
+class GuardOptions(SettingsOptions, total=False):
+    """The keyword options of :func:`judgeguard.guard` (see its docstring)."""
+
     context: ContextSpec
     on_result: OnResult | None
     wait: bool
-    cache: CacheOption
-    on_unparsed: OnUnparsed
-    sample: float
     telemetry: Telemetry | None
     name: str | None
-    offload: OffloadOption
-    gate: Gate | None

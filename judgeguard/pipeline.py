@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from opentelemetry.trace import INVALID_SPAN
+
 from judgeguard import env
 from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
 from judgeguard.errors import GuardConfigError, ParseError
@@ -102,7 +104,9 @@ class CheckSettings:
         LangChain wrappers: a MetaJudge, a model string or a list of them (default
         ``$JUDGEGUARD_METAJUDGE``), a verdict spec, ``cache=True`` for the default
         directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``), a
-        :class:`judgeguard.Gate` (default: the MetaJudge's default gate).
+        :class:`judgeguard.Gate` (default: the MetaJudge's default gate), a positive
+        ``check_timeout`` in seconds. The one place these options are read: the front ends
+        pass theirs on (typed by :class:`judgeguard.options.SettingsOptions`).
         Raises :class:`judgeguard.GuardConfigError` for an option that cannot work."""
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
@@ -236,9 +240,12 @@ async def run_check(
         return await asyncio.wait_for(run, settings.check_timeout)
     except asyncio.TimeoutError:
         message = f"the check took longer than {settings.check_timeout} s"
-        return settings.gate.apply_to(
+        check = settings.gate.apply_to(
             failed_check("error", "check_timeout", message, settings.metajudge)
         )
+        stamp_span_ids(check, judge_span)
+        telemetry.record_check(INVALID_SPAN, check)  # counted; its evaluator span was cut short
+        return check
 
 
 async def _run(

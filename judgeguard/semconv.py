@@ -94,6 +94,7 @@ JUDGEGUARD_USAGE_COST_USD: Final = "judgeguard.usage.cost_usd"  # on CLIENT span
 JUDGEGUARD_CACHE_HIT: Final = "judgeguard.cache.hit"  # attribute of the lookups counter
 JUDGEGUARD_SINK_NAME: Final = "judgeguard.sink.name"  # attribute of the sink counter
 #: attribute of the sink counter: posted | dropped (queue full, closed) | failed (post refused)
+#: | skipped (nothing to post to, e.g. no span id without tracing)
 JUDGEGUARD_SINK_OUTCOME: Final = "judgeguard.sink.outcome"
 METRIC_RATIONALE_REWARD: Final = "judgeguard.rationale_reward"  # histogram, R_rationale
 METRIC_GATED_REWARD: Final = "judgeguard.gated_reward"  # histogram, R_final

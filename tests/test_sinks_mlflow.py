@@ -265,15 +265,16 @@ def test_a_down_server_never_blocks_the_caller_and_ends_counted(otel, caplog):
     sink.close()
 
 
-def test_a_check_without_trace_ids_is_dropped_counted_and_warned_once(fake, otel, caplog):
+def test_a_check_without_trace_ids_is_skipped_counted_and_warned_once(fake, otel, caplog):
     sink = a_sink(fake, otel)
     with caplog.at_level(logging.WARNING, logger="judgeguard"):
         for _ in range(3):
             sink(a_check(trace_id=None, span_id=None))
     assert sink.flush(10) == 0
     assert fake.requests == []
-    assert sink_counts(otel.reader) == {"dropped": 3}
-    assert caplog.text.count("has no trace id") == 1
+    assert sink_counts(otel.reader) == {"skipped": 3}
+    assert sink.counts["skipped"] == 3
+    assert caplog.text.count("without a trace id") == 1
     sink.close()
 
 

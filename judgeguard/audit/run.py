@@ -77,6 +77,7 @@ class _Checks:
                 verdict=self.auditor.spec,
                 cache=config.cache,
                 gate=self.auditor.gate,
+                check_timeout=config.check_timeout,
             )
             if self.workers:
                 from judgeguard.offload import worker_config

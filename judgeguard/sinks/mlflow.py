@@ -27,7 +27,7 @@ from judgeguard import semconv as sc
 from judgeguard._version import __version__
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
+from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, log
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -63,7 +63,7 @@ class MLflow(Sink):
     tracer provider (or ``BatchSpanProcessor(sink.span_exporter())``, then flush the
     provider before the sink, e.g. before exit). A check whose
     trace is not there yet is retried (export is asynchronous); a check without a trace
-    id (no tracing when the judge ran) is counted as dropped, with one warning.
+    id (no tracing when the judge ran) is counted as ``skipped``, with one warning.
     """
 
     name: ClassVar[str] = "mlflow"
@@ -111,6 +111,7 @@ class MLflow(Sink):
         # processors handed out by span_processor(): flushed before each post, so that the
         # judge's spans are in MLflow before feedback is attached to them (also at exit)
         self._processors: list[SpanProcessor] = []
+        self._warned_skip = False
         # the batch being posted (held, so that its items' identities stay unique) and the
         # (index, name) pairs of it already posted: a retried batch posts only the rest
         self._batch: list[SinkItem] = []
@@ -143,11 +144,14 @@ class MLflow(Sink):
     def _put(self, item: SinkItem) -> None:
         # Feedback needs a trace to sit on: without ids there is nothing to post (counted).
         if item.check.trace_id is None or item.check.span_id is None:
-            self._drop(
-                1,
-                "a check has no trace id (no OpenTelemetry SDK tracer provider was recording "
-                "the judge call); MLflow feedback needs the judge's trace",
-            )
+            self._count("skipped", 1)
+            if not self._warned_skip:
+                self._warned_skip = True
+                log.warning(
+                    "judgeguard: sink mlflow skips checks without a trace id (is an "
+                    "OpenTelemetry SDK tracer provider configured?): MLflow feedback needs "
+                    "the judge's trace (counted)"
+                )
             return
         super()._put(item)
 

@@ -28,6 +28,7 @@ class FakeMLflow:
     def __init__(self):
         self.requests = []
         self.replies = []
+        self.respond = lambda path: None  # path -> a reply, or None for 200 (after replies)
         self.lock = threading.Lock()
         owner = self
 
@@ -42,7 +43,9 @@ class FakeMLflow:
                         (self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
                     )
                     status, body, headers = (
-                        owner.replies.pop(0) if owner.replies else (200, {"assessment": {}}, {})
+                        owner.replies.pop(0)
+                        if owner.replies
+                        else owner.respond(self.path) or (200, {"assessment": {}}, {})
                     )
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -405,3 +408,27 @@ def test_the_sinks_span_processor_is_flushed_before_feedback_is_posted(fake, ote
     assert fake.assessments()[0]["trace_id"] == f"tr-{context.trace_id:032x}"
     sink.close()
     provider.shutdown()
+
+
+def test_a_check_whose_trace_is_missing_does_not_hold_up_the_rest_of_its_batch(
+    fake, otel, fast_not_ingested, caplog
+):
+    missing = {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Trace not found."}
+    fake.respond = lambda path: (404, missing, {}) if f"tr-{1:032x}" in path else None
+    sink = a_sink(fake, otel, flush_interval=0.5, max_attempts=2)
+    for i in (1, 2, 3):
+        sink(a_check(i))
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        assert sink.flush(10) == 0
+    posted = [(a["trace_id"][-1], a["assessment_name"]) for a in fake.assessments()]
+    # checks 2 and 3 went through on the first attempt; the retry asked only for check 1
+    assert posted == [
+        ("1", "rationale_consistency"),
+        ("2", "rationale_consistency"),
+        ("2", "gated_reward"),
+        ("3", "rationale_consistency"),
+        ("3", "gated_reward"),
+        ("1", "rationale_consistency"),
+    ]
+    assert "1 of 3 check(s)" in caplog.text
+    sink.close()

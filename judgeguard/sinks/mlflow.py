@@ -158,18 +158,32 @@ class MLflow(Sink):
     # -- the poster thread ----------------------------------------------------------------
     def post(self, items: Sequence[SinkItem]) -> None:
         """Post the batch's feedback (two assessments per check). A retry of the same batch
-        skips what already went through, so nothing is posted twice."""
+        skips what already went through, so nothing is posted twice. A check whose trace is
+        not in MLflow yet does not hold up the others: they are posted, then the batch is
+        retried for it."""
         for processor in self._processors:
             processor.force_flush(int(self.timeout * 1000))
         if len(items) != len(self._batch) or any(
             a is not b for a, b in zip(items, self._batch, strict=True)
         ):
             self._batch, self._done = list(items), set()
+        missing: list[_TraceNotIngested] = []
         for index, item in enumerate(items):
             for name, body in feedback(item.check):
-                if (index, name) not in self._done:
+                if (index, name) in self._done:
+                    continue
+                try:
                     self._create(item.check, body)
-                    self._done.add((index, name))
+                except _TraceNotIngested as exc:
+                    missing.append(exc)  # the other checks' traces may be there: go on
+                    break
+                self._done.add((index, name))
+        if missing:
+            first = missing[0]
+            raise _TraceNotIngested(
+                f"{len(missing)} of {len(items)} check(s): {first}",
+                retry_after=first.retry_after,
+            )
 
     def _create(self, check: Check, body: Mapping[str, Any]) -> None:
         assert check.trace_id is not None
@@ -191,13 +205,18 @@ class MLflow(Sink):
                 retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         if status == 404 and _error_code(response.text) == "RESOURCE_DOES_NOT_EXIST":
-            raise TransientSinkError(
+            raise _TraceNotIngested(
                 f"trace {trace_id} is not in MLflow (yet): are the judge's spans exported to "
                 f"{self.tracking_uri}{OTLP_PATH} with {EXPERIMENT_HEADER}: "
                 f"{self.experiment_id}? ({text})",
                 retry_after=NOT_INGESTED_RETRY_AFTER,
             )
         raise SinkError(f"MLflow refused feedback for trace {trace_id} ({status}): {text}")
+
+
+class _TraceNotIngested(TransientSinkError):
+    """MLflow does not have the check's trace (yet): retried; the batch's other checks
+    are still posted meanwhile."""
 
 
 def _auth_from_env() -> dict[str, str]:

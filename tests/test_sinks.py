@@ -342,3 +342,47 @@ def test_check_from_record_reads_an_out_record_and_skips_malformed_lines():
     assert (
         check_from_record({"status": "consistent", "r_rationale": "NaN?"}, None).r_rationale is None
     )
+
+
+def test_a_batch_partly_posted_counts_only_what_is_still_pending_as_failed(otel):
+    sink = Recorder(
+        failures=[TransientSinkError("1 trace missing", retry_after=0.0, pending=1)] * 2,
+        max_attempts=2,
+        telemetry=otel.telemetry,
+        flush_interval=0.2,
+    )
+    for i in range(3):
+        sink(a_check(i))
+    assert sink.flush(10) == 0
+    assert sink_counts(otel.reader) == {"posted": 2, "failed": 1}
+    sink.close()
+
+
+def test_failures_are_logged_once_per_burst_and_recovery_is_said(otel, caplog):
+    sink = Recorder(failures=[ValueError("HTTP 400")] * 3, telemetry=otel.telemetry)
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        for i in range(4):
+            sink(a_check(i))
+            assert sink.flush(10) == 0
+    assert caplog.text.count("could not post") == 1
+    assert "posts again (3 check(s) failed before)" in caplog.text
+    assert sink_counts(otel.reader) == {"failed": 3, "posted": 1}
+    sink.close()
+
+
+def test_a_sink_needing_span_ids_skips_checks_without_them_counted_and_warned_once(otel, caplog):
+    class Annotating(Recorder):
+        needs_span_ids = True
+
+    sink = Annotating(telemetry=otel.telemetry, flush_interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="judgeguard"):
+        for i in range(3):
+            sink(a_check(i))
+        traced = a_check(9)
+        traced.trace_id, traced.span_id = "ab" * 16, "cd" * 8
+        sink(traced)
+    assert sink.flush(10) == 0
+    assert [c.explanation for c in sink.posted] == ["check 9"]
+    assert sink_counts(otel.reader) == {"skipped": 3, "posted": 1}
+    assert caplog.text.count("skips checks without a judge span id") == 1
+    sink.close()

@@ -277,7 +277,7 @@ def test_a_check_without_trace_ids_is_skipped_counted_and_warned_once(fake, otel
     assert fake.requests == []
     assert sink_counts(otel.reader) == {"skipped": 3}
     assert sink.counts["skipped"] == 3
-    assert caplog.text.count("without a trace id") == 1
+    assert caplog.text.count("without a judge span id") == 1
     sink.close()
 
 

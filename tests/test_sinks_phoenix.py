@@ -297,7 +297,7 @@ def test_checks_without_a_span_id_are_counted_as_skipped_and_never_posted(fake, 
         sink(a_check(7))
         assert sink.flush(10) == 0
     sink.close()
-    assert sink.skipped == 3
+    assert sink.counts["skipped"] == 3
     assert {a["span_id"] for a in fake.posted_annotations()} == {f"{7:016x}"}
     assert sink_counts(otel.reader) == {"skipped": 3, "posted": 1}
     assert caplog.text.count("skips checks without a judge span id") == 1

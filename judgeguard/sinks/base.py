@@ -53,11 +53,18 @@ class SinkError(JudgeguardError):
 
 
 class TransientSinkError(SinkError):
-    """A post that may succeed later (429, 5xx, timeout, connection error): retried."""
+    """A post that may succeed later (429, 5xx, timeout, connection error): retried.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``pending``: how many of the batch's items are still not posted, when the sink posted
+    the others (those count as posted if the retries run out); ``None``: all of them.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, pending: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.pending = pending
 
 
 @dataclass
@@ -83,6 +90,10 @@ class Sink(abc.ABC):
 
     #: The tool's name: the ``judgeguard.sink.name`` metric attribute and in logs.
     name: ClassVar[str] = "sink"
+    #: Whether a check needs its judge span's ids (``trace_id``, ``span_id``) to be posted
+    #: (feedback attached to a span); a check without them (no tracing) is counted as
+    #: ``skipped``, with one warning, instead of queued.
+    needs_span_ids: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -109,6 +120,8 @@ class Sink(abc.ABC):
         self._idle = threading.Condition()
         self._closed = False
         self._dropping = False  # inside a burst of drops (logged once per burst)
+        self._failing = 0  # checks failed since the last successful post (logged once)
+        self._warned_skip = False
         #: items by outcome so far: posted, failed, dropped (also the metric)
         self.counts: Counter[str] = Counter(posted=0, failed=0, dropped=0)
         #: the audit's MetaJudge model, for checks built from audit records
@@ -193,6 +206,17 @@ class Sink(abc.ABC):
         return self._telemetry or get_telemetry()
 
     def _put(self, item: SinkItem) -> None:
+        if self.needs_span_ids and (item.check.trace_id is None or item.check.span_id is None):
+            self._count("skipped", 1)
+            if not self._warned_skip:
+                self._warned_skip = True
+                log.warning(
+                    "judgeguard: sink %s skips checks without a judge span id (is an "
+                    "OpenTelemetry SDK tracer provider configured?): nothing to attach them "
+                    "to (counted)",
+                    self.name,
+                )
+            return
         if self._closed:
             self._drop(1, "the sink is closed")
             return
@@ -255,27 +279,43 @@ class Sink(abc.ABC):
                 if attempt + 1 < self.max_attempts and not self._closed_and_late():
                     time.sleep(self.retry.delay(attempt, exc.retry_after))
                     continue
-                self._fail(batch, exc)
+                failed = len(batch) if exc.pending is None else min(exc.pending, len(batch))
+                self._count("posted", len(batch) - failed)
+                self._fail(failed, exc)
                 return
             except Exception as exc:
-                self._fail(batch, exc)
+                self._fail(len(batch), exc)
                 return
             else:
                 self._count("posted", len(batch))
+                if self._failing:
+                    log.warning(
+                        "judgeguard: sink %s posts again (%d check(s) failed before)",
+                        self.name,
+                        self._failing,
+                    )
+                    self._failing = 0
                 return
 
     def _closed_and_late(self) -> bool:
         """At exit, retries are not worth holding the interpreter for."""
         return self._closed and not threading.main_thread().is_alive()
 
-    def _fail(self, batch: Sequence[SinkItem], exc: BaseException) -> None:
-        self._count("failed", len(batch))
-        log.warning(
-            "judgeguard: sink %s could not post %d check(s): %s",
-            self.name,
-            len(batch),
-            redact_secrets(safe_str(exc)),
-        )
+    def _fail(self, count: int, exc: BaseException) -> None:
+        """Count checks that failed for good; logged once per burst of failures (the
+        cause of the first), then once when posts succeed again."""
+        if not count:
+            return
+        self._count("failed", count)
+        if not self._failing:
+            log.warning(
+                "judgeguard: sink %s could not post %d check(s): %s (counted; further "
+                "failures are counted, not logged, until a post succeeds)",
+                self.name,
+                count,
+                redact_secrets(safe_str(exc)),
+            )
+        self._failing += count
 
     def _count(self, outcome: str, count: int) -> None:
         self.counts[outcome] += count

@@ -27,7 +27,7 @@ from judgeguard import semconv as sc
 from judgeguard._version import __version__
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, log
+from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -67,6 +67,7 @@ class MLflow(Sink):
     """
 
     name: ClassVar[str] = "mlflow"
+    needs_span_ids: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -111,7 +112,6 @@ class MLflow(Sink):
         # processors handed out by span_processor(): flushed before each post, so that the
         # judge's spans are in MLflow before feedback is attached to them (also at exit)
         self._processors: list[SpanProcessor] = []
-        self._warned_skip = False
         # the batch being posted (held, so that its items' identities stay unique) and the
         # (index, name) pairs of it already posted: a retried batch posts only the rest
         self._batch: list[SinkItem] = []
@@ -141,20 +141,6 @@ class MLflow(Sink):
         self._processors.append(processor)
         return processor
 
-    def _put(self, item: SinkItem) -> None:
-        # Feedback needs a trace to sit on: without ids there is nothing to post (counted).
-        if item.check.trace_id is None or item.check.span_id is None:
-            self._count("skipped", 1)
-            if not self._warned_skip:
-                self._warned_skip = True
-                log.warning(
-                    "judgeguard: sink mlflow skips checks without a trace id (is an "
-                    "OpenTelemetry SDK tracer provider configured?): MLflow feedback needs "
-                    "the judge's trace (counted)"
-                )
-            return
-        super()._put(item)
-
     # -- the poster thread ----------------------------------------------------------------
     def post(self, items: Sequence[SinkItem]) -> None:
         """Post the batch's feedback (two assessments per check). A retry of the same batch
@@ -183,6 +169,7 @@ class MLflow(Sink):
             raise _TraceNotIngested(
                 f"{len(missing)} of {len(items)} check(s): {first}",
                 retry_after=first.retry_after,
+                pending=len(missing),
             )
 
     def _create(self, check: Check, body: Mapping[str, Any]) -> None:

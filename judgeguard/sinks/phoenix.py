@@ -17,7 +17,7 @@ exporter. ``sync=True`` asks Phoenix to write at once and to answer 404 for span
 have yet; the sink then retries the batch.
 
 Checks without a ``span_id`` (no tracing configured) cannot be annotated: they are counted
-(``judgeguard.sink.items`` outcome ``skipped``, and :attr:`Phoenix.skipped`), logged once,
+(``judgeguard.sink.items`` outcome ``skipped``, and ``sink.counts``), logged once,
 and not posted. Audit lines get a small trace of their own, exported over OTLP/HTTP to
 ``{endpoint}/v1/traces`` into ``project_name``.
 """
@@ -72,6 +72,7 @@ class Phoenix(Sink):
     """
 
     name: ClassVar[str] = "phoenix"
+    needs_span_ids: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -100,8 +101,6 @@ class Phoenix(Sink):
         self.project_name = project_name
         self.explanations = explanations
         self.sync = sync
-        self.skipped = 0  # checks without a span id: counted, never posted
-        self._warned_skip = False
         api_key = api_key if api_key is not None else os.environ.get("PHOENIX_API_KEY")
         self._secrets = tuple(v for v in (api_key, *(headers or {}).values()) if v)
         self._headers: dict[str, str] = dict(headers or {})
@@ -116,14 +115,6 @@ class Phoenix(Sink):
         return f"Phoenix(endpoint={self.endpoint!r}, project_name={self.project_name!r})"
 
     # -- the caller's side ----------------------------------------------------------------
-    def __call__(self, check: Check) -> None:
-        """Queue one finished check (the ``on_result`` protocol); a check without a judge
-        span id (no tracing) is counted as skipped instead: it has nothing to annotate."""
-        if check.span_id is None:
-            self._skip(1)
-            return
-        super().__call__(check)
-
     def close(self, timeout: float | None = None) -> int:
         """Post what is queued, stop, and release the HTTP connections."""
         left = super().close(timeout)
@@ -140,15 +131,7 @@ class Phoenix(Sink):
         as failed). Re-posting a batch is harmless: Phoenix upserts an annotation on
         (span, name, identifier).
         """
-        data: list[dict[str, Any]] = []
-        skipped = 0
-        for item in items:
-            if item.check.span_id is None:
-                skipped += 1
-                continue
-            data.extend(self.annotations(item.check))
-        if skipped:
-            self._skip(skipped, counted=False)  # already counted as handled by the base
+        data = [a for item in items for a in self.annotations(item.check)]
         if not data:
             return
         url = f"{self.endpoint}/v1/span_annotations"
@@ -244,17 +227,6 @@ class Phoenix(Sink):
     def _redact(self, text: str) -> str:
         """``text`` cut short, credentials (and this sink's own key and headers) redacted."""
         return redact_secrets(clean_text(text[:300]), self._secrets)
-
-    def _skip(self, count: int, counted: bool = True) -> None:
-        self.skipped += count
-        if counted:
-            self._count("skipped", count)
-        if not self._warned_skip:
-            self._warned_skip = True
-            log.warning(
-                "judgeguard: sink phoenix skips checks without a judge span id (is an "
-                "OpenTelemetry tracer provider configured?): nothing to annotate (counted)"
-            )
 
 
 def _base_url(endpoint: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -132,6 +133,14 @@ class JudgeStats:
             self.reward_n += 1
             self.reward_sum += row.reward
 
+    def merge(self, other: JudgeStats) -> None:
+        """Add another part's totals (a distributed audit's partial sums): every figure is a
+        count or a sum, so merged parts give exactly the totals of one pass."""
+        for f in dataclasses.fields(self):
+            if f.name != "error_reasons":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.error_reasons.update(other.error_reasons)
+
     def summary(self) -> dict[str, Any]:
         """The contract's figures: rates as fractions, ``None`` where they do not apply;
         ``errors`` counts checks that ended in ``error``, ``error_reasons`` per reason code."""
@@ -232,6 +241,41 @@ class AuditSummary:
             if reason == "internal_error":
                 self.crashes[one_line(str(row.error or ""), 200, strip_classes=False)] += 1
 
+    def add_pair(self, row: AuditRow) -> None:
+        """Count one line's part in position-swap agreement only (rows of one pair in
+        input order): how a distributed audit pairs twins that landed in different blocks,
+        after grouping them by ``pair_id``."""
+        self._pair(row)
+
+    def merge(self, other: AuditSummary) -> None:
+        """Add a part of the same audit whose lines come after this one's (a distributed
+        audit's partial summaries, merged in input order): counts and sums add, lists
+        extend, the first example per reason is kept. Pairs still waiting for their twin
+        are not merged: a distributed audit pairs twins by grouping them first
+        (:meth:`add_pair`)."""
+        self.lines += other.lines
+        self.overall.merge(other.overall)
+        for name, stats in other.judges.items():
+            self.judges.setdefault(name, JudgeStats()).merge(stats)
+        self.malformed.extend(other.malformed)
+        for first, row in other.swap_confusion.items():
+            cell = self.swap_confusion.setdefault(first, {})
+            for second, count in row.items():
+                cell[second] = cell.get(second, 0) + count
+        self.r_values.extend(other.r_values)
+        self.rewards.extend(other.rewards)
+        self.flagged.extend(other.flagged[: max(0, FLAGGED_KEPT - len(self.flagged))])
+        self.missing_output += other.missing_output
+        self.missing_output_keys.update(other.missing_output_keys)
+        self.missing_output_texts.update(other.missing_output_texts)
+        for reason, text in other.error_examples.items():
+            self.error_examples.setdefault(reason, text)
+        self.crashes.update(other.crashes)
+        self.skipped.update(other.skipped)
+        for reason, text in other.skipped_examples.items():
+            self.skipped_examples.setdefault(reason, text)
+        self.interrupted = self.interrupted or other.interrupted
+
     def _pair(self, row: AuditRow) -> None:
         if row.pair_id is None or row.swapped is None or row.kind != "pairwise":
             return
@@ -244,7 +288,7 @@ class AuditSummary:
             return
         first, second = (other[1], winner) if not other[0] else (winner, other[1])
         agree = first == second
-        for st in (self.judges[row.judge], self.overall):
+        for st in (self.judges.setdefault(row.judge, JudgeStats()), self.overall):
             st.pairs += 1
             st.pairs_agree += agree
         cell = self.swap_confusion.setdefault(str(first), {})

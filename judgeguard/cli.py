@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from judgeguard import env
@@ -466,7 +466,9 @@ def audit_command(args: argparse.Namespace) -> int:
             f.discard()
 
 
-def _ray_audit(args: argparse.Namespace, config: Any, refuse: Any, err: Any) -> int:
+def _ray_audit(
+    args: argparse.Namespace, config: Any, refuse: Callable[[str], int], err: Any
+) -> int:
     """``--ray``: the audit on Ray Data (the judgeguard-ray distribution, imported only
     here: the local audit never imports Ray)."""
     from judgeguard.audit import AuditError

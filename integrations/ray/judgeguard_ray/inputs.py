@@ -50,7 +50,8 @@ def _filesystem(path: str) -> tuple[Any, str]:
     from pyarrow import fs
 
     if "://" in path:
-        return fs.FileSystem.from_uri(path)
+        filesystem, inner = fs.FileSystem.from_uri(path)
+        return filesystem, str(inner)
     return fs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
 
 

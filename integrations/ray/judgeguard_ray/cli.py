@@ -39,6 +39,10 @@ def ray_audit(args: argparse.Namespace, config: AuditConfig, err: Any) -> int:
         raise AuditError("--ray reads files (paths, directories, globs, URIs), not stdin")
     if args.workers != 1:
         raise AuditError("--workers is the local audit's; with --ray use --actors")
+    if args.limit is not None and args.limit < 0:
+        raise AuditError("--limit must be 0 or more")
+    if args.actors < 1 or args.concurrency < 1:
+        raise AuditError("--actors and --concurrency must be at least 1")
     kind = _out_kind(args.out) if args.out else None
     report_file = cli.OutputFile(args.report, "--report") if args.report else None
     try:

@@ -145,7 +145,7 @@ def main() -> None:
             f"{wall_r:.1f} s = {args.lines / wall_r:,.0f} lines/s (driver peak "
             f"{peak_r:.0f} MB); same summary"
         )
-        wall_s, _, peak_s = run([str(small), "--no-cache", *ray_args], env)
+        _, _, peak_s = run([str(small), "--no-cache", *ray_args], env)
         print(
             f"Ray driver peak memory: {args.lines // 10} lines {peak_s:.0f} MB, "
             f"{args.lines} lines {peak_r:.0f} MB"

@@ -60,3 +60,27 @@ def test_merged_partials_equal_the_one_pass_summary(tmp_path):
             summary.missing_output,
             summary.missing_output_keys,
         )
+
+
+def test_exact_sums_give_one_mean_whatever_the_order():
+    from fractions import Fraction
+
+    from judgeguard.audit import ExactSum
+
+    rng = random.Random(7)
+    values = [rng.random() * rng.choice([1e-9, 1, 1e6]) for _ in range(2000)] + [0.1] * 999
+    expected = float(sum(map(Fraction, values)) / len(values))
+    means = set()
+    for seed in range(5):
+        rng.shuffle(values)
+        total = ExactSum()
+        parts = [ExactSum() for _ in range(seed + 1)]
+        for i, v in enumerate(values):
+            parts[i % len(parts)] += v
+        for p in parts:
+            total = total + p
+        means.add(total / len(values))
+    assert means == {expected}
+    nan = ExactSum()
+    nan += float("inf")
+    assert nan / 2 == float("inf")

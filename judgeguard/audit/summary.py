@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "AuditRow",
     "AuditSummary",
+    "ExactSum",
     "JudgeStats",
     "format_figure",
     "one_line",
@@ -87,6 +89,70 @@ class AuditRow:
         )
 
 
+class ExactSum:
+    """A sum of floats kept exact (an integer over a power of two), so that a mean is the
+    correctly rounded one whatever order the values were added or partial sums merged in:
+    a distributed audit's means equal the local audit's to the last bit. ``float()`` gives
+    the total, ``total / n`` the correctly rounded mean."""
+
+    __slots__ = ("_exp", "_num", "_special")
+
+    def __init__(self, value: float = 0.0) -> None:
+        self._num, self._exp = 0, 0
+        self._special = 0.0  # NaN and infinities, which have no exact ratio
+        if value:
+            self._add(value)
+
+    def _add(self, other: ExactSum | float) -> None:
+        if isinstance(other, ExactSum):
+            num, exp, self._special = other._num, other._exp, self._special + other._special
+        else:
+            value = float(other)
+            if not math.isfinite(value):
+                self._special += value
+                return
+            num, den = value.as_integer_ratio()
+            exp = den.bit_length() - 1
+        if exp > self._exp:
+            self._num <<= exp - self._exp
+            self._exp = exp
+        self._num += num << (self._exp - exp)
+
+    def __iadd__(self, other: ExactSum | float) -> ExactSum:
+        self._add(other)
+        return self
+
+    def __add__(self, other: ExactSum | float) -> ExactSum:
+        out = ExactSum()
+        out._add(self)
+        out._add(other)
+        return out
+
+    def __truediv__(self, n: int) -> float:
+        if self._special:
+            return float(self) / n
+        return self._num / (n << self._exp)  # int / int is correctly rounded
+
+    def __float__(self) -> float:
+        return self._num / (1 << self._exp) + self._special
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (int, float)):
+            other = ExactSum(float(other))
+        if not isinstance(other, ExactSum):
+            return NotImplemented
+        exp = max(self._exp, other._exp)
+        return (self._num << (exp - self._exp)) == (other._num << (exp - other._exp)) and (
+            self._special == other._special
+            or (math.isnan(self._special) and math.isnan(other._special))
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"ExactSum({float(self)!r})"
+
+
 @dataclass
 class JudgeStats:
     """Running totals of one judge (or of all judges)."""
@@ -99,9 +165,9 @@ class JudgeStats:
     pairs_agree: int = 0
     checked: int = 0
     consistent: int = 0
-    r_sum: float = 0.0
+    r_sum: ExactSum = field(default_factory=ExactSum)
     reward_n: int = 0
-    reward_sum: float = 0.0
+    reward_sum: ExactSum = field(default_factory=ExactSum)
     flagged: int = 0
     correct_checked: int = 0
     deceptive: int = 0
@@ -145,7 +211,7 @@ class JudgeStats:
         """The contract's figures: rates as fractions, ``None`` where they do not apply;
         ``errors`` counts checks that ended in ``error``, ``error_reasons`` per reason code."""
 
-        def rate(a: float, b: int) -> float | None:
+        def rate(a: float | ExactSum, b: int) -> float | None:
             return a / b if b else None
 
         return {

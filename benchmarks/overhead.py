@@ -1,6 +1,6 @@
 """What the guard costs a judge call in background mode.
 
-Run: python benchmarks/overhead.py [--calls N] [--wall-only] [--pin]
+Run: python benchmarks/overhead.py [--calls N] [--wall-only] [--pin] [--sink NAME=URL ...]
 
 1. Added CPU per call in the caller's thread (``time.thread_time``) for a judge that
    returns a 2 KB Arena-Hard output at once: guarded minus bare, median over N calls;
@@ -14,6 +14,10 @@ Run: python benchmarks/overhead.py [--calls N] [--wall-only] [--pin]
    in the dispatcher thread (default) and with ``offload="process"``. ``--pin`` gives
    the server a CPU of its own (as a remote provider has) and leaves the others to the
    judge, the guard and its check worker; without it all share every CPU.
+
+``--sink phoenix=http://127.0.0.1:6006`` (or ``mlflow=URI``; repeatable) adds the sinks as
+``on_result`` of every guarded judge: they must add nothing to the caller (they post from
+their own thread). Their counts are printed at the end.
 """
 
 from __future__ import annotations
@@ -66,11 +70,17 @@ def _cpu_per_call(fn, calls: int) -> tuple[list[float], float]:
     return samples, time.process_time() - p0
 
 
+#: the sinks given with --sink: on_result of every guarded judge
+SINKS: list[Any] = []
+
+
 def added_cpu(calls: int, label: str, telemetry: object | None, offload: str = "thread") -> None:
     def bare() -> str:
         return ARENA
 
-    guarded = jg.guard(bare, cache=False, telemetry=telemetry, offload=offload)
+    guarded = jg.guard(
+        bare, cache=False, telemetry=telemetry, offload=offload, on_result=SINKS or None
+    )
     for _ in range(200):  # warm up: imports, first parse, dispatcher thread
         guarded()
     jg.flush()
@@ -118,14 +128,19 @@ def wall_ratio(calls: int, rounds: int, pin: bool) -> None:
             return ARENA
 
         mj = jg.MetaJudge("openai/metajudge", api_base=f"{base_url}/v1", api_key="k", retries=0)
+        sinks = SINKS or None
         variants = {
-            "guard, no MetaJudge (parse + dispatch only)": jg.guard(judge, cache=False),
-            "guard + MetaJudge (background thread)": jg.guard(judge, metajudge=mj, cache=False),
+            "guard, no MetaJudge (parse + dispatch only)": jg.guard(
+                judge, cache=False, on_result=sinks
+            ),
+            "guard + MetaJudge (background thread)": jg.guard(
+                judge, metajudge=mj, cache=False, on_result=sinks
+            ),
             "guard, no MetaJudge, offload='process'": jg.guard(
-                judge, cache=False, offload="process"
+                judge, cache=False, offload="process", on_result=sinks
             ),
             "guard + MetaJudge, offload='process'": jg.guard(
-                judge, metajudge=mj, cache=False, offload="process"
+                judge, metajudge=mj, cache=False, offload="process", on_result=sinks
             ),
         }
         for label, guarded in variants.items():
@@ -161,8 +176,29 @@ def main() -> None:
     parser.add_argument(
         "--pin", action="store_true", help="run the loopback server on a CPU of its own"
     )
+    parser.add_argument(
+        "--sink",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="also post every check to this sink (phoenix=URL, mlflow=URI); repeatable",
+    )
     args = parser.parse_args()
     print(f"judge output: {len(ARENA)} characters (Arena-Hard format)")
+    if args.sink:
+        from judgeguard.sinks import from_spec
+
+        SINKS.extend(from_spec(spec) for spec in args.sink)
+        print(f"sinks: {', '.join(args.sink)}")
+    try:
+        _run(args)
+    finally:
+        for sink in SINKS:
+            left = sink.close(60)
+            print(f"sink {sink.name}: {dict(sink.counts)}, {left} not posted at close")
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.wall_only:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["JUDGEGUARD_CACHE_DIR"] = tmp

@@ -142,15 +142,15 @@ async def bare_openai(base_url: str, calls: int, concurrency: int) -> tuple[floa
         await client.close()
 
 
-async def bare_litellm(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
-    """``litellm.acompletion`` as judgeguard called it before the fast path."""
+async def _litellm(model: str, base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
+    """``litellm.acompletion`` on ``model`` (its logging left as is)."""
     from judgeguard.metajudge.client import import_litellm
 
     litellm = import_litellm()
 
     async def one(i: int) -> str:
         resp = await litellm.acompletion(
-            model="openai/judge-test",
+            model=model,
             api_base=base_url,
             api_key="k",
             num_retries=0,
@@ -159,25 +159,16 @@ async def bare_litellm(base_url: str, calls: int, concurrency: int) -> tuple[flo
         return str(resp.choices[0].message.content)
 
     return await _drive(one, calls, concurrency)
+
+
+async def bare_litellm(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
+    """``litellm.acompletion`` as judgeguard called it before the fast path."""
+    return await _litellm("openai/judge-test", base_url, calls, concurrency)
 
 
 async def litellm_aiohttp_route(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:
     """litellm's own aiohttp-based route (``aiohttp_openai/``), its logging left as is."""
-    from judgeguard.metajudge.client import import_litellm
-
-    litellm = import_litellm()
-
-    async def one(i: int) -> str:
-        resp = await litellm.acompletion(
-            model="aiohttp_openai/judge-test",
-            api_base=base_url,
-            api_key="k",
-            num_retries=0,
-            messages=messages(i),
-        )
-        return str(resp.choices[0].message.content)
-
-    return await _drive(one, calls, concurrency)
+    return await _litellm("aiohttp_openai/judge-test", base_url, calls, concurrency)
 
 
 async def fast_path(base_url: str, calls: int, concurrency: int) -> tuple[float, float]:

@@ -138,6 +138,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "sinks":  # ``jg.sinks.Phoenix(...)``: the subpackage, loaded on first use
+        return importlib.import_module("judgeguard.sinks")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'judgeguard' has no attribute {name!r}")

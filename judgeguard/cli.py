@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from judgeguard import env
+from judgeguard.errors import GuardConfigError, JudgeguardError
 from judgeguard.gating import Gate
 
 __all__ = ["main"]
@@ -88,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("none", "outcome", "zero"),
         help="the reward of a failed check: none (default), R_outcome alone, or 0",
     )
+    a.add_argument(
+        "--check-timeout",
+        type=float,
+        metavar="S",
+        help="end a line's check after S seconds (error, reason check_timeout; default: none)",
+    )
     a.add_argument("--concurrency", type=int, default=16, help="checks in flight (16)")
     a.add_argument("--limit", type=int, help="audit only the first N lines")
     a.add_argument(
@@ -131,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-dir", help="cache directory (default $JUDGEGUARD_CACHE_DIR or the user cache dir)"
     )
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.add_argument(
+        "--sink",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="also post each line as a small trace with its check to an observability tool: "
+        "phoenix=http://127.0.0.1:6006 (span annotations), mlflow=http://127.0.0.1:5000 "
+        "(feedback assessments); repeatable",
+    )
     _serve_parser(sub)
     return p
 
@@ -434,6 +450,7 @@ def audit_command(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         workers=args.workers,
         limit=args.limit,
+        check_timeout=args.check_timeout,
     )
     if args.ray is not None:
         return _ray_audit(args, config, refuse, err)
@@ -460,7 +477,15 @@ def audit_command(args: argparse.Namespace) -> int:
         if metajudge is None and not args.json:
             _say(err, _NO_METAJUDGE, "yellow")
         config.cache = None if args.no_cache else DiskCache(args.cache_dir)
-        return _audit(args, config, files, err)
+        try:
+            sinks = _sinks(args.sink, metajudge)
+        except JudgeguardError as exc:
+            return refuse(str(exc))
+        config.on_line = [sink.log_audit_line for sink in sinks]
+        try:
+            return _audit(args, config, files, err)
+        finally:
+            _close_sinks(sinks, err)
     finally:
         for f in files.values():
             f.discard()
@@ -479,10 +504,45 @@ def _ray_audit(
         return refuse(f"--ray needs the judgeguard-ray package (pip install judgeguard-ray): {exc}")
     if os.path.exists(args.ray):
         return refuse(f"--ray {args.ray}: that is a path; put --ray after the input paths")
+    if getattr(args, "sink", None):
+        return refuse("--sink is not available with --ray yet: audit locally, or post --out")
     try:
         return int(ray_audit(args, config, err))
     except (AuditError, OSError) as exc:
         return refuse(str(exc))
+
+
+def _sinks(specs: list[str], metajudge: Any) -> list[Any]:
+    """The ``--sink NAME=URL`` sinks, built (and their client libraries imported) now."""
+    if not specs:
+        return []
+    from judgeguard.sinks import from_spec
+
+    sinks = []
+    for spec in specs:
+        try:
+            sink = from_spec(spec)
+        except ImportError as exc:
+            raise GuardConfigError(
+                f"--sink {spec}: {exc.name or exc} is not installed "
+                "(pip install 'judgeguard[sinks]')"
+            ) from exc
+        sink.metajudge_model = metajudge.model if metajudge is not None else None
+        sinks.append(sink)
+    return sinks
+
+
+def _close_sinks(sinks: list[Any], err: Any) -> None:
+    """Post what the sinks still hold, then say on stderr what each posted or lost."""
+    for sink in sinks:
+        left = sink.close(env.sink_close_timeout())
+        counts = sink.counts
+        line = f"sink {sink.name}: {counts['posted']} line(s) posted"
+        lost = counts["failed"] + counts["dropped"] + left
+        if lost:
+            _say(err, f"{line}, {lost} not posted (see the warnings above)", "yellow")
+        else:
+            _say(err, line, "")
 
 
 def _audit(args: argparse.Namespace, config: Any, files: dict[str, OutputFile], err: Any) -> int:

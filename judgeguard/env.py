@@ -60,6 +60,15 @@ def nice() -> int:
         return 10
 
 
+def sink_close_timeout() -> float:
+    """``$JUDGEGUARD_SINK_TIMEOUT``: seconds ``judgeguard audit --sink`` waits at the end
+    for its sinks to post what they hold. Default 60."""
+    try:
+        return float(os.environ.get("JUDGEGUARD_SINK_TIMEOUT", "60"))
+    except ValueError:
+        return 60.0
+
+
 def exit_timeout() -> float:
     """``$JUDGEGUARD_EXIT_TIMEOUT``: seconds the exit hook waits for pending checks.
 

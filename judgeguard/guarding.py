@@ -31,7 +31,7 @@ from typing import (
 
 from opentelemetry.trace import INVALID_SPAN
 
-from judgeguard.cache import CacheOption, DiskCache
+from judgeguard.cache import DiskCache
 from judgeguard.context import AUTO_CONTEXT, ContextError, auto_context, pick_context
 from judgeguard.dispatch import PendingCheck, finished, get_dispatcher
 from judgeguard.errors import GuardConfigError, ParseError, safe_str
@@ -40,11 +40,9 @@ from judgeguard.options import (
     ContextSource,
     ContextSpec,
     GuardOptions,
-    MetaJudgeOption,
-    OffloadOption,
     OnResult,
-    OnUnparsed,
-    VerdictOption,
+    ResultCallback,
+    SettingsOptions,
 )
 
 if TYPE_CHECKING:
@@ -154,12 +152,31 @@ class GuardResult(Generic[T]):
         return self._pending.done()
 
 
+def _checked_on_result(on_result: OnResult | None) -> OnResult | None:
+    """``on_result`` as given, a list of callables frozen into a tuple; anything else is a
+    :class:`GuardConfigError` now rather than a logged failure on every check."""
+    if on_result is None or callable(on_result):
+        return on_result
+    if isinstance(on_result, (str, bytes)) or not isinstance(on_result, Sequence):
+        raise GuardConfigError(
+            f"on_result must be a callable or a list of callables, not {type(on_result).__name__}"
+        )
+    callbacks = tuple(on_result)
+    for callback in callbacks:
+        if not callable(callback):
+            raise GuardConfigError(
+                f"on_result: every item must be callable; got {type(callback).__name__}"
+            )
+    return callbacks or None
+
+
 class Checker:
     """Submits checks of judge outputs you already have (what :func:`guard` uses inside).
 
     Holds the check settings (a :class:`judgeguard.pipeline.CheckSettings`: MetaJudge,
-    verdict spec, cache, gate, ``sample``, ``offload``, ``on_unparsed``; pass
-    ``settings`` or the options of :func:`guard` that build it), the telemetry and
+    verdict spec, cache, gate, ``sample``, ``offload``, ``on_unparsed``,
+    ``check_timeout``; pass ``settings`` or the options of :func:`guard` that build it,
+    not both), the telemetry and
     ``on_result``, so that wrappers such as the LangChain runnable can submit outputs
     without re-implementing the pipeline. :meth:`submit` and :meth:`asubmit` return a
     :class:`GuardResult`.
@@ -169,27 +186,17 @@ class Checker:
         self,
         settings: CheckSettings | None = None,
         *,
-        metajudge: MetaJudgeOption = None,
-        verdict: VerdictOption = "auto",
         on_result: OnResult | None = None,
-        cache: CacheOption = True,
-        on_unparsed: OnUnparsed = "record",
-        sample: float = 1.0,
         telemetry: Telemetry | None = None,
-        offload: OffloadOption = None,
-        gate: Gate | None = None,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         from judgeguard.pipeline import CheckSettings
 
         if settings is None:
-            settings = CheckSettings.resolve(
-                metajudge=metajudge,
-                verdict=verdict,
-                cache=cache,
-                on_unparsed=on_unparsed,
-                sample=sample,
-                offload=offload,
-                gate=gate,
+            settings = CheckSettings.resolve(**options)
+        elif options:
+            raise GuardConfigError(
+                f"pass settings= or the options that build it, not both (got {sorted(options)})"
             )
         self.settings = settings
         #: The settings' parts, for reading (``settings`` is frozen: they cannot go stale).
@@ -200,7 +207,9 @@ class Checker:
         #: The gate that turns each MetaJudge answer into a reward (default: the
         #: MetaJudge's default gate, else ``Gate()``).
         self.gate: Gate = settings.gate
-        self.on_result = on_result
+        self.on_result = _checked_on_result(on_result)
+        #: the checked judge's name on metrics (a guard sets its function's name)
+        self.judge_name: str | None = None
         self._telemetry = telemetry
         self._rng = random.Random()
         self._worker_config: Any = _UNSET
@@ -231,40 +240,54 @@ class Checker:
         return get_telemetry()
 
     def submit(
-        self, output: T, context: ContextSource = None, *, span: Any = None, wait: bool = False
+        self,
+        output: T,
+        context: ContextSource = None,
+        *,
+        span: Any = None,
+        wait: bool = False,
+        run_id: str | None = None,
     ) -> GuardResult[T]:
         """Check ``output`` in the background (``wait=True``: return once checked).
 
         ``context`` is a mapping (question, candidates, ``label``, ``reference`` …) or a
         function returning one, called only when a check is actually submitted; ``span``
-        is the judge span to link the evaluator span to (or parent it, with ``wait``).
-        Never raises (a failure of judgeguard's own becomes the check's status), except the
-        :class:`judgeguard.ParseError` that ``on_unparsed="raise"`` asks for.
+        is the judge span to link the evaluator span to (or parent it, with ``wait``);
+        ``run_id``, the front end's id of the call (a LangChain run id), is put on the
+        check (:attr:`judgeguard.Check.run_id`). Never raises (a failure of judgeguard's
+        own becomes the check's status), except the :class:`judgeguard.ParseError` that
+        ``on_unparsed="raise"`` asks for.
         """
         lazy = self._lazy(output)
         try:
-            prepared = self._prepare(output, lazy, context, span, wait)
+            prepared = self._prepare(output, lazy, context, span, wait, run_id)
             if isinstance(prepared, GuardResult):
                 return prepared
             pending = get_dispatcher().submit(*prepared)
         except Exception as exc:  # the guard's promise: never the caller's error
-            return self._crashed(output, lazy, exc)
+            return self._crashed(output, lazy, exc, run_id)
         if wait:
             pending.result()
         return GuardResult(output, lazy, pending)
 
     async def asubmit(
-        self, output: T, context: ContextSource = None, *, span: Any = None, wait: bool = False
+        self,
+        output: T,
+        context: ContextSource = None,
+        *,
+        span: Any = None,
+        wait: bool = False,
+        run_id: str | None = None,
     ) -> GuardResult[T]:
         """Async twin of :meth:`submit` (waits for queue room without blocking the loop)."""
         lazy = self._lazy(output)
         try:
-            prepared = self._prepare(output, lazy, context, span, wait)
+            prepared = self._prepare(output, lazy, context, span, wait, run_id)
             if isinstance(prepared, GuardResult):
                 return prepared
             pending = await get_dispatcher().asubmit(*prepared)
         except Exception as exc:  # the guard's promise: never the caller's error
-            return self._crashed(output, lazy, exc)
+            return self._crashed(output, lazy, exc, run_id)
         if wait:
             await pending.aresult()
         return GuardResult(output, lazy, pending)
@@ -281,7 +304,9 @@ class Checker:
                 raise failure
         return lazy
 
-    def _crashed(self, output: T, lazy: _LazyJudgment, exc: BaseException) -> GuardResult[T]:
+    def _crashed(
+        self, output: T, lazy: _LazyJudgment, exc: BaseException, run_id: str | None
+    ) -> GuardResult[T]:
         """The handle of a call whose check could not even be submitted."""
         from judgeguard.pipeline import failed_check
 
@@ -290,27 +315,35 @@ class Checker:
             log.warning("judgeguard: could not submit a check", exc_info=exc)
         message = f"{type(exc).__name__}: {safe_str(exc)}"
         check = self.gate.apply_to(failed_check("error", reason, message, self.metajudge))
+        check.run_id = run_id
         return GuardResult(output, lazy, finished(check, self._callbacks(None)))
 
     def _callbacks(self, context: contextvars.Context | None) -> list[Callable[[Check], None]]:
-        """``on_result`` wrapped to run in the judge call's context, isolated from the
-        dispatcher: whatever it raises (``SystemExit`` included) is logged and counted."""
+        """Each ``on_result`` callable wrapped to run in the judge call's context, isolated
+        from the dispatcher and from the others: whatever one raises (``SystemExit``
+        included) is logged and counted, and the next still runs."""
         on_result = self.on_result
         if on_result is None:
             return []
         telemetry = self.telemetry
+        callbacks = [on_result] if callable(on_result) else on_result
 
-        def deliver(check: Check) -> None:
-            try:
-                if context is None:
-                    on_result(check)
-                else:
-                    context.copy().run(on_result, check)
-            except BaseException:  # a callback never takes the dispatcher down
-                log.exception("judgeguard: an on_result callback raised; the check is unaffected")
-                telemetry.record_callback_error()
+        def isolated(callback: ResultCallback) -> Callable[[Check], None]:
+            def deliver(check: Check) -> None:
+                try:
+                    if context is None:
+                        callback(check)
+                    else:
+                        context.copy().run(callback, check)
+                except BaseException:  # a callback never takes the dispatcher down
+                    log.exception(
+                        "judgeguard: an on_result callback raised; the check is unaffected"
+                    )
+                    telemetry.record_callback_error()
 
-        return [deliver]
+            return deliver
+
+        return [isolated(callback) for callback in callbacks]
 
     def _prepare(
         self,
@@ -319,6 +352,7 @@ class Checker:
         context_source: ContextSource,
         span: Any,
         wait: bool,
+        run_id: str | None = None,
     ) -> GuardResult[T] | tuple[Any, Any, list[Callable[[Check], None]]]:
         """The check job for one output, or a finished result when nothing is to be run."""
         from judgeguard import pipeline
@@ -327,9 +361,9 @@ class Checker:
         settings, tel = self.settings, self.telemetry
         callbacks = self._callbacks(contextvars.copy_context())
         if settings.sample < 1.0 and self._rng.random() >= settings.sample:
-            return GuardResult(
-                output, lazy, finished(pipeline.sampled_out_check(settings), callbacks)
-            )
+            sampled_out = pipeline.sampled_out_check(settings)
+            sampled_out.run_id = run_id
+            return GuardResult(output, lazy, finished(sampled_out, callbacks))
         try:
             context = dict((context_source() if callable(context_source) else context_source) or {})
         except Exception as exc:  # a context= function's error is the check's
@@ -347,6 +381,7 @@ class Checker:
                 label,
                 reference,
                 output=output if judgment is None else None,
+                judge=self.judge_name,
             )
             if settings.offload == "process" and not failed:
                 from judgeguard import offload
@@ -359,14 +394,17 @@ class Checker:
                     parsed, settings, tel, judge_span=judge_ctx, child=child
                 )
             lazy.offer(check.judgment)
+            check.run_id = run_id
             return check
 
         def fallback(status: str, reason: str, message: str) -> Check:
             check = settings.gate.apply_to(
                 pipeline.failed_check(status, reason, message, settings.metajudge)
             )
+            check.run_id = run_id
             stamp_span_ids(check, judge_ctx)
-            tel.record_check(INVALID_SPAN, check)  # counted, though it has no span of its own
+            # counted, though it has no span of its own
+            tel.record_check(INVALID_SPAN, check, judge=self.judge_name)
             return check
 
         return job, fallback, callbacks
@@ -395,6 +433,8 @@ class GuardedJudge(Generic[P, R]):
         self.context = context
         self.wait = wait
         self.name = str(name or getattr(fn, "__qualname__", getattr(fn, "__name__", "judge")))
+        if checker.judge_name is None:
+            checker.judge_name = self.name
         self.is_async = inspect.iscoroutinefunction(fn)
         try:
             self._signature: inspect.Signature | None = inspect.signature(fn)
@@ -576,18 +616,12 @@ def guard(
     fn: Callable[P, R] | None = None,
     /,
     *,
-    metajudge: MetaJudgeOption = None,
-    verdict: VerdictOption = "auto",
     context: ContextSpec = None,
     on_result: OnResult | None = None,
     wait: bool = False,
-    cache: CacheOption = True,
-    on_unparsed: OnUnparsed = "record",
-    sample: float = 1.0,
     telemetry: Telemetry | None = None,
     name: str | None = None,
-    offload: OffloadOption = None,
-    gate: Gate | None = None,
+    **options: Unpack[SettingsOptions],
 ) -> GuardedJudge[P, R] | Callable[[Callable[P, R]], GuardedJudge[P, R]]:
     """Guard a judge function: parse, check, gate, cache and trace each verdict.
 
@@ -610,21 +644,17 @@ def guard(
     ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``; see :mod:`judgeguard.offload`); ``gate``
     is the :class:`judgeguard.Gate` that turns each MetaJudge answer into the reward
     (review threshold, floor, ``on_error``; default: the MetaJudge's default gate) —
-    applied after the cache, so another gate on a cached answer costs no call. Judge
-    exceptions propagate unchanged and are recorded on the judge span.
+    applied after the cache, so another gate on a cached answer costs no call;
+    ``check_timeout`` (seconds, default none) bounds each check from its start to its
+    result: a check that takes longer ends ``error`` with reason ``check_timeout``
+    (gated like any failed check, delivered like any other; the dispatcher's own bound,
+    300 s, applies either way). Judge exceptions propagate unchanged and are recorded on
+    the judge span.
     """
 
     from judgeguard.pipeline import CheckSettings
 
-    settings = CheckSettings.resolve(
-        metajudge=metajudge,
-        verdict=verdict,
-        cache=cache,
-        on_unparsed=on_unparsed,
-        sample=sample,
-        offload=offload,
-        gate=gate,
-    )
+    settings = CheckSettings.resolve(**options)
 
     def wrap(f: Callable[P, R]) -> GuardedJudge[P, R]:
         checker = Checker(settings, on_result=on_result, telemetry=telemetry)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CacheOption",
+    "CheckOptions",
     "ContextSource",
     "ContextSpec",
     "GuardOptions",
@@ -28,6 +29,8 @@ __all__ = [
     "OffloadOption",
     "OnResult",
     "OnUnparsed",
+    "ResultCallback",
+    "SettingsOptions",
     "VerdictOption",
 ]
 
@@ -40,26 +43,41 @@ ContextSource = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 MetaJudgeOption = Union["MetaJudge", str, Sequence[str], None]
 #: ``verdict=``: a :class:`judgeguard.VerdictSpec` or a spec string (``"pairwise"`` …).
 VerdictOption = Union["VerdictSpec", str, None]
-#: ``on_result=``: called with every finished :class:`judgeguard.Check`.
-OnResult = Callable[["Check"], object]
+#: One ``on_result`` callable: called with every finished :class:`judgeguard.Check`.
+ResultCallback = Callable[["Check"], object]
+#: ``on_result=``: a callable (a function, a :mod:`judgeguard.sinks` sink) or a list of
+#: them, each called with every finished check, each isolated from the others.
+OnResult = ResultCallback | Sequence[ResultCallback]
 #: ``offload=``: where checks run (``None``: ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``).
 OffloadOption = Literal["thread", "process"] | None
 #: ``on_unparsed=``: record an output that does not parse (status ``unparsed``) or raise.
 OnUnparsed = Literal["record", "raise"]
 
 
-class GuardOptions(TypedDict, total=False):
-    """The keyword options of :func:`judgeguard.guard` (see its docstring)."""
+class CheckOptions(TypedDict, total=False):
+    """The check settings every front end takes and passes to
+    :meth:`judgeguard.pipeline.CheckSettings.resolve` (the one place that reads them)."""
 
     metajudge: MetaJudgeOption
     verdict: VerdictOption
+    cache: CacheOption
+    sample: float
+    offload: OffloadOption
+    gate: Gate | None
+    check_timeout: float | None
+
+
+class SettingsOptions(CheckOptions, total=False):
+    """:class:`CheckOptions` and ``on_unparsed`` (front ends that can raise in the caller)."""
+
+    on_unparsed: OnUnparsed
+
+
+class GuardOptions(SettingsOptions, total=False):
+    """The keyword options of :func:`judgeguard.guard` (see its docstring)."""
+
     context: ContextSpec
     on_result: OnResult | None
     wait: bool
-    cache: CacheOption
-    on_unparsed: OnUnparsed
-    sample: float
     telemetry: Telemetry | None
     name: str | None
-    offload: OffloadOption
-    gate: Gate | None

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from opentelemetry.trace import INVALID_SPAN
+
 from judgeguard import env
 from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
 from judgeguard.errors import GuardConfigError, ParseError
@@ -102,7 +104,9 @@ class CheckSettings:
         LangChain wrappers: a MetaJudge, a model string or a list of them (default
         ``$JUDGEGUARD_METAJUDGE``), a verdict spec, ``cache=True`` for the default
         directory, ``offload`` (default ``$JUDGEGUARD_OFFLOAD``, else ``"thread"``), a
-        :class:`judgeguard.Gate` (default: the MetaJudge's default gate).
+        :class:`judgeguard.Gate` (default: the MetaJudge's default gate), a positive
+        ``check_timeout`` in seconds. The one place these options are read: the front ends
+        pass theirs on (typed by :class:`judgeguard.options.SettingsOptions`).
         Raises :class:`judgeguard.GuardConfigError` for an option that cannot work."""
         if on_unparsed not in ("record", "raise"):
             raise GuardConfigError("on_unparsed must be 'record' or 'raise'")
@@ -166,7 +170,9 @@ class CheckRequest:
     """One check to run: the judge's ``output`` (parsed under the settings' verdict spec)
     or its already parsed ``judgment``; the ``context`` (question, candidates …), the gold
     ``label`` and the ``reference`` atomic reasons, when known; ``id``, the caller's own
-    name for the item (an audit line, a sample), which judgeguard never reads."""
+    name for the item (an audit line, a sample), which judgeguard never reads; ``judge``,
+    the name of the judge being checked (a metric attribute, to chart reliability per
+    judge)."""
 
     judgment: Judgment | None = None
     context: Mapping[str, Any] | None = None
@@ -174,6 +180,7 @@ class CheckRequest:
     reference: Sequence[str] | str | None = None
     output: Any = None
     id: str | int | None = None
+    judge: str | None = None
 
 
 def unparsed_check(error: ParseError, metajudge: MetaJudge | None = None) -> Check:
@@ -233,9 +240,12 @@ async def run_check(
         return await asyncio.wait_for(run, settings.check_timeout)
     except asyncio.TimeoutError:
         message = f"the check took longer than {settings.check_timeout} s"
-        return settings.gate.apply_to(
+        check = settings.gate.apply_to(
             failed_check("error", "check_timeout", message, settings.metajudge)
         )
+        stamp_span_ids(check, judge_span)
+        telemetry.record_check(INVALID_SPAN, check)  # counted; its evaluator span was cut short
+        return check
 
 
 async def _run(
@@ -257,7 +267,7 @@ async def _run(
             with telemetry.activate(), telemetry.evaluator_span(judge_span, child) as span:
                 stamp_span_ids(check, judge_span, span)
                 telemetry.record_judgment(span, None, exc)
-                telemetry.record_check(span, check)
+                telemetry.record_check(span, check, judge=request.judge)
             return check
         request = replace(request, judgment=j, output=None)
     started = time.perf_counter()
@@ -277,7 +287,9 @@ async def _run(
         check.judgment = j
         stamp_span_ids(check, judge_span, span)
         telemetry.record_judgment(span, j, None, check.r_outcome)
-        telemetry.record_check(span, check, duration_s=time.perf_counter() - started)
+        telemetry.record_check(
+            span, check, duration_s=time.perf_counter() - started, judge=request.judge
+        )
     return check
 
 

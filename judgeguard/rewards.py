@@ -494,7 +494,13 @@ class RewardFunction:
             elif isinstance(value, (str, int, float, bool)):
                 context[key] = value
         try:
-            request = CheckRequest(context=context, label=label, reference=reference, output=output)
+            request = CheckRequest(
+                context=context,
+                label=label,
+                reference=reference,
+                output=output,
+                judge=getattr(self.judge, "__name__", None) or type(self.judge).__name__,
+            )
             return await run_check(request, checker.settings, checker.telemetry)
         except Exception as exc:  # judgeguard's own failure: the sample's, not the batch's
             log.warning("judgeguard: a reward check crashed", exc_info=True)

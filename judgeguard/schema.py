@@ -93,6 +93,9 @@ class Check(BaseModel):
     when the check did not succeed). ``reason`` holds a reason code for non-success.
     ``trace_id`` and ``span_id`` (hex) identify the judge call's span, ``evaluator_span_id``
     the check's own span (``None`` without tracing): attach feedback to them later.
+    ``run_id`` is the front end's id of the guarded call: for the LangChain wrappers the
+    LangChain run id (``JudgeGuardRunnable``: its own run; the callback handler: the model
+    run), so LangSmith feedback can be posted for it; ``None`` elsewhere.
     """
 
     status: CheckStatus
@@ -119,6 +122,7 @@ class Check(BaseModel):
     trace_id: str | None = None
     span_id: str | None = None
     evaluator_span_id: str | None = None
+    run_id: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -84,18 +84,25 @@ JUDGEGUARD_CALIBRATED: Final = "judgeguard.calibrated"
 JUDGEGUARD_SUPPORTED_VERDICT: Final = "judgeguard.supported_verdict"
 JUDGEGUARD_AGREEMENT: Final = "judgeguard.agreement"  # ensemble agreement
 JUDGEGUARD_METAJUDGE_MODEL: Final = "judgeguard.metajudge.model"
+#: the judge being checked (the guarded function, an audit line's judge, an LLMJudge)
+JUDGEGUARD_JUDGE_NAME: Final = "judgeguard.judge.name"
 JUDGEGUARD_REFERENCE_RECALL: Final = "judgeguard.reference.recall"  # RC
 JUDGEGUARD_REFERENCE_AP: Final = "judgeguard.reference.ap"
 JUDGEGUARD_USAGE_COST_USD: Final = "judgeguard.usage.cost_usd"  # on CLIENT spans, when known
 
 # -- judgeguard: metrics ----------------------------------------------------------------
 JUDGEGUARD_CACHE_HIT: Final = "judgeguard.cache.hit"  # attribute of the lookups counter
+JUDGEGUARD_SINK_NAME: Final = "judgeguard.sink.name"  # attribute of the sink counter
+#: attribute of the sink counter: posted | dropped (queue full, closed) | failed (post refused)
+#: | skipped (nothing to post to, e.g. no span id without tracing)
+JUDGEGUARD_SINK_OUTCOME: Final = "judgeguard.sink.outcome"
 METRIC_RATIONALE_REWARD: Final = "judgeguard.rationale_reward"  # histogram, R_rationale
 METRIC_GATED_REWARD: Final = "judgeguard.gated_reward"  # histogram, R_final
 METRIC_CHECKS: Final = "judgeguard.checks"  # counter, by judgeguard.check.status
 METRIC_CHECK_DURATION: Final = "judgeguard.check.duration"  # histogram, seconds
 METRIC_CACHE_LOOKUPS: Final = "judgeguard.cache.lookups"  # counter, by judgeguard.cache.hit
 METRIC_CALLBACK_ERRORS: Final = "judgeguard.callback.errors"  # counter, on_result raised
+METRIC_SINK_ITEMS: Final = "judgeguard.sink.items"  # counter, by sink name and outcome
 
 # -- span names --------------------------------------------------------------------------
 SPAN_JUDGE_PREFIX: Final = "judge"  # "judge {name}"

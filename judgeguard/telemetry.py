@@ -137,6 +137,11 @@ _METRICS: dict[str, tuple[str, str, Sequence[float] | None]] = {
         "on_result callbacks that raised (logged with their traceback)",
         None,
     ),
+    sc.METRIC_SINK_ITEMS: (
+        "{check}",
+        "Checks handed to a sink, by judgeguard.sink.name and judgeguard.sink.outcome",
+        None,
+    ),
 }
 
 
@@ -221,6 +226,7 @@ class Telemetry:
         self._check_duration = self._instruments[sc.METRIC_CHECK_DURATION]
         self._cache_lookups = self._instruments[sc.METRIC_CACHE_LOOKUPS]
         self._callback_errors = self._instruments[sc.METRIC_CALLBACK_ERRORS]
+        self._sink_items = self._instruments[sc.METRIC_SINK_ITEMS]
 
     @contextmanager
     def activate(self) -> Iterator[Telemetry]:
@@ -426,13 +432,21 @@ class Telemetry:
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
 
     # -- checks ----------------------------------------------------------------------------
-    def record_check(self, span: Span, check: Check, *, duration_s: float | None = None) -> None:
+    def record_check(
+        self,
+        span: Span,
+        check: Check,
+        *,
+        duration_s: float | None = None,
+        judge: str | None = None,
+    ) -> None:
         """Record one finished check: evaluator-span attributes and events, and metrics.
 
         Metrics are recorded whether or not the span records. The duration is
         ``duration_s`` when given (what the caller measured for this check), else the
         check's ``latency_s`` unless the result came from the cache (its latency is then
-        the original call's). Any field may be ``None``.
+        the original call's). Any field may be ``None``. ``judge`` (the checked judge's
+        name) is an attribute of every metric point, to chart reliability per judge.
         """
         status = check.status
         model = check.metajudge_model
@@ -442,10 +456,14 @@ class Telemetry:
         }
         if model:
             counted[sc.JUDGEGUARD_METAJUDGE_MODEL] = model
+        if judge:
+            counted[sc.JUDGEGUARD_JUDGE_NAME] = judge
         if status == "error":
             counted[sc.ERROR_TYPE] = check.reason or sc.ERROR_TYPE_OTHER
         self._checks(1, counted)
         rewards: dict[str, AttributeValue] = {sc.JUDGEGUARD_METAJUDGE_MODEL: model} if model else {}
+        if judge:
+            rewards[sc.JUDGEGUARD_JUDGE_NAME] = judge
         if check.r_rationale is not None:
             self._rationale_reward(check.r_rationale, rewards)
         if check.reward is not None:
@@ -540,6 +558,13 @@ class Telemetry:
     def record_callback_error(self) -> None:
         """Count one ``on_result`` callback that raised."""
         self._callback_errors(1)
+
+    def record_sink(self, sink: str, outcome: str, count: int = 1) -> None:
+        """Count checks a sink ``posted``, ``dropped`` (never sent) or ``failed`` to post."""
+        if count:
+            self._sink_items(
+                count, {sc.JUDGEGUARD_SINK_NAME: sink, sc.JUDGEGUARD_SINK_OUTCOME: outcome}
+            )
 
     def record_cache(self, hit: bool) -> None:
         """Count one check-cache lookup: ``judgeguard.cache.lookups{judgeguard.cache.hit}``."""

@@ -66,9 +66,5 @@ def loopback_llm(request, monkeypatch):
     """A started loopback OpenAI server; every test using it runs through both MetaJudge
     transports (the aiohttp fast path and litellm, via $JUDGEGUARD_TRANSPORT)."""
     monkeypatch.setenv("JUDGEGUARD_TRANSPORT", "auto" if request.param == "fast" else "litellm")
-    server = LoopbackLLM()
-    server.start()
-    try:
+    with LoopbackLLM() as server:
         yield server
-    finally:
-        server.stop()

@@ -1,6 +1,6 @@
 """A real loopback HTTP server speaking the OpenAI chat-completions protocol, for tests.
 
-Stdlib only (plus the ``pytest`` fixture at the bottom).  The server binds to
+Stdlib only (the ``loopback_llm`` fixture is in conftest.py).  The server binds to
 ``127.0.0.1`` on an ephemeral port and runs ``ThreadingHTTPServer`` in a daemon
 thread, so it serves concurrent requests (one thread per connection, HTTP/1.1
 keep-alive).
@@ -43,8 +43,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, TypeAlias
 
-import pytest
-
 __all__ = [
     "DEFAULT_CONTENT",
     "Hang",
@@ -52,7 +50,6 @@ __all__ = [
     "Reply",
     "ReplyLike",
     "Responder",
-    "loopback_llm",
     "loopback_process",
 ]
 
@@ -563,14 +560,3 @@ def loopback_process(
     finally:
         parent.send("stop")
         proc.join(10)
-
-
-@pytest.fixture
-def loopback_llm() -> Iterator[LoopbackLLM]:
-    """A started :class:`LoopbackLLM` (default responder, no latency); stopped afterwards."""
-    server = LoopbackLLM()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

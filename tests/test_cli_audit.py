@@ -37,7 +37,13 @@ def write(path, rows):
     return path
 
 
-def audit(*args, cwd, stdin=None, env_extra=None, base_url=None):
+#: The MetaJudge on the loopback server (with ``base_url=``), without retries.
+LOOPBACK_MJ = ("--metajudge", "openai/judge-test", "--metajudge-option", "retries=0")
+
+
+def audit(*args, cwd, stdin=None, env_extra=None, base_url=None, script=None):
+    """``judgeguard audit ARGS --no-progress`` in a subprocess (``script``: run that Python
+    source as the main program instead, with the same arguments)."""
     env = {
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -51,8 +57,9 @@ def audit(*args, cwd, stdin=None, env_extra=None, base_url=None):
     if base_url is not None:
         env["OPENAI_API_BASE"] = base_url
     env.update(env_extra or {})
+    program = ["-c", script] if script is not None else ["-m", "judgeguard.cli"]
     return subprocess.run(
-        [sys.executable, "-m", "judgeguard.cli", "audit", *map(str, args), "--no-progress"],
+        [sys.executable, *program, "audit", *map(str, args), "--no-progress"],
         capture_output=True,
         text=True,
         env=env,
@@ -168,10 +175,7 @@ def test_failing_metajudge_json_stays_json_and_the_run_fails(tmp_path, loopback_
     write(tmp_path / "x.jsonl", ROWS)
     proc = audit(
         "x.jsonl",
-        "--metajudge",
-        "openai/judge-test",
-        "--metajudge-option",
-        "retries=0",
+        *LOOPBACK_MJ,
         "--json",
         "--workers",
         workers,
@@ -200,10 +204,7 @@ def test_unreachable_metajudge_table_counts_errors(tmp_path):
     write(tmp_path / "x.jsonl", ROWS[:2])
     proc = audit(
         "x.jsonl",
-        "--metajudge",
-        "openai/judge-test",
-        "--metajudge-option",
-        "retries=0",
+        *LOOPBACK_MJ,
         cwd=tmp_path,
         base_url=f"http://127.0.0.1:{unused_port()}/v1",
     )
@@ -220,10 +221,7 @@ def test_some_failures_are_counted_but_do_not_fail_the_run(tmp_path, loopback_ll
     write(tmp_path / "x.jsonl", ROWS)
     proc = audit(
         "x.jsonl",
-        "--metajudge",
-        "openai/judge-test",
-        "--metajudge-option",
-        "retries=0",
+        *LOOPBACK_MJ,
         "--json",
         "--concurrency",
         "1",
@@ -381,21 +379,7 @@ sys.exit(main(sys.argv[1:]))
 
 def test_a_crash_shows_one_traceback_per_cause_with_a_count(tmp_path):
     write(tmp_path / "x.jsonl", ROWS)
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "PYTHONPATH": str(ROOT),
-        "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    env.pop("JUDGEGUARD_METAJUDGE", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", CRASHING, "audit", "x.jsonl", "--no-progress", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    proc = audit("x.jsonl", "--json", cwd=tmp_path, script=CRASHING)
     assert json.loads(proc.stdout)["overall"]["n"] == 6
     assert proc.stderr.count("Traceback") == 1
     assert "a check crashed 6× with RuntimeError: the same bug every time" in proc.stderr
@@ -487,15 +471,6 @@ sys.exit(main(sys.argv[1:]))
 
 def test_whatever_a_library_prints_during_the_run_stays_off_stdout(tmp_path):
     write(tmp_path / "x.jsonl", ROWS)
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)}
-    env["JUDGEGUARD_CACHE_DIR"] = str(tmp_path / "cache")
-    proc = subprocess.run(
-        [sys.executable, "-c", NOISY, "audit", "x.jsonl", "--no-progress", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    proc = audit("x.jsonl", "--json", cwd=tmp_path, script=NOISY)
     assert json.loads(proc.stdout)["overall"]["n"] == 6
     assert proc.stderr.count("a library printing to stdout") == 6

@@ -745,3 +745,16 @@ def test_the_judge_span_shows_input_and_output_only_with_content_capture(otel):
     assert shown.attributes[sc.OUTPUT_VALUE] == ARENA
     assert sc.INPUT_VALUE not in hidden.attributes and sc.OUTPUT_VALUE not in hidden.attributes
     assert len(one_span(otel, "judge deep").attributes[sc.OUTPUT_VALUE]) <= sc.CONTENT_LIMIT + 1
+
+
+def test_metrics_carry_the_checked_judges_name_to_chart_reliability_per_judge(otel):
+    from guard_helpers import metric_points
+
+    def arena_judge(i):
+        return "A is right.\n\nMy final verdict is: [[A>B]]"
+
+    judge = jg.guard(arena_judge, telemetry=otel.telemetry)
+    judge(1)
+    assert jg.flush(10) == 0
+    (point,) = metric_points(otel.reader, sc.METRIC_CHECKS)
+    assert point.attributes[sc.JUDGEGUARD_JUDGE_NAME] == arena_judge.__qualname__  # as the span

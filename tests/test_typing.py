@@ -5,6 +5,7 @@ type, ``.run()`` a ``GuardResult`` of it, an async judge's call an awaitable of 
 and that wrong arguments are type errors (each ``type: ignore`` must be needed).
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,9 @@ def test_guard_signatures_type_check():
             "--config-file",
             str(HERE.parent / "pyproject.toml"),
             str(HERE / "typing" / "guard_signatures.py"),
+            str(HERE / "typing" / "langchain_signatures.py"),
         ],
+        env={**os.environ, "MYPYPATH": str(HERE.parent / "integrations" / "langchain")},
         capture_output=True,
         text=True,
         cwd=HERE.parent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,11 @@ class AuditConfig:
     #: turns each MetaJudge answer into a reward (default: the MetaJudge's default gate);
     #: not part of any cache key, so a rerun with another gate makes no MetaJudge call
     gate: Gate | None = None
+    #: bounds each line's check (seconds; ``None``: no bound of its own)
+    check_timeout: float | None = None
+    #: called with each finished line's result record (``--sink``: a
+    #: :class:`judgeguard.sinks.base.Sink`'s ``log_audit_line``), in input order
+    on_line: list[Callable[[dict[str, Any]], object]] = field(default_factory=list)
 
 
 def check_config(path: str | Path, config: AuditConfig) -> None:
@@ -91,6 +96,8 @@ def check_config(path: str | Path, config: AuditConfig) -> None:
         raise AuditError("--concurrency must be at least 1")
     if config.limit is not None and config.limit < 0:
         raise AuditError("--limit must be 0 or more")
+    if config.check_timeout is not None and not config.check_timeout > 0:
+        raise AuditError("--check-timeout must be a positive number of seconds")
 
 
 def is_stdin(path: str | Path) -> bool:

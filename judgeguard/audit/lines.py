@@ -149,7 +149,9 @@ class LineAuditor:
             isinstance(reference, list) and reference and all(isinstance(r, str) for r in reference)
         ):
             reference = None
-        return CheckRequest(judgment, context or None, line.label, reference, id=line.number)
+        return CheckRequest(
+            judgment, context or None, line.label, reference, id=line.number, judge=line.judge
+        )
 
     def result_record(self, line: Line) -> dict[str, Any]:
         """The line's result record (one ``--out`` JSON object)."""

@@ -77,6 +77,7 @@ class _Checks:
                 verdict=self.auditor.spec,
                 cache=config.cache,
                 gate=self.auditor.gate,
+                check_timeout=config.check_timeout,
             )
             if self.workers:
                 from judgeguard.offload import worker_config
@@ -200,6 +201,8 @@ def run_audit(
     def emit(result: dict[str, Any]) -> None:
         summary.add(AuditRow.of(result))
         result.pop("text_keys", None)  # only for the --field hint
+        for on_line in config.on_line:
+            on_line(result)
         if out is not None:
             out.write(dump_json(result) + "\n")
         if progress is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgeguard.audit.inputs import NO_OUTPUT
+from judgeguard.verdicts import pairwise_option
 
 __all__ = [
     "ATTEMPTED",
@@ -229,14 +230,12 @@ class JudgeStats:
         }
 
 
-_WINNERS = {"A>>B": "A", "A>B": "A", "A=B": "tie", "B>A": "B", "B>>A": "B"}
-_MIRROR = {"A": "B", "B": "A", "tie": "tie"}
-
-
 def _winner(rendered: str, swapped: bool) -> str:
     """The winner (A, B or tie) of a rendered pairwise verdict, mirrored if swapped."""
-    winner = _WINNERS[rendered]
-    return _MIRROR[winner] if swapped else winner
+    verdict = pairwise_option(rendered)
+    winner = (verdict.mirrored() if swapped else verdict).winner
+    assert winner is not None
+    return winner
 
 
 @dataclass

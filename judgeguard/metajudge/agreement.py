@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from judgeguard.schema import Check
+from judgeguard.verdicts import kind_rules
 
 __all__ = ["fleiss_kappa"]
 
@@ -13,9 +14,7 @@ __all__ = ["fleiss_kappa"]
 def _category(check: Check) -> str | None:
     if check.status not in ("consistent", "inconsistent") or check.supported is None:
         return None
-    if check.supported.kind == "pairwise":
-        return check.supported.winner
-    return check.supported.render()
+    return kind_rules(check.supported.kind).category(check.supported)
 
 
 def fleiss_kappa(checks: Sequence[Check]) -> float | None:

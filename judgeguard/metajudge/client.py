@@ -14,8 +14,8 @@ import functools
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from judgeguard.errors import JudgeguardError
@@ -25,9 +25,11 @@ from judgeguard.scrub import clean_text, redact_secrets
 from judgeguard.telemetry import get_telemetry
 
 __all__ = [
+    "Call",
     "CallFailed",
     "CallResult",
     "RetryPolicy",
+    "Sender",
     "acall",
     "import_litellm",
     "supports_structured_output",
@@ -75,6 +77,26 @@ class CallResult:
     response_id: str | None = None
     latency_s: float = 0.0
     attempts: int = 1
+
+    @classmethod
+    def of(
+        cls,
+        text: str,
+        tokens: tuple[int, int],
+        cost_usd: float | None,
+        response_model: object,
+        response_id: object,
+    ) -> CallResult:
+        """An answer as a sender reads it: (input, output) ``tokens``; the response's model
+        and id are kept when they are strings."""
+        return cls(
+            text=text,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cost_usd=cost_usd,
+            response_model=response_model if isinstance(response_model, str) else None,
+            response_id=response_id if isinstance(response_id, str) else None,
+        )
 
 
 @dataclass(eq=False)
@@ -287,67 +309,67 @@ async def acall(
     messages = [
         {k: clean_text(v) if isinstance(v, str) else v for k, v in m.items()} for m in messages
     ]
+    call = Call(model, messages, kwargs, policy, timeout, response_format)
     fast = transport.route(model, kwargs)
-    if fast is not None:  # the one switch point (issue 13)
-        return await transport.acall(  # type: ignore[no-any-return]
-            fast,
-            model,
-            messages,
-            kwargs,
-            policy=policy,
-            timeout=timeout,
-            response_format=response_format,
-        )
-    if "transport" in kwargs:  # judgeguard's option, not litellm's
-        kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
-    litellm = import_litellm()
+    # the one switch point (issue 13)
+    sender = transport.sender(fast, call) if fast is not None else _litellm_sender(call)
+    return await _attempts(call, sender)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One MetaJudge call as :func:`acall` was asked for it (what a sender reads)."""
+
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    kwargs: Mapping[str, Any]
+    policy: RetryPolicy
+    timeout: float | None
+    response_format: Any
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A transport's part of one MetaJudge call; :func:`acall` runs the attempts.
+
+    ``send(span)`` makes one attempt in the attempt's CLIENT span and returns its answer
+    (latency and attempt count are filled in afterwards); ``classify`` gives a failed
+    attempt's (reason code, transient?, HTTP status), ``retry_after`` the provider's
+    ``Retry-After`` seconds; ``retries`` is how many transient failures are retried.
+    """
+
+    send: Callable[[Any], Awaitable[CallResult]]
+    classify: Callable[[BaseException], tuple[str, bool, int | None]]
+    retry_after: Callable[[BaseException], float | None]
+    retries: int
+
+
+async def _attempts(call: Call, sender: Sender) -> CallResult:
+    """The one attempt/retry loop: a CLIENT span per attempt, transient failures retried
+    per ``policy`` (jitter, ``Retry-After``), :class:`CallFailed` when they run out."""
     telemetry = get_telemetry()
-    params: dict[str, Any] = {"model": model, "messages": messages, **kwargs}
-    own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
-    if own_retries:
-        params["num_retries"] = 0
-    if timeout is not None:
-        params.setdefault("timeout", timeout)
-    if response_format is not None and "response_format" not in kwargs:
-        params["response_format"] = response_format
-    retries = policy.retries if own_retries else 0
-    guard = None if timeout is None else timeout + 5.0
+    model, policy, kwargs = call.model, call.policy, call.kwargs
     attempt = 0
     while True:
         failure: CallFailed | None = None
         cause: BaseException | None = None
         wait: float | None = None
         with telemetry.llm_span(model) as span:
-            call = params
-            if span.is_recording():
-                metadata = dict(params.get("metadata") or {})
-                metadata["litellm_parent_otel_span"] = span
-                call = {**params, "metadata": metadata}
             started = time.perf_counter()
             try:
-                resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
+                answer = await sender.send(span)
             except Exception as exc:
-                reason, transient, status = classify(exc)
+                reason, transient, status = sender.classify(exc)
                 cause = exc
                 failure = CallFailed(
                     reason, failure_text(exc, kwargs), transient, status, attempt + 1
                 )
                 telemetry.record_llm_result(span, error=failure)
-                if transient and attempt < retries:
-                    wait = policy.delay(attempt, _retry_after(exc))
+                if transient and attempt < sender.retries:
+                    wait = policy.delay(attempt, sender.retry_after(exc))
             else:
-                tokens_in, tokens_out = _usage(resp)
-                rid = getattr(resp, "id", None)
-                rmodel = getattr(resp, "model", None)
-                result = CallResult(
-                    text=_text(resp),
-                    input_tokens=tokens_in,
-                    output_tokens=tokens_out,
-                    cost_usd=_cost(litellm, resp),
-                    response_model=rmodel if isinstance(rmodel, str) else None,
-                    response_id=rid if isinstance(rid, str) else None,
-                    latency_s=time.perf_counter() - started,
-                    attempts=attempt + 1,
+                result = replace(
+                    answer, latency_s=time.perf_counter() - started, attempts=attempt + 1
                 )
                 telemetry.record_llm_result(span, result=result)
                 return result
@@ -357,3 +379,38 @@ async def acall(
             continue
         assert failure is not None
         raise failure from cause
+
+
+def _litellm_sender(call: Call) -> Sender:
+    """Attempts through ``litellm.acompletion`` (judgeguard retries unless the user set
+    litellm's own ``num_retries``/``max_retries``)."""
+    kwargs, timeout, response_format = call.kwargs, call.timeout, call.response_format
+    if "transport" in kwargs:  # judgeguard's option, not litellm's
+        kwargs = {k: v for k, v in kwargs.items() if k != "transport"}
+    litellm = import_litellm()
+    params: dict[str, Any] = {"model": call.model, "messages": call.messages, **kwargs}
+    own_retries = "num_retries" not in kwargs and "max_retries" not in kwargs
+    if own_retries:
+        params["num_retries"] = 0
+    if timeout is not None:
+        params.setdefault("timeout", timeout)
+    if response_format is not None and "response_format" not in kwargs:
+        params["response_format"] = response_format
+    guard = None if timeout is None else timeout + 5.0
+
+    async def send(span: Any) -> CallResult:
+        call = params
+        if span.is_recording():
+            metadata = dict(params.get("metadata") or {})
+            metadata["litellm_parent_otel_span"] = span
+            call = {**params, "metadata": metadata}
+        resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
+        return CallResult.of(
+            _text(resp),
+            _usage(resp),
+            _cost(litellm, resp),
+            getattr(resp, "model", None),
+            getattr(resp, "id", None),
+        )
+
+    return Sender(send, classify, _retry_after, call.policy.retries if own_retries else 0)

@@ -29,10 +29,15 @@ from judgeguard.metajudge.client import (
 )
 from judgeguard.metajudge.metrics import rationale_metrics
 from judgeguard.metajudge.requestkey import endpoint_key, messages_digest, options_key
-from judgeguard.metajudge.support import combine, options_for, rationale_reward, supported_verdict
+from judgeguard.metajudge.support import (
+    combine,
+    options_for,
+    rationale_reward,
+    same_support,
+    supported_verdict,
+)
 from judgeguard.metajudge.transport import check_transport, import_clients
 from judgeguard.schema import Check, Judgment, MatchPair, RationaleMatch, Usage
-from judgeguard.verdicts import Verdict
 
 __all__ = ["CheckFailed", "InvalidCheckInput", "MetaJudge"]
 
@@ -316,9 +321,7 @@ class MetaJudge:
         supported, consistent = supported_verdict(verdict, probabilities)
         agreement = None
         if len(self.models) > 1:
-            agreement = sum(1 for m in ok if _same_support(m.supported, supported, verdict)) / len(
-                members
-            )
+            agreement = sum(1 for m in ok if same_support(m.supported, supported)) / len(members)
         return Check(
             status="consistent" if consistent else "inconsistent",
             supported=supported,
@@ -636,14 +639,6 @@ def _validate_reasons(value: object, name: str) -> None:
     raise InvalidCheckInput(
         f"{name} must be a string or a list of strings, got {type(value).__name__}"
     )
-
-
-def _same_support(a: Verdict | None, b: Verdict | None, verdict: Verdict) -> bool:
-    if a is None or b is None:
-        return False
-    if verdict.kind == "pairwise":
-        return a.winner == b.winner
-    return a.render() == b.render()
 
 
 def _sum_usage(usages: Sequence[Usage]) -> Usage:

@@ -20,6 +20,8 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from judgeguard.verdicts import kind_rules
+
 __all__ = [
     "PROMPT_VERSION",
     "context_block",
@@ -89,25 +91,6 @@ def context_block(context: Mapping[str, Any] | None, boundary: str, max_tokens: 
     return "The task the evaluator was judging:\n\n" + "\n\n".join(parts) + "\n\n"
 
 
-def _option_lines(kind: str, options: Sequence[str], scale: tuple[float, float] | None) -> str:
-    if kind == "pairwise":
-        meaning = {
-            "A>>B": "Response A is much better than Response B",
-            "A>B": "Response A is better than Response B",
-            "A=B": "the two responses are equally good (a tie)",
-            "B>A": "Response B is better than Response A",
-            "B>>A": "Response B is much better than Response A",
-        }
-        return "\n".join(f'- "{o}": {meaning[o]}' for o in options)
-    if kind == "score":
-        lo, hi = scale if scale else (min(map(float, options)), max(map(float, options)))
-        return (
-            f"- one score per option, on the evaluator's scale from {lo:g} (worst) to "
-            f"{hi:g} (best): " + ", ".join(f'"{o}"' for o in options)
-        )
-    return "- one of the evaluator's labels: " + ", ".join(f'"{o}"' for o in options)
-
-
 def support_messages(
     rationale: str,
     kind: str,
@@ -133,7 +116,7 @@ def support_messages(
         + "The evaluator's reasoning (verdict removed):\n\n"
         + _fence("REASONING", rationale, boundary)
         + "\n\nThe verdict options:\n"
-        + _option_lines(kind, options, scale)
+        + kind_rules(kind).describe_options(options, scale)
         + "\n\nAnswer with one JSON object and nothing else:\n"
         + '{"probabilities": {<each option exactly as written above>: <probability>, ...}, '
         '"explanation": "<two sentences: which arguments decide it>", '

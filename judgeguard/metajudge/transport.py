@@ -39,7 +39,10 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from judgeguard.metajudge.client import Call, Sender
 
 __all__ = [
     "BODY_OPTIONS",
@@ -50,13 +53,13 @@ __all__ = [
     "HTTPError",
     "MalformedResponse",
     "Route",
-    "acall",
     "check_transport",
     "close_all",
     "cost_usd",
     "import_clients",
     "post",
     "route",
+    "sender",
     "supports_schema",
 ]
 
@@ -457,24 +460,11 @@ def _classify(exc: BaseException) -> tuple[str, bool, int | None]:
     return classify(exc)
 
 
-async def acall(
-    r: Route,
-    model: str,
-    messages: Sequence[Mapping[str, Any]],
-    kwargs: Mapping[str, Any],
-    *,
-    policy: Any,
-    timeout: float | None,
-    response_format: Any,
-) -> Any:
-    """One MetaJudge call on the fast path: :func:`judgeguard.metajudge.client.acall`'s
-    contract (retries, spans, usage, cost, :class:`CallFailed` reasons) over aiohttp."""
-    import time
+def sender(r: Route, call: Call) -> Sender:
+    """Attempts on the fast path, for :func:`judgeguard.metajudge.client.acall`'s one
+    attempt loop (same retries, spans, usage, cost and reason codes as litellm's)."""
+    from judgeguard.metajudge.client import CallFailed, CallResult, Sender
 
-    from judgeguard.metajudge.client import CallFailed, CallResult, failure_text
-    from judgeguard.telemetry import get_telemetry
-
-    telemetry = get_telemetry()
     if r.missing_key:
         raise CallFailed(
             "auth_error",
@@ -483,50 +473,23 @@ async def acall(
             None,
             1,
         )
-    body = request_body(r, messages, kwargs, response_format)
-    timeout = kwargs.get("timeout", timeout)
+    kwargs = call.kwargs
+    body = request_body(r, call.messages, kwargs, call.response_format)
+    timeout = kwargs.get("timeout", call.timeout)
     timeout = float(timeout) if isinstance(timeout, (int, float)) else None
-    retries = policy.retries
+    retries = call.policy.retries
     for name in ("num_retries", "max_retries"):
         if isinstance(kwargs.get(name), int):
             retries = kwargs[name]
-    attempt = 0
-    while True:
-        failure: CallFailed | None = None
-        cause: BaseException | None = None
-        wait: float | None = None
-        with telemetry.llm_span(model) as span:
-            started = time.perf_counter()
-            try:
-                resp = await post(r, body, timeout)
-            except Exception as exc:
-                reason, transient, status = _classify(exc)
-                cause = exc
-                failure = CallFailed(
-                    reason, failure_text(exc, kwargs), transient, status, attempt + 1
-                )
-                telemetry.record_llm_result(span, error=failure)
-                if transient and attempt < retries:
-                    retry_after = exc.retry_after if isinstance(exc, HTTPError) else None
-                    wait = policy.delay(attempt, retry_after)
-            else:
-                tokens_in, tokens_out = usage(resp)
-                rid, rmodel = resp.get("id"), resp.get("model")
-                result = CallResult(
-                    text=answer_text(resp),
-                    input_tokens=tokens_in,
-                    output_tokens=tokens_out,
-                    cost_usd=cost_usd(r, r.model, tokens_in, tokens_out),
-                    response_model=rmodel if isinstance(rmodel, str) else None,
-                    response_id=rid if isinstance(rid, str) else None,
-                    latency_s=time.perf_counter() - started,
-                    attempts=attempt + 1,
-                )
-                telemetry.record_llm_result(span, result=result)
-                return result
-        if wait is not None:
-            await asyncio.sleep(wait)
-            attempt += 1
-            continue
-        assert failure is not None
-        raise failure from cause
+
+    async def send(span: Any) -> CallResult:
+        resp = await post(r, body, timeout)
+        tokens = usage(resp)
+        cost = cost_usd(r, r.model, *tokens)
+        return CallResult.of(answer_text(resp), tokens, cost, resp.get("model"), resp.get("id"))
+
+    return Sender(send, _classify, _http_retry_after, retries)
+
+
+def _http_retry_after(exc: BaseException) -> float | None:
+    return exc.retry_after if isinstance(exc, HTTPError) else None

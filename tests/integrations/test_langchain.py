@@ -829,3 +829,60 @@ def test_runnable_and_handler_take_a_gate_applied_to_the_cached_answer(loopback_
     (handled,) = handler.checks(10)
     assert handled.needs_review is True
     assert len(loopback_llm.requests) == 2  # the handler's context (its prompt) differs
+
+
+# -- the LangChain run id on the Check, check_timeout ---------------------------------------
+async def test_the_runnables_checks_carry_its_langchain_run_id(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+    runs, results = Runs(), []
+    guarded = JudgeGuardRunnable(
+        RunnableLambda(lambda _: verdict_text()),
+        metajudge=mj_for(loopback_llm),
+        cache=False,
+        on_result=results.append,
+    )
+    config = {"callbacks": [runs]}
+    sync = guarded.invoke_with_check(INPUT, config).check(10)
+    asynchronous = await (await guarded.ainvoke_with_check(INPUT, config)).acheck()
+    list(guarded.stream(INPUT, config))
+    _ = [c async for c in guarded.astream(INPUT, config)]
+    jg.flush(10)
+    ids = [str(r.id) for r in runs.named("JudgeGuard")]  # the wrapper's own runs
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert sync.run_id == ids[0] and asynchronous.run_id == ids[1]
+    assert sorted(c.run_id for c in results) == sorted(ids)  # streams too, each its own run
+    assert all(c.status == "consistent" for c in results)
+
+
+def test_the_handlers_checks_carry_the_model_run_id(loopback_llm):
+    loopback_llm.responder = lambda body: B_WINS
+    runs = Runs()
+    handler = JudgeGuardCallbackHandler(metajudge=mj_for(loopback_llm), cache=False, sample=1.0)
+    model = FakeListChatModel(responses=[verdict_text(), verdict_text(1)])
+    for question in ("which is right?", "and now?"):
+        model.invoke([HumanMessage(question)], config={"callbacks": [handler, runs]})
+    checks = handler.checks(10)
+    model_runs = [str(r.id) for r in runs.ended if r.run_type == "llm"]
+    assert [c.run_id for c in checks] == model_runs == [str(k) for k in handler.results]
+
+
+def test_wrappers_take_check_timeout(loopback_llm):
+    from loopback import Hang
+
+    loopback_llm.responder = lambda body: Hang(seconds=30)
+    guarded = JudgeGuardRunnable(
+        RunnableLambda(lambda _: verdict_text()),
+        metajudge=mj_for(loopback_llm, timeout=30),
+        check_timeout=0.5,
+        cache=False,
+    )
+    handler = JudgeGuardCallbackHandler(
+        metajudge=mj_for(loopback_llm, timeout=30), check_timeout=0.5, cache=False
+    )
+    started = time.perf_counter()
+    check = guarded.invoke_with_check(INPUT).check(10)
+    FakeListChatModel(responses=[verdict_text()]).invoke("q", config={"callbacks": [handler]})
+    (handled,) = handler.checks(10)
+    assert time.perf_counter() - started < 6
+    for c in (check, handled):
+        assert (c.status, c.reason) == ("error", "check_timeout") and c.run_id is not None

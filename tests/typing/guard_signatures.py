@@ -60,6 +60,8 @@ async def uses() -> None:
     assert_type(jg.guard(plain, cache=options).cache, jg.DiskCache | None)
     deco: Callable[[Callable[[str], Awaitable[str]]], object] = jg.guard(sample=0.5)
     del deco
+    assert_type(jg.guard(plain, check_timeout=2.5, on_unparsed="raise")("q"), int)
+    assert_type(jg.Checker(check_timeout=1.0, sample=0.5).settings.check_timeout, float | None)
 
 
 def misuse() -> None:
@@ -69,3 +71,6 @@ def misuse() -> None:
     jg.guard(plain, gate=0.3)  # type: ignore[call-overload]
     wrapped = jg.guard(plain)
     wrapped("q", strict="yes")  # type: ignore[arg-type]
+    jg.guard(plain, check_timeout="soon")  # type: ignore[call-overload]
+    jg.Checker(sample="all")  # type: ignore[arg-type]
+    jg.Checker(metajuge="openai/gpt-4o-mini")  # type: ignore[call-arg]

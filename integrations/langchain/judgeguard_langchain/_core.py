@@ -11,11 +11,13 @@ from judgeguard.guarding import (
     judge_span,
 )
 from judgeguard.options import (
+    CheckOptions,
     ContextSource,
     MetaJudgeOption,
     OffloadOption,
     OnResult,
     OnUnparsed,
+    SettingsOptions,
     VerdictOption,
 )
 from judgeguard.pipeline import CheckSettings
@@ -23,6 +25,7 @@ from judgeguard.telemetry import Telemetry
 
 __all__ = [
     "CacheOption",
+    "CheckOptions",
     "CheckSettings",
     "Checker",
     "ContextSource",
@@ -34,6 +37,7 @@ __all__ = [
     "OffloadOption",
     "OnResult",
     "OnUnparsed",
+    "SettingsOptions",
     "Telemetry",
     "VerdictOption",
     "judge_span",

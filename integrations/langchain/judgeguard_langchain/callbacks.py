@@ -12,21 +12,18 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from judgeguard_langchain._core import (
-    CacheOption,
     Checker,
-    CheckSettings,
-    Gate,
+    CheckOptions,
     GuardConfigError,
     GuardResult,
-    MetaJudgeOption,
-    OffloadOption,
     OnResult,
     Telemetry,
-    VerdictOption,
 )
 from judgeguard_langchain.context import context_from_messages
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from judgeguard.schema import Check
 
 __all__ = ["CONTEXT_METADATA_KEY", "HandlerContext", "JudgeGuardCallbackHandler"]
@@ -64,30 +61,17 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
     def __init__(
         self,
         *,
-        metajudge: MetaJudgeOption = None,
-        verdict: VerdictOption = "auto",
         on_result: OnResult | None = None,
-        cache: CacheOption = True,
         context: HandlerContext = None,
-        sample: float = 1.0,
         telemetry: Telemetry | None = None,
-        offload: OffloadOption = None,
-        gate: Gate | None = None,
+        **options: Unpack[CheckOptions],
     ) -> None:
         if context is not None and not isinstance(context, Mapping) and not callable(context):
             raise GuardConfigError(
                 "context= must be None, a mapping of context values or a function of the "
                 f"prompt messages, got {type(context).__name__}"
             )
-        settings = CheckSettings.resolve(
-            metajudge=metajudge,
-            verdict=verdict,
-            cache=cache,
-            sample=sample,
-            offload=offload,
-            gate=gate,
-        )
-        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
+        self.checker = Checker(on_result=on_result, telemetry=telemetry, **options)
         self.context = context
         #: The handle of each checked model run, by run id (insertion-ordered).
         self.results: dict[UUID, GuardResult[Any]] = {}
@@ -159,7 +143,7 @@ class JudgeGuardCallbackHandler(BaseCallbackHandler):
         output = final_output(response)
         if output is None:
             return
-        result = self.checker.submit(output, context)
+        result = self.checker.submit(output, context, run_id=str(run_id))
         with self._lock:
             self.results[run_id] = result
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks.manager import (
     AsyncCallbackManagerForChainRun,
@@ -27,18 +27,12 @@ from langchain_core.utils.pydantic import TypeBaseModel
 
 from judgeguard_langchain._chunks import Accumulator
 from judgeguard_langchain._core import (
-    CacheOption,
     Checker,
-    CheckSettings,
     ContextSource,
-    Gate,
     GuardResult,
-    MetaJudgeOption,
-    OffloadOption,
     OnResult,
-    OnUnparsed,
+    SettingsOptions,
     Telemetry,
-    VerdictOption,
     judge_span,
 )
 from judgeguard_langchain.context import (
@@ -49,6 +43,9 @@ from judgeguard_langchain.context import (
     result_summary,
     validate_context_spec,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["JudgeGuardRunnable"]
 
@@ -73,7 +70,7 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
     in the input: ``None`` for the common key names (``question``, ``answer_a`` …), a
     mapping ``{context_key: input_key}``, a list of keys, or a function of the input.
     ``metajudge``, ``verdict``, ``on_result``, ``cache``, ``on_unparsed``, ``sample``,
-    ``telemetry``, ``offload`` and ``gate`` mean what they mean for
+    ``telemetry``, ``offload``, ``gate`` and ``check_timeout`` mean what they mean for
     :func:`judgeguard.guard`.
 
     With ``wait=True`` the run ends after the check, and the check summary is sent as
@@ -90,35 +87,21 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         self,
         judge_runnable: Runnable[Input, Output] | Callable[[Input], Output],
         *,
-        metajudge: MetaJudgeOption = None,
-        verdict: VerdictOption = "auto",
         context: ContextSpec = None,
         on_result: OnResult | None = None,
-        cache: CacheOption = True,
         wait: bool = False,
-        on_unparsed: OnUnparsed = "record",
-        sample: float = 1.0,
         telemetry: Telemetry | None = None,
         name: str | None = None,
-        offload: OffloadOption = None,
-        gate: Gate | None = None,
+        **options: Unpack[SettingsOptions],
     ) -> None:
         validate_context_spec(context)
         self.bound: Runnable[Input, Output] = coerce_to_runnable(judge_runnable)
-        settings = CheckSettings.resolve(
-            metajudge=metajudge,
-            verdict=verdict,
-            cache=cache,
-            on_unparsed=on_unparsed,
-            sample=sample,
-            offload=offload,
-            gate=gate,
-        )
-        self.checker = Checker(settings, on_result=on_result, telemetry=telemetry)
+        self.checker = Checker(on_result=on_result, telemetry=telemetry, **options)
         self.context: ContextSpec = context
         self.wait = wait
         self.name = name or "JudgeGuard"
         self.judge_name = name or self.bound.get_name()
+        self.checker.judge_name = self.judge_name  # metrics' judgeguard.judge.name
 
     def __repr__(self) -> str:
         return f"JudgeGuardRunnable({self.bound!r})"
@@ -218,7 +201,9 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         context = self._context(value)
         with judge_span(self.checker, self.judge_name) as span:
             output = self.bound.invoke(value, config, **kwargs)
-            result = self.checker.submit(output, context, span=span, wait=self.wait)
+            result = self.checker.submit(
+                output, context, span=span, wait=self.wait, run_id=str(run_manager.run_id)
+            )
         self._report(result, run_manager, config)
         return result
 
@@ -232,7 +217,9 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
         context = self._context(value)
         with judge_span(self.checker, self.judge_name) as span:
             output = await self.bound.ainvoke(value, config, **kwargs)
-            result = await self.checker.asubmit(output, context, span=span, wait=self.wait)
+            result = await self.checker.asubmit(
+                output, context, span=span, wait=self.wait, run_id=str(run_manager.run_id)
+            )
         await self._areport(result, run_manager, config)
         return result
 
@@ -297,7 +284,12 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
             if out.count:
                 context = self._context(seen.value)
                 result = scope.run(
-                    self.checker.submit, out.value, context, span=scope.span, wait=self.wait
+                    self.checker.submit,
+                    out.value,
+                    context,
+                    span=scope.span,
+                    wait=self.wait,
+                    run_id=str(run_manager.run_id),
                 )
         except BaseException as exc:  # incl. GeneratorExit: the consumer stopped early
             try:
@@ -339,7 +331,13 @@ class JudgeGuardRunnable(Runnable[Input, Output]):
             if out.count:
                 context = self._context(seen.value)
                 result = await scope.arun(
-                    self.checker.asubmit(out.value, context, span=scope.span, wait=self.wait)
+                    self.checker.asubmit(
+                        out.value,
+                        context,
+                        span=scope.span,
+                        wait=self.wait,
+                        run_id=str(run_manager.run_id),
+                    )
                 )
         except BaseException as exc:
             try:

@@ -65,6 +65,7 @@ class _Spec:
     cache_dir: str | None
     concurrency: int
     store: str | None
+    check_timeout: float | None = None
 
 
 def _config(spec: _Spec, cache: Any = None) -> AuditConfig:
@@ -91,7 +92,11 @@ class _Checker:
         cache = DiskCache(spec.cache_dir) if spec.cache else None
         self.auditor = LineAuditor(_config(spec, cache))
         self.settings = CheckSettings(
-            metajudge=spec.metajudge, verdict=self.auditor.spec, cache=cache, gate=self.auditor.gate
+            metajudge=spec.metajudge,
+            verdict=self.auditor.spec,
+            cache=cache,
+            gate=self.auditor.gate,
+            check_timeout=spec.check_timeout,
         )
         self.loop = asyncio.new_event_loop()
         if spec.metajudge is not None:  # the clients' imports once, before the first batch
@@ -469,6 +474,7 @@ def audit_dataset(
     num_cpus: float = 0.5,
     store: str | None = None,
     keep_values: bool = False,
+    check_timeout: float | None = None,
     ray_remote_args: Mapping[str, Any] | None = None,
 ) -> AuditResult:
     """Audit a ``ray.data.Dataset`` of judgments on Ray: the local audit's per-line result
@@ -487,7 +493,8 @@ def audit_dataset(
     self-hosted MetaJudge is never sent more). ``store``: a directory (local, shared or
     ``s3://…``) that keeps finished results as Parquet parts; a rerun with the same
     ``store`` skips the lines it holds. ``keep_values``: also collect every R_rationale
-    and reward for the HTML report (one float per line on the driver).
+    and reward for the HTML report (one float per line on the driver);
+    ``check_timeout``: end a line's check after that many seconds (``--check-timeout``).
     """
     unknown = set(fields or {}) - set(FIELDS)
     if unknown:
@@ -509,6 +516,7 @@ def audit_dataset(
         cache_dir=cache_dir,
         concurrency=concurrency,
         store=store,
+        check_timeout=check_timeout,
     )
     auditor = LineAuditor(_config(spec))
     raw = _raw_lines(ds)

@@ -105,6 +105,7 @@ def _run(
                     max_in_flight=args.max_in_flight,
                     store=store,
                     keep_values=report_file is not None,
+                    check_timeout=getattr(config, "check_timeout", None),
                 )
             except KeyboardInterrupt:
                 interrupted = True

@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from judgeguard import env
@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         "file",
         help="JSONL, one judgment per line (fields: output or rationale + "
         "verdict, judge, label, pair_id, swapped, reference, …); - reads stdin",
+    )
+    a.add_argument(
+        "more_files",
+        nargs="*",
+        metavar="PATH",
+        help="more inputs (with --ray: JSONL or Parquet files, directories, globs, URIs)",
     )
     a.add_argument(
         "--metajudge",
@@ -107,6 +113,24 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=PATH",
         help="read a field from another (dotted) path, e.g. output=judgment.response",
+    )
+    a.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run on a Ray cluster (needs judgeguard-ray): ADDRESS of a running cluster "
+        "(e.g. auto, ray://host:10001), none: $RAY_ADDRESS or a local one; put it after "
+        "the paths. --out *.parquet (a resumable directory) or *.jsonl",
+    )
+    a.add_argument(
+        "--actors", type=int, default=2, help="with --ray: check actors (2), each --concurrency"
+    )
+    a.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="with --ray: at most N checks in flight in all (lowers each actor's concurrency)",
     )
     a.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     a.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -428,6 +452,10 @@ def audit_command(args: argparse.Namespace) -> int:
         limit=args.limit,
         check_timeout=args.check_timeout,
     )
+    if args.ray is not None:
+        return _ray_audit(args, config, refuse, err)
+    if args.more_files:
+        return refuse("several inputs need --ray; audit one file (or - for stdin) at a time")
     # everything that can refuse the run does so before an output file is touched
     try:
         check_config(args.file, config)
@@ -461,6 +489,27 @@ def audit_command(args: argparse.Namespace) -> int:
     finally:
         for f in files.values():
             f.discard()
+
+
+def _ray_audit(
+    args: argparse.Namespace, config: Any, refuse: Callable[[str], int], err: Any
+) -> int:
+    """``--ray``: the audit on Ray Data (the judgeguard-ray distribution, imported only
+    here: the local audit never imports Ray)."""
+    from judgeguard.audit import AuditError
+
+    try:
+        from judgeguard_ray.cli import ray_audit
+    except ImportError as exc:
+        return refuse(f"--ray needs the judgeguard-ray package (pip install judgeguard-ray): {exc}")
+    if os.path.exists(args.ray):
+        return refuse(f"--ray {args.ray}: that is a path; put --ray after the input paths")
+    if getattr(args, "sink", None):
+        return refuse("--sink is not available with --ray yet: audit locally, or post --out")
+    try:
+        return int(ray_audit(args, config, err))
+    except (AuditError, OSError) as exc:
+        return refuse(str(exc))
 
 
 def _sinks(specs: list[str], metajudge: Any) -> list[Any]:

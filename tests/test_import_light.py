@@ -11,6 +11,8 @@ HEAVY = (
     "openai",
     "pydantic",
     "diskcache",
+    "ray",
+    "pyarrow",
 )
 
 
@@ -41,3 +43,16 @@ def test_public_names_resolve():
 
     for name in jg.__all__:
         assert getattr(jg, name) is not None, name
+
+
+def test_judgeguard_and_the_local_audit_never_import_ray(tmp_path):
+    """Ray is the judgeguard-ray distribution's: neither ``import judgeguard`` nor a local
+    audit (CLI included) loads it, installed or not."""
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"judge": "j", "output": "A is right.\\n\\nMy final verdict is: [[A>B]]"}\n')
+    code = (
+        "import os, sys; from judgeguard.cli import main; "
+        f"main(['audit', {str(log)!r}, '--json', '--no-cache', '--no-progress'])"
+    )
+    loaded = _modules_after("import judgeguard\n" + code)
+    assert not {m for m in loaded if m.split(".")[0] in ("ray", "judgeguard_ray", "pyarrow")}

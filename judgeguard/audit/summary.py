@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -16,6 +18,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "AuditRow",
     "AuditSummary",
+    "ExactSum",
     "JudgeStats",
     "format_figure",
     "one_line",
@@ -87,6 +90,70 @@ class AuditRow:
         )
 
 
+class ExactSum:
+    """A sum of floats kept exact (an integer over a power of two), so that a mean is the
+    correctly rounded one whatever order the values were added or partial sums merged in:
+    a distributed audit's means equal the local audit's to the last bit. ``float()`` gives
+    the total, ``total / n`` the correctly rounded mean."""
+
+    __slots__ = ("_exp", "_num", "_special")
+
+    def __init__(self, value: float = 0.0) -> None:
+        self._num, self._exp = 0, 0
+        self._special = 0.0  # NaN and infinities, which have no exact ratio
+        if value:
+            self._add(value)
+
+    def _add(self, other: ExactSum | float) -> None:
+        if isinstance(other, ExactSum):
+            num, exp, self._special = other._num, other._exp, self._special + other._special
+        else:
+            value = float(other)
+            if not math.isfinite(value):
+                self._special += value
+                return
+            num, den = value.as_integer_ratio()
+            exp = den.bit_length() - 1
+        if exp > self._exp:
+            self._num <<= exp - self._exp
+            self._exp = exp
+        self._num += num << (self._exp - exp)
+
+    def __iadd__(self, other: ExactSum | float) -> ExactSum:
+        self._add(other)
+        return self
+
+    def __add__(self, other: ExactSum | float) -> ExactSum:
+        out = ExactSum()
+        out._add(self)
+        out._add(other)
+        return out
+
+    def __truediv__(self, n: int) -> float:
+        if self._special:
+            return float(self) / n
+        return self._num / (n << self._exp)  # int / int is correctly rounded
+
+    def __float__(self) -> float:
+        return self._num / (1 << self._exp) + self._special
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (int, float)):
+            other = ExactSum(float(other))
+        if not isinstance(other, ExactSum):
+            return NotImplemented
+        exp = max(self._exp, other._exp)
+        return (self._num << (exp - self._exp)) == (other._num << (exp - other._exp)) and (
+            self._special == other._special
+            or (math.isnan(self._special) and math.isnan(other._special))
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"ExactSum({float(self)!r})"
+
+
 @dataclass
 class JudgeStats:
     """Running totals of one judge (or of all judges)."""
@@ -99,9 +166,9 @@ class JudgeStats:
     pairs_agree: int = 0
     checked: int = 0
     consistent: int = 0
-    r_sum: float = 0.0
+    r_sum: ExactSum = field(default_factory=ExactSum)
     reward_n: int = 0
-    reward_sum: float = 0.0
+    reward_sum: ExactSum = field(default_factory=ExactSum)
     flagged: int = 0
     correct_checked: int = 0
     deceptive: int = 0
@@ -133,11 +200,19 @@ class JudgeStats:
             self.reward_n += 1
             self.reward_sum += row.reward
 
+    def merge(self, other: JudgeStats) -> None:
+        """Add another part's totals (a distributed audit's partial sums): every figure is a
+        count or a sum, so merged parts give exactly the totals of one pass."""
+        for f in dataclasses.fields(self):
+            if f.name != "error_reasons":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.error_reasons.update(other.error_reasons)
+
     def summary(self) -> dict[str, Any]:
         """The contract's figures: rates as fractions, ``None`` where they do not apply;
         ``errors`` counts checks that ended in ``error``, ``error_reasons`` per reason code."""
 
-        def rate(a: float, b: int) -> float | None:
+        def rate(a: float | ExactSum, b: int) -> float | None:
             return a / b if b else None
 
         return {
@@ -231,6 +306,41 @@ class AuditSummary:
             if reason == "internal_error":
                 self.crashes[one_line(str(row.error or ""), 200, strip_classes=False)] += 1
 
+    def add_pair(self, row: AuditRow) -> None:
+        """Count one line's part in position-swap agreement only (rows of one pair in
+        input order): how a distributed audit pairs twins that landed in different blocks,
+        after grouping them by ``pair_id``."""
+        self._pair(row)
+
+    def merge(self, other: AuditSummary) -> None:
+        """Add a part of the same audit whose lines come after this one's (a distributed
+        audit's partial summaries, merged in input order): counts and sums add, lists
+        extend, the first example per reason is kept. Pairs still waiting for their twin
+        are not merged: a distributed audit pairs twins by grouping them first
+        (:meth:`add_pair`)."""
+        self.lines += other.lines
+        self.overall.merge(other.overall)
+        for name, stats in other.judges.items():
+            self.judges.setdefault(name, JudgeStats()).merge(stats)
+        self.malformed.extend(other.malformed)
+        for first, row in other.swap_confusion.items():
+            cell = self.swap_confusion.setdefault(first, {})
+            for second, count in row.items():
+                cell[second] = cell.get(second, 0) + count
+        self.r_values.extend(other.r_values)
+        self.rewards.extend(other.rewards)
+        self.flagged.extend(other.flagged[: max(0, FLAGGED_KEPT - len(self.flagged))])
+        self.missing_output += other.missing_output
+        self.missing_output_keys.update(other.missing_output_keys)
+        self.missing_output_texts.update(other.missing_output_texts)
+        for reason, text in other.error_examples.items():
+            self.error_examples.setdefault(reason, text)
+        self.crashes.update(other.crashes)
+        self.skipped.update(other.skipped)
+        for reason, text in other.skipped_examples.items():
+            self.skipped_examples.setdefault(reason, text)
+        self.interrupted = self.interrupted or other.interrupted
+
     def _pair(self, row: AuditRow) -> None:
         if row.pair_id is None or row.swapped is None or row.kind != "pairwise":
             return
@@ -243,7 +353,7 @@ class AuditSummary:
             return
         first, second = (other[1], winner) if not other[0] else (winner, other[1])
         agree = first == second
-        for st in (self.judges[row.judge], self.overall):
+        for st in (self.judges.setdefault(row.judge, JudgeStats()), self.overall):
             st.pairs += 1
             st.pairs_agree += agree
         cell = self.swap_confusion.setdefault(str(first), {})

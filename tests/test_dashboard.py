@@ -10,7 +10,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from guard_helpers import B_WINS, mj_for
 from loopback import LoopbackLLM, Reply
+from servers import free_port
 
 import judgeguard as jg
 
@@ -31,12 +31,6 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 def documented_queries():
     return re.findall(r"```promql\n(.*?)```", (DOCS / "dashboard.md").read_text(), re.S)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def query(base, promql):

@@ -4,7 +4,6 @@ the loopback server in this process; requests are posted as OpenRLHF's client do
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,15 +15,10 @@ from pathlib import Path
 import pytest
 from loopback import LoopbackLLM
 from reward_helpers import JUDGE_MODEL, responder
+from servers import free_port
 
 pytestmark = pytest.mark.slow
 TESTS = Path(__file__).parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

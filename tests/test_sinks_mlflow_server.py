@@ -12,8 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ import pytest
 import requests
 from guard_helpers import support, verdict_text
 from loopback import LoopbackLLM
+from servers import free_port, stop_process_group
 
 import judgeguard as jg
 from judgeguard.sinks.mlflow import MLflow
@@ -40,26 +39,6 @@ def mlflow_executable():
     given = os.environ.get("JUDGEGUARD_TEST_MLFLOW")
     candidate = Path(given) if given else REPO / ".venv-mlflow" / "bin" / "mlflow"
     return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_group(process):
-    """SIGTERM the server's process group (server, uvicorn workers), SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +98,7 @@ def mlflow_server():
             time.sleep(0.5)
         yield url
     finally:
-        stop_group(process)
+        stop_process_group(process)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

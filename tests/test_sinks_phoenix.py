@@ -22,8 +22,8 @@ from guard_helpers import ARENA, metric_points
 import judgeguard as jg
 from judgeguard import semconv as sc
 from judgeguard.sinks import from_spec
-from judgeguard.sinks.base import SinkError
-from judgeguard.sinks.phoenix import Phoenix, _retry_after
+from judgeguard.sinks.base import SinkError, retry_after_seconds
+from judgeguard.sinks.phoenix import Phoenix
 
 pytest.importorskip("requests")
 pytestmark = pytest.mark.usefixtures("isolated_judgeguard")
@@ -375,10 +375,10 @@ def test_the_cli_spec_builds_a_phoenix_sink_and_the_api_key_comes_from_the_envir
     [("3", 3.0), ("0.5", 0.5), ("-2", 0.0), ("soon", None), (None, None)],
 )
 def test_retry_after_in_seconds(value, expected):
-    assert _retry_after(value) == expected
+    assert retry_after_seconds(value) == expected
 
 
 def test_retry_after_as_an_http_date():
     from email.utils import formatdate
 
-    assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert 8 <= retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10

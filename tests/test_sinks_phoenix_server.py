@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 import pytest
 from guard_helpers import B_WINS, mj_for, support, verdict_text
 from loopback import LoopbackLLM
+from servers import free_port, stop_process_group
 
 import judgeguard as jg
 from judgeguard.telemetry import stamp_span_ids
@@ -44,12 +43,6 @@ def _phoenix_executable() -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def phoenix_url(tmp_path_factory):
     """The base URL of a real Phoenix server on loopback, stopped at the end of the session."""
@@ -61,7 +54,7 @@ def phoenix_url(tmp_path_factory):
             ".venv-phoenix/bin/pip install arize-phoenix; .ci/run does)"
         )
     workdir = tmp_path_factory.mktemp("phoenix")
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = free_port(), free_port()
     env = {
         **os.environ,
         "PHOENIX_HOST": "127.0.0.1",
@@ -99,20 +92,7 @@ def phoenix_url(tmp_path_factory):
             time.sleep(0.3)
         yield url
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        stop_process_group(process)
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import atexit
 import contextlib
+import email.utils
 import logging
 import queue
 import threading
@@ -41,7 +42,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ["Sink", "SinkError", "SinkItem", "TransientSinkError", "check_from_record"]
+__all__ = [
+    "Sink",
+    "SinkError",
+    "SinkItem",
+    "TransientSinkError",
+    "check_from_record",
+    "retry_after_seconds",
+]
 
 log = logging.getLogger("judgeguard")
 if not any(isinstance(f, RedactingFilter) for f in log.filters):
@@ -367,6 +375,21 @@ class Sink(abc.ABC):
         # the audit records its own metrics; these spans must not count checks twice
         self._audit_telemetry = Telemetry(provider, NoOpMeterProvider(), capture_content=True)
         return self._audit_telemetry
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 #: The input fields an audit line's judge span shows as its input.

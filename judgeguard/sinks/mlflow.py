@@ -15,10 +15,8 @@ them as feedback errors (MLflow shows those too), so failures are visible where 
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -27,7 +25,7 @@ from judgeguard import semconv as sc
 from judgeguard._version import __version__
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
+from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, retry_after_seconds
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -189,7 +187,7 @@ class MLflow(Sink):
         if status == 429 or status >= 500:
             raise TransientSinkError(
                 f"MLflow answered {status}: {text}",
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status == 404 and _error_code(response.text) == "RESOURCE_DOES_NOT_EXIST":
             raise _TraceNotIngested(
@@ -304,18 +302,3 @@ def _error_text(text: str) -> str:
     except (ValueError, AttributeError):
         message = None
     return safe_str(message if isinstance(message, str) else text)[:300]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -24,10 +24,8 @@ and not posted. Audit lines get a small trace of their own, exported over OTLP/H
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -35,7 +33,7 @@ from urllib.parse import urlsplit
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
 from judgeguard.scrub import clean_text, redact_secrets
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError
+from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, retry_after_seconds
 
 if TYPE_CHECKING:
     import requests
@@ -152,7 +150,7 @@ class Phoenix(Sink):
         if status in _TRANSIENT_STATUSES or (status == 404 and self.sync):
             raise TransientSinkError(
                 f"Phoenix answered {status} to {len(data)} annotation(s): {text}",
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         raise SinkError(f"Phoenix refused {len(data)} annotation(s) with {status}: {text}")
 
@@ -246,21 +244,6 @@ def _base_url(endpoint: str) -> str:
             url = url[: -len(suffix)]
             break
     return url
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _body_text(response: requests.Response) -> str:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from loopback import LoopbackLLM, Reply
+from servers import free_port
 
 ray = pytest.importorskip("ray", reason="ray is not installed (.ci/run installs judgeguard-ray)")
 judgeguard_ray = pytest.importorskip(
@@ -95,12 +95,6 @@ def write_inputs(tmp: Path, pairs: int = 60) -> tuple[Path, Path, Path]:
     fb.write_text("\n".join(b) + "\n")
     both.write_text(fa.read_text() + fb.read_text())
     return fa, fb, both
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _descendants(pids: set[int]) -> set[int]:

@@ -354,3 +354,74 @@ async def test_a_key_that_cannot_be_built_means_an_uncached_check_not_a_failure(
     request = CheckRequest(jg.parse(verdict_text()), {"question": NoRepr()})
     check = await run_check(request, CheckSettings(metajudge=mj_for(loopback_llm), cache=cache))
     assert check.status == "consistent" and not cache.disabled and len(cache) == 0
+
+
+# -- write-behind (the audit's batched writes) ---------------------------------------------
+def _on_disk(cache, key):
+    """The entry as a fresh handle on the same directory reads it (not the queue)."""
+    return DiskCache(cache.directory).get_record(key)
+
+
+def test_batched_writes_are_queued_visible_and_written_when_the_block_ends(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        assert cache.put_record("k", "v") is True
+        assert cache.get_record("k") == "v"  # lookups see the queue
+        assert _on_disk(cache, "k") is None  # not written yet
+    assert _on_disk(cache, "k") == "v"
+    assert cache.hits == 1
+
+
+def test_a_full_batch_is_written_in_one_go(tmp_path, monkeypatch):
+    import judgeguard.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "BATCH_SIZE", 3)
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        cache.put_record("a", "1")
+        cache.put_record("b", "2")
+        assert _on_disk(cache, "a") is None
+        cache.put_record("c", "3")  # the third fills the batch
+        assert [_on_disk(cache, k) for k in "abc"] == ["1", "2", "3"]
+        cache.put_record("d", "4")
+        assert _on_disk(cache, "d") is None
+    assert _on_disk(cache, "d") == "4"
+
+
+def test_an_old_queued_entry_is_written_on_the_next_write(tmp_path, monkeypatch):
+    import judgeguard.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "BATCH_DELAY", 0.0)
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        cache.put_record("a", "1")
+        assert _on_disk(cache, "a") == "1"
+
+
+def test_the_queue_is_written_when_the_block_ends_by_an_exception(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+
+    def interrupted() -> None:
+        with cache.batched():
+            cache.put_record("k", "v")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert _on_disk(cache, "k") == "v"
+
+
+def test_a_batch_that_fails_to_write_disables_the_cache_once(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cache.batched():
+            cache.put_record("k", "v")
+
+            def broken(*args, **kwargs):
+                raise sqlite3.OperationalError("database or disk is full")
+
+            cache._store().set = broken
+        assert cache.disabled and "disk is full" in (cache.disabled_reason or "")
+        assert len(_cache_warnings(caught)) == 1
+    assert cache.get_record("k") is None and cache.put_record("k", "w") is False

@@ -425,3 +425,20 @@ def test_a_batch_that_fails_to_write_disables_the_cache_once(tmp_path):
         assert cache.disabled and "disk is full" in (cache.disabled_reason or "")
         assert len(_cache_warnings(caught)) == 1
     assert cache.get_record("k") is None and cache.put_record("k", "w") is False
+
+
+def test_endpoint_key_sees_every_change_of_the_environment(monkeypatch):
+    """The endpoint variables are memoised per environment: a set, a change and an unset
+    each show in the next key."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    assert "env" not in endpoint_key("openai/m", {})
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://one/v1")
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://one/v1"}
+    os.environ["OPENAI_BASE_URL"] = "http://two/v1"
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://two/v1"}
+    key = endpoint_key("openai/m", {})
+    key["env"]["OPENAI_BASE_URL"] = "mutated by a caller"
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://two/v1"}
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert "env" not in endpoint_key("openai/m", {})

@@ -634,7 +634,7 @@ def _prepare(settings: CheckSettings) -> None:
         options=mj.litellm_kwargs if mj is not None else None,
         cache=settings.cache is not None,
     )
-    litellm = sys.modules.get("litellm")
+    litellm: Any = sys.modules.get("litellm")
     if litellm is not None:
         litellm.suppress_debug_info = True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -522,16 +523,16 @@ def _last_line_span(text: str) -> tuple[int, int]:
 #: matched token and the spec, so equal tokens read alike (verdicts are frozen)
 _READINGS: dict[tuple[str, str, VerdictSpec], Verdict | None] = {}
 _READINGS_MAX = 4096
-_ANCHORED_LINES: dict[str, bool] = {}
+
+
+@functools.cache
+def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
+    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
 
 
 def _line_anchored(fmt: TextFormat) -> bool:
-    anchored = _ANCHORED_LINES.get(fmt.name)
-    if anchored is None or fmt not in BUILTIN_FORMATS:
-        anchored = bool(fmt.pattern.pattern.startswith("^") and fmt.pattern.flags & re.MULTILINE)
-        if fmt in BUILTIN_FORMATS:
-            _ANCHORED_LINES[fmt.name] = anchored
-    return anchored
+    return _anchored_at_lines(fmt.pattern)
 
 
 _Hit = tuple[re.Match[str], "Verdict | None", "ParseError | None"]

@@ -17,6 +17,13 @@ that or any later read or write fails (the path is a file, cannot be created, is
 read-only, holds a corrupt ``cache.db``, the disk is full …) the cache disables itself
 for the rest of the process with one :class:`CacheUnavailableWarning` saying why and how
 to fix it; checks go on without it.
+
+Writes go straight to disk, one transaction each, except inside :meth:`DiskCache.batched`
+(the audit uses it): there they are queued and written in one transaction per
+:data:`BATCH_SIZE` entries (or once the oldest queued entry is :data:`BATCH_DELAY`
+seconds old), and whatever is left when the block ends, also on Ctrl-C or an exception.
+Lookups see queued entries. A process killed outright loses at most the queued entries
+(their checks are asked again on the next run), never a stored one.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ import json
 import logging
 import os
 import threading
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,6 +58,10 @@ __all__ = [
 
 #: Bump when the stored result layout or the key layout changes.
 CACHE_SCHEMA_VERSION = 2
+#: Inside :meth:`DiskCache.batched`: entries per write transaction, and the longest an
+#: entry waits (seconds, checked on the next write) before its batch is written anyway.
+BATCH_SIZE = 256
+BATCH_DELAY = 2.0
 
 T = TypeVar("T")
 R = TypeVar("R", "Check", "RationaleMatch")
@@ -115,6 +127,14 @@ class DiskCache:
         self.misses = 0
         self.disabled = False
         self.disabled_reason: str | None = None
+        # write-behind (inside batched()): queued entries, visible to lookups until written
+        self._batching = 0
+        self._queued: dict[str, str] = {}
+        self._queued_since = 0.0
+        self._queue_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        # the thread that writes full batches (SQLite runs without the GIL meanwhile)
+        self._writer: tuple[threading.Thread, threading.Event, threading.Event] | None = None
 
     def __repr__(self) -> str:
         state = ", disabled" if self.disabled else ""
@@ -196,7 +216,9 @@ class DiskCache:
     def _lookup(self, key: str) -> Any:
         if self._store() is None:
             return None  # a disabled cache looks nothing up: not a miss
-        raw = self._run("read", lambda c: c.get(key), None)
+        raw = self._queued.get(key) if self._queued else None
+        if raw is None:
+            raw = self._run("read", lambda c: c.get(key), None)
         if not self.disabled:
             self.count(raw is not None)
         return raw
@@ -205,7 +227,92 @@ class DiskCache:
         # text no UTF-8 encoder accepts is stored with U+FFFD: a bad value must not
         # look like a broken cache
         value = clean_text(value)
+        if self._batching:
+            if self._store() is None:
+                return False
+            with self._queue_lock:
+                if not self._queued:
+                    self._queued_since = time.monotonic()
+                self._queued[key] = value
+                full = (
+                    len(self._queued) >= BATCH_SIZE
+                    or time.monotonic() - self._queued_since >= BATCH_DELAY
+                )
+            if full:
+                writer = self._writer
+                if writer is not None and len(self._queued) < 4 * BATCH_SIZE:
+                    writer[1].set()  # the writer thread takes it
+                else:  # no writer, or it fell behind: write here (the queue stays bounded)
+                    self.flush()
+            return not self.disabled
         return self._run("write", lambda c: c.set(key, value, expire=self.ttl), False) is True
+
+    # -- write-behind ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[DiskCache]:
+        """Within the block, queue writes and store them a batch per transaction
+        (:data:`BATCH_SIZE` entries); what is queued when the block ends is written then,
+        whatever ends it (Ctrl-C included). Lookups see queued entries. Nests."""
+        with self._queue_lock:
+            self._batching += 1
+            if self._writer is None:
+                wake, stop = threading.Event(), threading.Event()
+                thread = threading.Thread(
+                    target=self._write_batches,
+                    args=(wake, stop),
+                    name="judgeguard-cache-writer",
+                    daemon=True,
+                )
+                self._writer = (thread, wake, stop)
+                thread.start()
+        try:
+            yield self
+        finally:
+            with self._queue_lock:
+                self._batching -= 1
+                writer = self._writer if self._batching == 0 else None
+                if writer is not None:
+                    self._writer = None
+            if writer is not None:
+                thread, wake, stop = writer
+                stop.set()
+                wake.set()
+                thread.join()
+            self.flush()
+
+    def _write_batches(self, wake: threading.Event, stop: threading.Event) -> None:
+        """The writer thread: writes the queue each time a batch fills, until stopped."""
+        while True:
+            wake.wait()
+            wake.clear()
+            if stop.is_set():
+                return
+            self.flush()
+
+    def flush(self) -> int:
+        """Write the queued entries in one transaction; returns how many were written."""
+        with self._flush_lock:
+            with self._queue_lock:
+                batch = list(self._queued.items())
+            if not batch:
+                return 0
+            ttl = self.ttl
+
+            def write(c: Any) -> int:
+                with c.transact():
+                    for key, value in batch:
+                        c.set(key, value, expire=ttl)
+                return len(batch)
+
+            written = self._run("write", write, 0)
+            with self._queue_lock:
+                # entries stay visible to lookups until written; a newer value stays queued
+                for key, value in batch:
+                    if self._queued.get(key) is value:
+                        del self._queued[key]
+                if not self._queued:
+                    self._queued_since = time.monotonic()
+            return written
 
     # -- results ----------------------------------------------------------------------------------
     def get_check(self, key: str) -> Check | None:
@@ -259,14 +366,19 @@ class DiskCache:
         return self._save(key, text)
 
     def __len__(self) -> int:
+        self.flush()
         return self._run("count entries", len, 0)
 
     def clear(self) -> None:
-        """Remove every entry."""
+        """Remove every entry (queued ones included)."""
+        with self._queue_lock:
+            self._queued.clear()
         self._run("clear", lambda c: c.clear(), 0)
 
     def close(self) -> None:
-        """Close the underlying database handles (reopened on next use)."""
+        """Write what is queued, then close the underlying database handles (reopened on
+        next use)."""
+        self.flush()
         cache = self._cache
         if cache is not None:
             with contextlib.suppress(Exception):

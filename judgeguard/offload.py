@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -553,8 +554,6 @@ class _Worker:
     def serve(self) -> None:
         from judgeguard.parsing.registry import install
 
-        # import litellm on the loop thread while this one keeps reading the pipe
-        self.dispatcher.prime(_quiet_litellm)
         while True:
             try:
                 message: ToWorker = self.receive.recv()
@@ -575,6 +574,10 @@ class _Worker:
         config = self.configs[settings_id]
         if isinstance(config, bytes):
             config = self.configs[settings_id] = pickle.loads(config)
+            # import what this MetaJudge's transport needs (litellm takes seconds; the
+            # fast path needs only aiohttp) on the loop thread, before its first check,
+            # while this thread keeps reading the pipe
+            self.dispatcher.prime(partial(_prepare, config))
         assert not isinstance(config, bytes)
         return config
 
@@ -618,12 +621,22 @@ def _lower_priority() -> None:
             os.nice(increment)
 
 
-def _quiet_litellm() -> None:
-    """The worker's MetaJudge failures become check statuses: litellm need not print its
+def _prepare(settings: CheckSettings) -> None:
+    """Import what checks under ``settings`` need (:func:`judgeguard.preload.preload`
+    decides: litellm only for a MetaJudge that goes through it). Once litellm is loaded,
+    the worker's MetaJudge failures become check statuses: litellm need not print its
     "Give Feedback / Get Help" banner for each (the worker's process, the worker's call)."""
-    from judgeguard.metajudge.client import import_litellm
+    from judgeguard.preload import preload
 
-    import_litellm().suppress_debug_info = True
+    mj = settings.metajudge
+    preload(
+        litellm_models=mj.models if mj is not None else (),
+        options=mj.litellm_kwargs if mj is not None else None,
+        cache=settings.cache is not None,
+    )
+    litellm: Any = sys.modules.get("litellm")
+    if litellm is not None:
+        litellm.suppress_debug_info = True
 
 
 def main(argv: Sequence[str]) -> int:

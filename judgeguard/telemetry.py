@@ -348,6 +348,8 @@ class Telemetry:
             judge = judge.get_span_context()
         if judge is not None and judge.is_valid:
             parent = trace.set_span_in_context(NonRecordingSpan(judge))
+        elif self._tracing_off():  # hot path: the no-op span of an empty context, no switch
+            return nullcontext(trace.INVALID_SPAN)
         else:
             parent = Context()
         return self._current_span(
@@ -361,6 +363,8 @@ class Telemetry:
         prefix becomes ``gen_ai.provider.name`` (mapped to the semconv names) and the rest
         ``gen_ai.request.model``. Exceptions are recorded and re-raised.
         """
+        if self._tracing_off():  # hot path: no provider, no span, no context switch
+            return nullcontext(trace.INVALID_SPAN)
         name, attributes = _chat_span(model)
         return self._current_span(name, SpanKind.CLIENT, attributes=attributes)
 

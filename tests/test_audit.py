@@ -382,3 +382,49 @@ def test_bad_gate_settings_are_refused_before_the_run(env, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "--floor" in err and "[0, 1)" in err
     assert len(env.requests) == 0
+
+
+def test_an_interrupted_run_stores_every_finished_line_and_the_rerun_counts_each_once(
+    env, tmp_path, capsys, monkeypatch
+):
+    """The audit's cache writes are batched: Ctrl-C mid-run still writes every finished
+    line's result (the last batch) before exiting, so the rerun asks only for the rest."""
+    import judgeguard.audit as audit_mod
+    import judgeguard.cache as cache_mod
+    from judgeguard.cache import DiskCache
+
+    monkeypatch.setattr(cache_mod, "BATCH_SIZE", 1000)  # nothing written before the end
+    rows = [
+        {"id": i, "judge": "J", "output": out(f"Case {i}: favours A.", "A>B")} for i in range(120)
+    ]
+    path = write(tmp_path, rows)
+    real = audit_mod.run_audit
+
+    def interrupted(path_, config, out_=None, progress=None):
+        seen = [0]
+
+        def tick(n):
+            seen[0] += n
+            if seen[0] == 40:
+                raise KeyboardInterrupt
+
+        return real(path_, config, out_, tick)
+
+    monkeypatch.setattr(audit_mod, "run_audit", interrupted)
+    args = [str(path), "--metajudge", "openai/judge-test", "--concurrency", "4"]
+    code = main(["audit", *args, "--no-progress", "--json"])
+    first = json.loads(capsys.readouterr().out)
+    assert code == 130
+    done = first["overall"]["n"]
+    assert 40 <= done < 120
+    asked = len(env.requests)
+    # every line the first run finished is in the cache, line result and MetaJudge answer
+    assert len(DiskCache(tmp_path / "cache")) >= 2 * done
+    monkeypatch.setattr(audit_mod, "run_audit", real)
+    second_out = tmp_path / "second.jsonl"
+    code, summary, _ = run_json([*args, "--out", str(second_out)], capsys)
+    assert code == 0 and summary["overall"]["n"] == 120
+    lines = [json.loads(x) for x in second_out.read_text().splitlines()]
+    assert [x["id"] for x in lines] == list(range(120))  # none lost, none twice
+    assert sum(x["cached"] for x in lines) >= done
+    assert len(env.requests) - asked == 120 - sum(x["cached"] for x in lines)

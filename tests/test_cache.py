@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import sqlite3
+import threading
 import warnings
 
 import pytest
@@ -354,3 +355,123 @@ async def test_a_key_that_cannot_be_built_means_an_uncached_check_not_a_failure(
     request = CheckRequest(jg.parse(verdict_text()), {"question": NoRepr()})
     check = await run_check(request, CheckSettings(metajudge=mj_for(loopback_llm), cache=cache))
     assert check.status == "consistent" and not cache.disabled and len(cache) == 0
+
+
+# -- write-behind (the audit's batched writes) ---------------------------------------------
+def _on_disk(cache, key):
+    """The entry as a fresh handle on the same directory reads it (not the queue)."""
+    return DiskCache(cache.directory).get_record(key)
+
+
+def _soon_on_disk(cache, key):
+    """The entry once the writer thread has written it (waits up to 10 s)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while (found := _on_disk(cache, key)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
+def test_batched_writes_are_queued_visible_and_written_when_the_block_ends(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        assert cache.put_record("k", "v") is True
+        assert cache.get_record("k") == "v"  # lookups see the queue
+        assert _on_disk(cache, "k") is None  # not written yet
+    assert _on_disk(cache, "k") == "v"
+    assert cache.hits == 1
+
+
+def test_a_full_batch_is_written_in_one_go(tmp_path, monkeypatch):
+    import judgeguard.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "BATCH_SIZE", 3)
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        cache.put_record("a", "1")
+        cache.put_record("b", "2")
+        assert _on_disk(cache, "a") is None
+        cache.put_record("c", "3")  # the third fills the batch: the writer thread takes it
+        assert [_soon_on_disk(cache, k) for k in "abc"] == ["1", "2", "3"]
+        cache.put_record("d", "4")
+        assert _on_disk(cache, "d") is None
+    assert _on_disk(cache, "d") == "4"
+
+
+def test_an_old_queued_entry_is_written_on_the_next_write(tmp_path, monkeypatch):
+    import judgeguard.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "BATCH_DELAY", 0.0)
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        cache.put_record("a", "1")
+        assert _soon_on_disk(cache, "a") == "1"
+
+
+def test_a_writer_that_falls_behind_makes_the_writing_thread_write(tmp_path, monkeypatch):
+    """The queue is bounded: at 4 batches queued, the thread that writes to the cache
+    writes the queue itself."""
+    import judgeguard.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "BATCH_SIZE", 2)
+    cache = DiskCache(tmp_path / "c")
+    with cache.batched():
+        real = cache._writer
+        assert real is not None and real[0].name == "judgeguard-cache-writer"
+        cache._writer = (real[0], threading.Event(), threading.Event())  # never wakes
+        try:
+            for i in range(7):
+                cache.put_record(f"k{i}", "v")
+            assert len(cache._queued) == 7 and _on_disk(cache, "k0") is None
+            cache.put_record("k7", "v")  # the 8th: written here, with the rest
+            assert not cache._queued and _on_disk(cache, "k0") == "v"
+        finally:
+            cache._writer = real
+    assert not any(t.name == "judgeguard-cache-writer" for t in threading.enumerate())
+
+
+def test_the_queue_is_written_when_the_block_ends_by_an_exception(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+
+    def interrupted() -> None:
+        with cache.batched():
+            cache.put_record("k", "v")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert _on_disk(cache, "k") == "v"
+
+
+def test_a_batch_that_fails_to_write_disables_the_cache_once(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cache.batched():
+            cache.put_record("k", "v")
+
+            def broken(*args, **kwargs):
+                raise sqlite3.OperationalError("database or disk is full")
+
+            cache._store().set = broken
+        assert cache.disabled and "disk is full" in (cache.disabled_reason or "")
+        assert len(_cache_warnings(caught)) == 1
+    assert cache.get_record("k") is None and cache.put_record("k", "w") is False
+
+
+def test_endpoint_key_sees_every_change_of_the_environment(monkeypatch):
+    """The endpoint variables are memoised per environment: a set, a change and an unset
+    each show in the next key."""
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    assert "env" not in endpoint_key("openai/m", {})
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://one/v1")
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://one/v1"}
+    os.environ["OPENAI_BASE_URL"] = "http://two/v1"
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://two/v1"}
+    key = endpoint_key("openai/m", {})
+    key["env"]["OPENAI_BASE_URL"] = "mutated by a caller"
+    assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://two/v1"}
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert "env" not in endpoint_key("openai/m", {})

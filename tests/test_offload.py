@@ -5,6 +5,7 @@ need a fresh one kill it, and the next check starts another.
 """
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -375,3 +376,45 @@ def test_background_work_runs_at_a_lower_priority(monkeypatch, loopback_llm):
     judge.run().check(60)
     worker_nice = os.getpriority(os.PRIO_PROCESS, get_worker().process.pid)
     assert worker_nice > ours  # the worker's own nice was set as it started (default 10)
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_the_worker_imports_only_what_its_metajudges_transport_needs(
+    loopback_llm, tmp_path, transport
+):
+    """A fresh worker imports litellm (seconds) only for a MetaJudge that goes through
+    it: on the fast path (``openai/…`` under ``auto``) it loads aiohttp and no litellm."""
+    loopback_llm.responder = lambda body: B_WINS
+    seen = tmp_path / "seen.json"
+    (tmp_path / "jg_worker_probe.py").write_text(
+        textwrap.dedent(f"""
+        import json, sys
+        def probe(text):  # a registered format: runs in the worker, at parse time
+            mods = sorted({{m.split(".")[0] for m in sys.modules}} & {{"litellm", "aiohttp"}})
+            open({str(seen)!r}, "w").write(json.dumps(mods))
+            return None
+        """)
+    )
+    code = f"""
+        import judgeguard as jg
+        from jg_worker_probe import probe
+        jg.register_format("probe", function=probe)
+        mj = jg.MetaJudge("openai/judge-test", api_base={loopback_llm.base_url!r}, api_key="k")
+        judge = jg.guard(lambda: "A skips the end; B is right.\\n[[B>A]]",
+                         metajudge=mj, cache=False, offload="process")
+        print(judge.run().check(120).status)
+    """
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "JUDGEGUARD_TRANSPORT": transport,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["consistent"]
+    expected = ["aiohttp"] if transport == "auto" else ["aiohttp", "litellm"]
+    assert json.loads(seen.read_text()) == expected

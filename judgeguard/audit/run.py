@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -208,33 +209,38 @@ def run_audit(
         if progress is not None:
             progress(1)
 
-    try:
-        for number, raw in read_lines(path, config.limit):
-            key = auditor.line_key(raw) if cache is not None else None
-            cached = cache.get_record(key) if key is not None and cache is not None else None
-            if cached is not None:
-                result = auditor.regate(json.loads(cached))
-                result["line"] = number
-                result["cached"] = True
-                queue.append(_Ready(result))
-            else:
-                queue.append(checker.slot(Line(number, raw), key))
-            while queue and (len(queue) > window or queue[0].done()):
+    # the cache's writes (line results, MetaJudge answers) go in batches, one transaction
+    # each, instead of one per write; the last batch is written when the run ends, also on
+    # Ctrl-C (a process killed outright loses at most that batch, never an --out line)
+    batched = cache.batched() if cache is not None else contextlib.nullcontext()
+    with batched:
+        try:
+            for number, raw in read_lines(path, config.limit):
+                key = auditor.line_key(raw) if cache is not None else None
+                cached = cache.get_record(key) if key is not None and cache is not None else None
+                if cached is not None:
+                    result = auditor.regate(json.loads(cached))
+                    result["line"] = number
+                    result["cached"] = True
+                    queue.append(_Ready(result))
+                else:
+                    queue.append(checker.slot(Line(number, raw), key))
+                while queue and (len(queue) > window or queue[0].done()):
+                    emit(queue.pop(0).result())
+            while queue:
                 emit(queue.pop(0).result())
-        while queue:
-            emit(queue.pop(0).result())
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        checker.interrupt()
-        for slot in queue:
-            if slot.done():
-                try:
-                    emit(slot.result())
-                except Exception:  # a cancelled check: its line simply did not finish
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            checker.interrupt()
+            for slot in queue:
+                if slot.done():
+                    try:
+                        emit(slot.result())
+                    except Exception:  # a cancelled check: its line simply did not finish
+                        break
+                else:
                     break
-            else:
-                break
-    finally:
-        checker.close()
-        logger.removeFilter(digest)
+        finally:
+            checker.close()
+            logger.removeFilter(digest)
     return summary

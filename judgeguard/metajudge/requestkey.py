@@ -391,6 +391,13 @@ def endpoint_key(model: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if provider is not None:
         base = re.sub(r"[^A-Z0-9]", "_", provider.upper())
         prefixes = (base, *_ENV_ALIASES.get(provider, ()))
+    env = _endpoint_env(prefixes)
+    if env:
+        out["env"] = env
+    return out
+
+
+def _scan_env(prefixes: tuple[str, ...] | None) -> dict[str, str]:
     env = {}
     for name, value in os.environ.items():
         if not _ENDPOINT_ENV.match(name) or not value:
@@ -398,9 +405,29 @@ def endpoint_key(model: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if prefixes is not None and not any(name.startswith(p + "_") for p in prefixes):
             continue
         env[name] = redact_secrets(value)
-    if env:
-        out["env"] = dict(sorted(env.items()))
-    return out
+    return dict(sorted(env.items()))
+
+
+# (a copy of the environment's data, {prefixes: endpoint variables}): every check's cache
+# key reads the endpoint variables, and scanning the whole environment each time cost
+# more than the rest of the key; the copy is compared (in C) to tell a changed environment
+_env_memo: tuple[dict[Any, Any] | None, dict[tuple[str, ...] | None, dict[str, str]]] = (None, {})
+
+
+def _endpoint_env(prefixes: tuple[str, ...] | None) -> dict[str, str]:
+    """The endpoint variables of ``prefixes`` (``None``: of every provider), redacted."""
+    global _env_memo
+    data = getattr(os.environ, "_data", None)  # os._Environ's own mapping
+    if not isinstance(data, dict):
+        return _scan_env(prefixes)
+    snapshot, memo = _env_memo
+    if snapshot is None or snapshot != data:
+        snapshot, memo = dict(data), {}
+        _env_memo = (snapshot, memo)
+    found = memo.get(prefixes)
+    if found is None:
+        found = memo[prefixes] = _scan_env(prefixes)
+    return dict(found)
 
 
 def messages_digest(messages: Sequence[Mapping[str, Any]]) -> str:

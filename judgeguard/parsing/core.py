@@ -16,7 +16,7 @@ from judgeguard.parsing.redact import (
 )
 from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
-from judgeguard.parsing.textformats import Candidate, find_candidates
+from judgeguard.parsing.textformats import Candidate, find_candidates, markup_spans
 from judgeguard.schema import Judgment
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
@@ -299,11 +299,10 @@ def _redact_into(
             red.remove(s, e, "verdict_statement")
     red.absorb_whitespace()
     for _ in range(8):
-        current = red.text()
-        leftovers = find_markup(current)
+        leftovers = _markup_spans(red.text())
         if not leftovers:
             break
-        red.remove_current_many([(c.start, c.end) for c in leftovers], "verdict")
+        red.remove_current_many(leftovers, "verdict")
         red.absorb_whitespace()
 
 
@@ -345,6 +344,15 @@ def _is_bare(text: str, s: int, e: int, start: int, end: int) -> bool:
     while trail > lead and text[trail - 1] in _DECORATION:
         trail -= 1
     return trail - lead == end - start and text[lead:trail] == text[start:end]
+
+
+def _markup_spans(text: str) -> list[tuple[int, int]]:
+    """The spans of :func:`find_markup` (without reading each token's context)."""
+    found = markup_spans(text)
+    for fmt in registered_formats():
+        if fmt.pattern is not None:
+            found.extend((c.start, c.end) for c in fmt.candidates(text, _AUTO))
+    return found
 
 
 def find_markup(text: str) -> list[Candidate]:

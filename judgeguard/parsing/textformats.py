@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from judgeguard.errors import ParseError
 from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
-__all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates"]
+__all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates", "markup_spans"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class TextFormat:
     last_line: bool = False
     stated: bool = False
     hints: tuple[str, ...] = ()
+    #: a lower-case literal every match starts with (case-insensitively): the scan jumps
+    #: from one occurrence of it to the next (``str.find``) instead of letting the regex
+    #: engine try every position, which under IGNORECASE costs far more
+    anchor: str | None = None
 
     def may_match(self, lowered: str) -> bool:
         """A cheap pre-check: one of the format's lower-case ``hints`` is in the text."""
@@ -261,8 +266,16 @@ _HINTS: dict[str, tuple[str, ...]] = {
     "output_ab": ("output",),
     "final_statement": ("final",),
 }
+# the literal each match starts with, for formats whose pattern starts with one (under
+# IGNORECASE: formats matched case-sensitively already get the engine's literal search)
+_ANCHORS: dict[str, str] = {
+    "prometheus_absolute": "[result]",
+    "inspect_grade": "grade",
+    "autoj": "final",
+    "final_statement": "final",
+}
 BUILTIN_FORMATS: tuple[TextFormat, ...] = tuple(
-    replace(f, hints=_HINTS.get(f.name, ())) for f in _FORMATS
+    replace(f, hints=_HINTS.get(f.name, ()), anchor=_ANCHORS.get(f.name)) for f in _FORMATS
 )
 
 # "final verdict is …", "my verdict:", "overall score …" in the same sentence, before a token
@@ -287,6 +300,16 @@ _FINAL_PHRASE_PARTS = tuple(
         r"o(?<=\bo)verall\s+(?:score|rating|verdict|grade)",
     )
 )
+# each part's anchor (the literal its matches start with) and the literals one of which
+# must occur for it to match at all (``None``: the anchor is enough)
+_PHRASE_ANCHORS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("final", None),
+    ("my", ("verdict", "decision", "rating", "score", "grade", "judg")),
+    ("verdict", None),
+    ("in", ("conclusion",)),
+    ("overall", None),
+)
+_ANY = VerdictSpec()
 _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 
 
@@ -316,15 +339,38 @@ class _Index:
     """Per-text lookups built once per scan, so the work per token stays bounded.
 
     ``quote_apostrophes``: positions of apostrophes that are not inside a word;
-    ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text).
+    ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text);
+    ``lowered``: the text lower-cased; ``aligned``: whether its offsets are the text's
+    and every case-insensitive match of an ASCII literal is that literal in it (then a
+    ``str.find`` in ``lowered`` finds every place a case-insensitive pattern starting
+    with the literal can match).
     """
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.lowered = lowered = text.lower()
+        # str.lower() keeps offsets unless a character lowers to several ("İ"); the only
+        # characters IGNORECASE matches to an ASCII letter that lower() does not turn
+        # into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks all)
+        self.aligned = len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
+        self._hints: dict[str, bool] = {}
         self._apostrophes: list[int] | None = None
         self._phrases: tuple[list[int], list[int]] | None = None
         self._prefix_max: list[int] | None = None
         self._line_starts: list[int] | None = None
+
+    def may_match(self, fmt: TextFormat) -> bool:
+        """``fmt.may_match(self.lowered)``, each hint looked up once per text."""
+        if not fmt.hints:
+            return True
+        seen = self._hints
+        for h in fmt.hints:
+            found = seen.get(h)
+            if found is None:
+                found = seen[h] = h in self.lowered
+            if found:
+                return True
+        return False
 
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
@@ -356,7 +402,7 @@ class _Index:
         if self._phrases is None:
             # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
             # one of these lies inside it, or one crossing its edges hides one
-            spans = sorted(m.span() for p in _FINAL_PHRASE_PARTS for m in p.finditer(self.text))
+            spans = sorted(self._phrase_spans())
             self._phrases = [a for a, _ in spans], [b for _, b in spans]
         starts, ends = self._phrases
         k = bisect.bisect_left(starts, lo)
@@ -376,6 +422,18 @@ class _Index:
             k += 1
         return False
 
+    def _phrase_spans(self) -> list[tuple[int, int]]:
+        """Every match of every part of ``_FINAL_PHRASE`` (what ``finditer`` of each finds)."""
+        if not self.aligned:
+            return [m.span() for p in _FINAL_PHRASE_PARTS for m in p.finditer(self.text)]
+        spans: list[tuple[int, int]] = []
+        low = self.lowered
+        for pattern, (anchor, needs) in zip(_FINAL_PHRASE_PARTS, _PHRASE_ANCHORS, strict=True):
+            if needs is not None and not any(n in low for n in needs):
+                continue
+            spans.extend(m.span() for m in anchored_matches(pattern, self.text, low, anchor))
+        return spans
+
     def _max_end(self, k: int) -> int:
         """The largest end among phrase spans ``0..k`` (prefix maxima, built once)."""
         if self._prefix_max is None:
@@ -386,6 +444,24 @@ class _Index:
                 out.append(running)
             self._prefix_max = out
         return self._prefix_max[k]
+
+
+def anchored_matches(
+    pattern: re.Pattern[str], text: str, lowered: str, anchor: str
+) -> Iterator[re.Match[str]]:
+    """What ``pattern.finditer(text)`` yields, for a pattern whose every match starts
+    with ``anchor`` (lower case; case-insensitively): it is only tried where ``anchor``
+    occurs in ``lowered`` (``text`` lower-cased, offsets aligned, see :class:`_Index`)."""
+    find, match = lowered.find, pattern.match
+    i = find(anchor)
+    while i != -1:
+        m = match(text, i)
+        if m is None:
+            i = find(anchor, i + 1)
+        else:
+            yield m
+            start, end = m.span()
+            i = find(anchor, end if end > start else end + 1)
 
 
 def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterator[re.Match[str]]:
@@ -443,6 +519,94 @@ def _last_line_span(text: str) -> tuple[int, int]:
     return start, stripped_end
 
 
+#: (format name, token, spec) -> the token's reading; built-in converters read only the
+#: matched token and the spec, so equal tokens read alike (verdicts are frozen)
+_READINGS: dict[tuple[str, str, VerdictSpec], Verdict | None] = {}
+_READINGS_MAX = 4096
+
+
+@functools.cache
+def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
+    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
+
+
+def _line_anchored(fmt: TextFormat) -> bool:
+    return _anchored_at_lines(fmt.pattern)
+
+
+_Hit = tuple[re.Match[str], "Verdict | None", "ParseError | None"]
+
+
+def _scan(
+    text: str, spec: VerdictSpec, formats: tuple[TextFormat, ...], index: _Index
+) -> list[tuple[TextFormat, list[_Hit]]]:
+    """Each format's readable matches in ``text`` (format by format, in text order),
+    without those overlapping an earlier-listed format's."""
+    out: list[tuple[TextFormat, list[_Hit]]] = []
+    # spans of earlier formats' matches: disjoint, kept sorted for bisect lookups
+    taken_starts: list[int] = []
+    taken_ends: list[int] = []
+    last_line: tuple[int, int] | None = None
+    lowered = index.lowered
+    builtin = formats is BUILTIN_FORMATS
+    for fmt in formats:
+        if not spec.allows(fmt.kind) or not index.may_match(fmt):
+            continue
+        matches: Iterator[re.Match[str]]
+        if fmt.last_line:
+            if last_line is None:
+                last_line = _last_line_span(text)
+            matches = fmt.pattern.finditer(text, *last_line)
+        elif _line_anchored(fmt):
+            matches = _line_matches(fmt.pattern, text, index)
+        elif fmt.anchor is not None and index.aligned:
+            matches = anchored_matches(fmt.pattern, text, lowered, fmt.anchor)
+        else:
+            matches = fmt.pattern.finditer(text)
+        hits: list[_Hit] = []
+        for m in matches:
+            start, end = m.span()
+            if taken_starts:
+                k = bisect.bisect_left(taken_starts, end) - 1
+                if k >= 0 and taken_ends[k] > start:
+                    continue
+            error: ParseError | None = None
+            key = (fmt.name, m.group(0), spec)
+            if builtin and key in _READINGS:  # the same token again: one verdict serves all
+                verdict = _READINGS[key]
+            else:
+                try:
+                    verdict = fmt.convert(m, spec, text)
+                except ParseError as exc:
+                    verdict, error = None, exc
+                if error is None and builtin:
+                    if len(_READINGS) >= _READINGS_MAX:
+                        _READINGS.clear()
+                    _READINGS[key] = verdict
+            if verdict is None and error is None:
+                continue
+            hits.append((m, verdict, error))
+        if hits:
+            out.append((fmt, hits))
+            spans = sorted(zip(taken_starts, taken_ends, strict=True))
+            spans.extend(m.span() for m, _, _ in hits)
+            spans.sort()
+            taken_starts = [a for a, _ in spans]
+            taken_ends = [b for _, b in spans]
+    return out
+
+
+def markup_spans(
+    text: str, formats: tuple[TextFormat, ...] = BUILTIN_FORMATS
+) -> list[tuple[int, int]]:
+    """The spans of :func:`find_candidates` ``(text, VerdictSpec())``, in text order, without
+    reading each token's context (what a rescan for leftover markup needs)."""
+    spans = [m.span() for _, hits in _scan(text, _ANY, formats, _Index(text)) for m, _, _ in hits]
+    spans.sort()
+    return spans
+
+
 def find_candidates(
     text: str,
     spec: VerdictSpec,
@@ -455,43 +619,11 @@ def find_candidates(
     that token turns out to be the final verdict.
     """
     found: list[Candidate] = []
-    # spans of earlier formats' matches: disjoint, kept sorted for bisect lookups
-    taken_starts: list[int] = []
-    taken_ends: list[int] = []
-    last_start, last_end = _last_line_span(text)
-    lowered = text.lower()
     index = _Index(text)
-    # built-in converters read only the matched token, so equal tokens read alike
-    readings: dict[tuple[str, str], Verdict | None] = {}
-    for fmt in formats:
-        if not spec.allows(fmt.kind) or not fmt.may_match(lowered):
-            continue
+    for fmt, hits in _scan(text, spec, formats, index):
         per_format: list[Candidate] = []
-        matches = (
-            fmt.pattern.finditer(text, last_start, last_end)
-            if fmt.last_line
-            else _line_matches(fmt.pattern, text, index)
-            if fmt.pattern.pattern.startswith("^") and fmt.pattern.flags & re.MULTILINE
-            else fmt.pattern.finditer(text)
-        )
-        for m in matches:
+        for m, verdict, error in hits:
             start, end = m.span()
-            k = bisect.bisect_left(taken_starts, end) - 1
-            if k >= 0 and taken_ends[k] > start:
-                continue
-            error: ParseError | None = None
-            key = (fmt.name, m.group(0))
-            if key in readings:  # the same token again: one (frozen) verdict serves all
-                verdict = readings[key]
-            else:
-                try:
-                    verdict = fmt.convert(m, spec, text)
-                except ParseError as exc:
-                    verdict, error = None, exc
-                if error is None and formats is BUILTIN_FORMATS:
-                    readings[key] = verdict
-            if verdict is None and error is None:
-                continue
             quoted = _is_quoted(text, start, end, index)
             stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
             per_format.append(
@@ -514,12 +646,6 @@ def find_candidates(
             for i, c in enumerate(per_format):
                 if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
                     per_format[i] = replace(c, final=True)
-        if per_format:
-            spans = sorted(zip(taken_starts, taken_ends, strict=True))
-            spans.extend((c.start, c.end) for c in per_format)
-            spans.sort()
-            taken_starts = [a for a, _ in spans]
-            taken_ends = [b for _, b in spans]
         found.extend(per_format)
     found.sort(key=operator.attrgetter("start"))
     return _demote_option_lists(text, found)

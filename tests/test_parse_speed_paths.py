@@ -1,0 +1,109 @@
+"""The parser's fast paths give exactly what the plain scans they replace give.
+
+The text scan jumps between occurrences of a literal in the lower-cased text instead of
+letting the regex engine try every position under IGNORECASE (:func:`anchored_matches`),
+and the rescan for leftover markup reads spans only (:func:`markup_spans`). Both rest on
+one claim about Unicode, checked here over every code point.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+import pytest
+
+import judgeguard as jg
+from judgeguard.parsing import textformats
+from judgeguard.parsing.core import _markup_spans, find_markup
+from judgeguard.parsing.textformats import (
+    _FINAL_PHRASE_PARTS,
+    _PHRASE_ANCHORS,
+    BUILTIN_FORMATS,
+    _Index,
+    anchored_matches,
+    markup_spans,
+)
+from judgeguard.verdicts import VerdictSpec
+
+
+def test_lower_finds_every_case_insensitive_ascii_letter_but_dotless_i_and_long_s():
+    """The claim behind ``_Index.aligned``: a character IGNORECASE matches to an ASCII
+    letter lowers to that letter, or lowers to several characters (the text's length
+    then changes), or is one of the two the index checks for."""
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    odd = set()
+    for cp in range(0x110000):
+        c = chr(cp)
+        low = c.lower()
+        if letter.fullmatch(c) and low not in string.ascii_lowercase and len(low) == 1:
+            odd.add(c)
+    assert odd == {"ı", "ſ"}
+
+
+def test_anchors_are_what_every_match_starts_with():
+    for fmt in BUILTIN_FORMATS:
+        if fmt.anchor is not None:
+            assert fmt.pattern.flags & re.IGNORECASE
+            assert re.sub(r"\\(.)", r"\1", fmt.pattern.pattern).lower().startswith(fmt.anchor[0]), (
+                fmt.name
+            )
+    for pattern, (anchor, _) in zip(_FINAL_PHRASE_PARTS, _PHRASE_ANCHORS, strict=True):
+        assert pattern.pattern.lower().startswith(anchor[0])
+
+
+_WORDS = [
+    "final", "FINAL", "Final", "verdict", "VERDICT is", "decision", "my", "My", "MY overall",
+    "rating", "in", "In", "conclusion", "overall", "Overall score", "grade", "GRADE: C",
+    "[RESULT] 4", "[result] 3", "final decision is Response 1", "Final verdict: Assistant A.",
+    "ı", "İ", "ſ", "K", "ß", "ﬁ", "é", " ", "\n", ":", ".", "[[A>B]]", "x", "fi", "nal",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_anchored_scans_equal_the_engines_scans(seed):
+    rng = random.Random(seed)
+    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 80)))
+    index = _Index(text)
+    if not index.aligned:
+        assert len(text.lower()) != len(text) or "ı" in text or "ſ" in text
+        return
+    for fmt in BUILTIN_FORMATS:
+        if fmt.anchor is not None:
+            fast = [
+                m.span() for m in anchored_matches(fmt.pattern, text, index.lowered, fmt.anchor)
+            ]
+            assert fast == [m.span() for m in fmt.pattern.finditer(text)], fmt.name
+    slow = sorted(m.span() for p in _FINAL_PHRASE_PARTS for m in p.finditer(text))
+    assert sorted(index._phrase_spans()) == slow
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fınal verdict is: [[A>B]]",  # dotless i: the engine's IGNORECASE path
+        "İn conclusion, Assistant A is better. [[A>B]]",  # lowers to two characters
+        "The ſcore: 5\nRating: 4",
+        "My final verdict is: Assistant B is better: [[B>A]]",
+        "GRADE: C\nfinal decision is Response 2",
+    ],
+)
+def test_unaligned_and_aligned_texts_scan_like_the_engine(text):
+    spans = markup_spans(text)
+    assert spans == [(c.start, c.end) for c in textformats.find_candidates(text, VerdictSpec())]
+
+
+def test_rescan_spans_are_find_markups_spans():
+    rng = random.Random(7)
+    for _ in range(200):
+        text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 40)))
+        assert _markup_spans(text) == [(c.start, c.end) for c in find_markup(text)]
+
+
+def test_a_registered_format_is_rescanned_too():
+    jg.register_format("stars", pattern=r"STARS=(?P<verdict>\d)", kind="score")
+    try:
+        assert (0, 7) in _markup_spans("STARS=4 and more")
+    finally:
+        jg.unregister_format("stars")

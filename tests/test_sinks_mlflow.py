@@ -432,3 +432,17 @@ def test_a_check_whose_trace_is_missing_does_not_hold_up_the_rest_of_its_batch(
     ]
     assert "1 of 3 check(s)" in caplog.text
     sink.close()
+
+
+def test_a_hostile_explanation_is_cut_and_cleaned_before_it_is_posted(fake, otel):
+    """A megabyte explanation with lone surrogates (an audit record can hold anything)."""
+    hostile = ("why \ud800 " * 200_000) + "\x00end"
+    sink = a_sink(fake, otel)
+    sink(a_check(explanation=hostile, error="e\udfff" * 5000, extra={"verdict": "\ud83d" * 3}))
+    assert sink.flush(10) == 0
+    consistency, _ = fake.assessments()
+    assert len(consistency["rationale"]) <= 8_000
+    for text in (consistency["rationale"], *consistency["metadata"].values()):
+        text.encode("utf-8")  # no lone surrogate left
+    assert sink.counts["posted"] == 1
+    sink.close()

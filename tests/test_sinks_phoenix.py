@@ -382,3 +382,14 @@ def test_retry_after_as_an_http_date():
     from email.utils import formatdate
 
     assert 8 <= retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10
+
+
+def test_a_hostile_explanation_is_cut_and_cleaned_before_it_is_posted(fake):
+    hostile = ("why \ud800 " * 200_000) + "\x00end"
+    sink = Phoenix(fake.url, flush_interval=0.02)
+    sink(a_check(explanation=hostile))
+    assert sink.flush(10) == 0
+    sink.close()
+    explanations = [a["result"]["explanation"] for a in fake.posted_annotations()]
+    assert explanations[0] is not None and len(explanations[0]) <= 8_000
+    explanations[0].encode("utf-8")

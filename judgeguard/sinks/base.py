@@ -35,7 +35,7 @@ from judgeguard import semconv as sc
 from judgeguard.errors import JudgeguardError, safe_str
 from judgeguard.metajudge.client import RetryPolicy
 from judgeguard.schema import Check
-from judgeguard.scrub import RedactingFilter, redact_secrets
+from judgeguard.scrub import RedactingFilter, clean_text, redact_secrets
 from judgeguard.telemetry import Telemetry, get_telemetry, stamp_span_ids
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ __all__ = [
     "TransientSinkError",
     "check_from_record",
     "retry_after_seconds",
+    "text_for_tool",
 ]
 
 log = logging.getLogger("judgeguard")
@@ -375,6 +376,17 @@ class Sink(abc.ABC):
         # the audit records its own metrics; these spans must not count checks twice
         self._audit_telemetry = Telemetry(provider, NoOpMeterProvider(), capture_content=True)
         return self._audit_telemetry
+
+
+#: Longest text a sink sends in one field (an explanation, an error): tools store text, and a
+#: runaway MetaJudge explanation or a hostile audit record must not make a post fail.
+TEXT_LIMIT = 8_000
+
+
+def text_for_tool(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text`` as a sink sends it: at most ``limit`` characters, lone surrogates and
+    control characters cleaned (a JSON body with them is refused by some servers)."""
+    return clean_text(text[:limit])
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -25,7 +25,14 @@ from judgeguard import semconv as sc
 from judgeguard._version import __version__
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, retry_after_seconds
+from judgeguard.sinks.base import (
+    Sink,
+    SinkError,
+    SinkItem,
+    TransientSinkError,
+    retry_after_seconds,
+    text_for_tool,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -252,7 +259,7 @@ def feedback(check: Check) -> list[tuple[str, dict[str, Any]]]:
     }
     metadata.update(
         {
-            k: v if isinstance(v, str) else json.dumps(v, default=str)
+            k: text_for_tool(v if isinstance(v, str) else json.dumps(v, default=str), 1000)
             for k, v in optional.items()
             if v is not None
         }
@@ -260,7 +267,7 @@ def feedback(check: Check) -> list[tuple[str, dict[str, Any]]]:
     source = {"source_type": "LLM_JUDGE", "source_id": check.metajudge_model or "judgeguard"}
     failure = {
         "error_code": check.reason or check.status,
-        "error_message": (check.error or f"the check ended {check.status}")[:1000],
+        "error_message": text_for_tool(check.error or f"the check ended {check.status}", 1000),
     }
 
     def body(name: str, value: float | None, rationale: str | None) -> dict[str, Any]:
@@ -282,7 +289,11 @@ def feedback(check: Check) -> list[tuple[str, dict[str, Any]]]:
     return [
         (
             sc.EVALUATION_RATIONALE_CONSISTENCY,
-            body(sc.EVALUATION_RATIONALE_CONSISTENCY, check.r_rationale, check.explanation),
+            body(
+                sc.EVALUATION_RATIONALE_CONSISTENCY,
+                check.r_rationale,
+                text_for_tool(check.explanation) if check.explanation else None,
+            ),
         ),
         (sc.EVALUATION_GATED_REWARD, body(sc.EVALUATION_GATED_REWARD, check.reward, gate)),
     ]

@@ -33,7 +33,14 @@ from urllib.parse import urlsplit
 from judgeguard.errors import safe_str
 from judgeguard.schema import Check
 from judgeguard.scrub import clean_text, redact_secrets
-from judgeguard.sinks.base import Sink, SinkError, SinkItem, TransientSinkError, retry_after_seconds
+from judgeguard.sinks.base import (
+    Sink,
+    SinkError,
+    SinkItem,
+    TransientSinkError,
+    retry_after_seconds,
+    text_for_tool,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -50,8 +57,6 @@ GATED_REWARD = "gated_reward"
 PROJECT_NAME_ATTRIBUTE = "openinference.project.name"
 #: Statuses worth a retry: rate limited, and the server's transient failures.
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-#: Longest explanation sent (Phoenix stores text; a runaway explanation is cut).
-_EXPLANATION_LIMIT = 8_000
 
 
 class Phoenix(Sink):
@@ -175,7 +180,7 @@ class Phoenix(Sink):
                 redact_secrets(safe_str(check.error)) if check.error else None
             )
             if explanation is not None:
-                explanation = clean_text(explanation[:_EXPLANATION_LIMIT])
+                explanation = text_for_tool(explanation)
         if check.reward is not None:
             reward_label = "needs_review" if check.needs_review else "ok"
         else:

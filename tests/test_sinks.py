@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -386,3 +387,44 @@ def test_a_sink_needing_span_ids_skips_checks_without_them_counted_and_warned_on
     assert sink_counts(otel.reader) == {"skipped": 3, "posted": 1}
     assert caplog.text.count("skips checks without a judge span id") == 1
     sink.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_posts_its_own_checks_and_exits_without_waiting(tmp_path):
+    """The parent's poster thread does not exist in a forked child: without a sink of its
+    own, the child's checks were never posted and its exit waited the whole exit timeout."""
+    out = tmp_path / "posted.txt"
+    script = textwrap.dedent(
+        f"""
+        import os, time
+        import judgeguard as jg
+        from judgeguard.sinks import Sink
+
+        class FileSink(Sink):
+            name = "file"
+            def post(self, items):
+                with open({str(out)!r}, "a") as f:
+                    for item in items:
+                        f.write(f"{{os.getpid() == parent}} {{item.check.explanation}}\\n")
+
+        parent = os.getpid()
+        sink = FileSink(flush_interval=0.05)
+        sink(jg.Check(status="skipped", explanation="parent"))
+        pid = os.fork()
+        if pid == 0:
+            sink(jg.Check(status="skipped", explanation="child"))
+            started = time.monotonic()
+            assert sink.flush(10) == 0
+            os._exit(0 if time.monotonic() - started < 5 else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        assert sink.flush(10) == 0
+        print("done")
+        """
+    )
+    env = {**os.environ, "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(out.read_text().splitlines()) == ["False child", "True parent"]

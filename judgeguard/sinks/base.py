@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import email.utils
 import logging
+import os
 import queue
 import threading
 import time
@@ -94,7 +95,10 @@ class Sink(abc.ABC):
 
     Subclasses set :attr:`name`, implement :meth:`post` (one batch) and, to give audit
     lines a trace, :meth:`span_exporter`. They import their client libraries in
-    ``__init__`` (the caller's thread): the poster thread never imports a module.
+    ``__init__`` (the caller's thread): the poster thread never imports a module. A forked
+    child gets a sink of its own (an empty queue, its own poster thread, and a fresh
+    ``requests`` session in place of a ``_session`` attribute: connections are never shared
+    with the parent); what the parent had queued stays the parent's to post.
     """
 
     #: The tool's name: the ``judgeguard.sink.name`` metric attribute and in logs.
@@ -137,11 +141,28 @@ class Sink(abc.ABC):
         self.metajudge_model: str | None = None
         self._audit_telemetry: Telemetry | None = None
         self._audit_provider: TracerProvider | None = None
+        self._start()
+        _open_sinks.add(self)
+
+    def _start(self) -> None:
         self._thread = threading.Thread(
             target=self._run, name=f"judgeguard-sink-{self.name}", daemon=True
         )
         self._thread.start()
-        _open_sinks.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        """The child's own queue, poster and connections (the parent's thread is gone)."""
+        self._queue = queue.Queue(self._queue.maxsize)
+        self._idle = threading.Condition()
+        self._unfinished = 0
+        session = getattr(self, "_session", None)
+        if session is not None and hasattr(session, "headers"):
+            fresh = type(session)()
+            fresh.headers.update(session.headers)
+            self._session = fresh
+        self._audit_telemetry = self._audit_provider = None
+        if not self._closed:
+            self._start()
 
     # -- the caller's side ----------------------------------------------------------------
     def __call__(self, check: Check) -> None:
@@ -458,6 +479,13 @@ def _close_all_at_exit() -> None:
             )
 
 
+def _after_fork() -> None:
+    for sink in list(_open_sinks):
+        sink._after_fork_in_child()
+
+
 # plain atexit runs after threading's exit phase, where the dispatcher flushes its checks
 # (and their on_result callbacks fill the sinks)
 atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -29,13 +29,13 @@ import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from judgeguard import env
 from judgeguard import semconv as sc
 from judgeguard.errors import JudgeguardError, safe_str
 from judgeguard.metajudge.client import RetryPolicy
-from judgeguard.schema import Check
+from judgeguard.schema import Check, CheckStatus
 from judgeguard.scrub import RedactingFilter, clean_text, redact_secrets
 from judgeguard.telemetry import Telemetry, get_telemetry, stamp_span_ids
 
@@ -441,7 +441,7 @@ _AUDIT_INPUTS = (
 def check_from_record(record: Mapping[str, Any], metajudge_model: str | None) -> Check | None:
     """The check an audit ``--out`` record describes (``None`` for a malformed line)."""
     status = record.get("status")
-    if status not in ("consistent", "inconsistent", "error", "skipped", "unparsed"):
+    if status not in get_args(CheckStatus):
         return None
     check = Check(
         status=status,

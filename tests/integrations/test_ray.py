@@ -406,37 +406,35 @@ def test_a_killed_worker_node_loses_no_line(inputs, local_json, tmp_path):
     way the summary is the local one and no line is counted twice."""
     a, b, _ = inputs
     expected = local_json[0]
-    with (
-        LoopbackLLM(responder, latency=0.05) as server,
-        running_cluster(head_cpus=1, node_cpus=2) as c,
-    ):
-        out = tmp_path / "res.parquet"
+    out = tmp_path / "res.parquet"
 
-        def args(actors):
-            return (a, b, *MJ, "--json", "--out", out, "--ray", c.address,
-                    "--actors", str(actors), "--concurrency", "2")  # fmt: skip
+    def args(address, actors):
+        return (a, b, *MJ, "--json", "--out", out, "--ray", address,
+                "--actors", str(actors), "--concurrency", "2")  # fmt: skip
 
-        proc = audit(*args(3), cwd=tmp_path, base_url=server.base_url, popen=True)
-        try:
-            deadline = time.monotonic() + 300
-            while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
-                assert proc.poll() is None, proc.communicate()[1][-3000:]
-                time.sleep(0.1)
-            os.kill(c.raylet_pid(c.node_dir), signal.SIGKILL)
+    with LoopbackLLM(responder, latency=0.05) as server:
+        with running_cluster(head_cpus=1, node_cpus=2) as c:
+            proc = audit(*args(c.address, 3), cwd=tmp_path, base_url=server.base_url, popen=True)
             try:
-                stdout, _stderr = proc.communicate(timeout=150)
-            except subprocess.TimeoutExpired:
-                # Seen in a CI run: Ray Data kept waiting after the node's loss (its actors
-                # were not placed again: the head alone has 1 CPU for 3 half-CPU actors and
-                # the reads); a user stops the job and reruns, as here.
-                print("the job hung after the node's loss: stopped", file=sys.stderr)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-        if proc.returncode != 0:  # the job died with the node: the rerun completes it
-            # on what is left (the head node): one actor fits there
-            again = audit(*args(1), cwd=tmp_path, base_url=server.base_url)
+                deadline = time.monotonic() + 300
+                while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline:
+                    assert proc.poll() is None, proc.communicate()[1][-3000:]
+                    time.sleep(0.1)
+                os.kill(c.raylet_pid(c.node_dir), signal.SIGKILL)
+                try:
+                    stdout, _stderr = proc.communicate(timeout=150)
+                except subprocess.TimeoutExpired:
+                    # Seen in CI: Ray Data kept waiting after the node's loss (its actors were
+                    # not placed again), and a rerun on that damaged cluster hung too; a user
+                    # stops the job, restarts Ray and reruns on the store, as here.
+                    print("the job hung after the node's loss: stopped", file=sys.stderr)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+        if proc.returncode != 0:  # the job died with the node: a rerun on a new cluster
+            with running_cluster() as fresh:
+                again = audit(*args(fresh.address, 1), cwd=tmp_path, base_url=server.base_url)
             assert again.returncode == 0, again.stderr[-3000:]
             stdout = again.stdout
         else:

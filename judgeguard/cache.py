@@ -299,9 +299,18 @@ class DiskCache:
             ttl = self.ttl
 
             def write(c: Any) -> int:
-                with c.transact():
-                    for key, value in batch:
-                        c.set(key, value, expire=ttl)
+                # one transaction, and one cull (expired entries, then the size limit) per
+                # batch instead of per entry: diskcache culls on every set, which cost as
+                # much as the writes themselves
+                limit = c.cull_limit
+                c.reset("cull_limit", 0, update=False)  # this handle only, not the database
+                try:
+                    with c.transact():
+                        for key, value in batch:
+                            c.set(key, value, expire=ttl)
+                finally:
+                    c.reset("cull_limit", limit, update=False)
+                c.cull()
                 return len(batch)
 
             written = self._run("write", write, 0)

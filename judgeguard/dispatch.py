@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from judgeguard import env
+from judgeguard._sync import within
 from judgeguard.errors import safe_str
 from judgeguard.scrub import RedactingFilter
 
@@ -46,7 +47,6 @@ T = TypeVar("T")
 #: Builds the terminal result of a job that could not produce its own:
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
-_timeout: Any = getattr(asyncio, "timeout", None)
 #: Native ids of the dispatchers' loop threads (where waiting for a check would deadlock).
 _loop_threads: set[int] = set()
 
@@ -284,11 +284,7 @@ class Dispatcher:
         assert self._limit is not None
         try:
             async with self._limit:
-                if _timeout is not None:  # 3.11+: no extra task per job, unlike wait_for
-                    async with _timeout(self.check_timeout):
-                        result = await job()
-                else:  # pragma: no cover - Python 3.10
-                    result = await asyncio.wait_for(job(), self.check_timeout)
+                result = await within(job(), self.check_timeout)
         except asyncio.TimeoutError:
             result = fallback(
                 "error", "check_timeout", f"the check took longer than {self.check_timeout} s"

@@ -8,11 +8,15 @@ value. Only the standard library is imported: ``import judgeguard`` stays light.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any, TypeVar
 
 __all__ = [
     "cache_dir",
     "exit_timeout",
+    "memoized",
     "metajudge_models",
     "nice",
     "offload",
@@ -20,6 +24,48 @@ __all__ = [
     "reward_overrides",
     "transport",
 ]
+
+
+T = TypeVar("T")
+
+#: Most values :func:`memoized` keeps at once (all are dropped when it fills up).
+MEMO_SIZE = 4096
+
+# (a copy of the environment's data, {key: value}): the values last computed from it
+_memo: tuple[dict[Any, Any] | None, dict[Hashable, Any]] = (None, {})
+_memo_lock = threading.Lock()
+
+
+def memoized(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, remembered under ``key`` for as long as ``os.environ`` is unchanged.
+
+    For values read from the environment on every check (endpoints, API keys, proxies):
+    reading a dozen variables per call costs more than the rest of the work, while
+    telling a changed environment is one dictionary comparison (done in C). Any change to
+    ``os.environ`` (through it, not ``os.putenv``) drops every remembered value.
+    ``compute`` must depend only on ``key`` and the environment; an exception is raised
+    and nothing is remembered.
+    """
+    global _memo
+    data = getattr(os.environ, "_data", None)  # os._Environ's own mapping
+    if not isinstance(data, dict):
+        return compute()
+    snapshot, values = _memo
+    if snapshot is None or snapshot != data:
+        with _memo_lock:
+            snapshot, values = _memo
+            if snapshot is None or snapshot != data:
+                snapshot, values = dict(data), {}
+                _memo = (snapshot, values)
+    try:
+        return values[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    value = compute()
+    if len(values) >= MEMO_SIZE:
+        values.clear()
+    values[key] = value
+    return value
 
 
 def metajudge_models() -> list[str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from opentelemetry.trace import INVALID_SPAN
 
 from judgeguard import env
+from judgeguard._sync import within
 from judgeguard.cache import CacheOption, DiskCache, cache_key, default_cache
 from judgeguard.errors import GuardConfigError, ParseError
 from judgeguard.gating import Gate, outcome_reward
@@ -237,7 +238,7 @@ async def run_check(
     if settings.check_timeout is None:
         return await run
     try:
-        return await asyncio.wait_for(run, settings.check_timeout)
+        return await within(run, settings.check_timeout)
     except asyncio.TimeoutError:
         message = f"the check took longer than {settings.check_timeout} s"
         check = settings.gate.apply_to(

@@ -475,3 +475,31 @@ def test_endpoint_key_sees_every_change_of_the_environment(monkeypatch):
     assert endpoint_key("openai/m", {})["env"] == {"OPENAI_BASE_URL": "http://two/v1"}
     monkeypatch.delenv("OPENAI_BASE_URL")
     assert "env" not in endpoint_key("openai/m", {})
+
+
+def test_batched_writes_keep_the_size_limit_and_the_newest_entries(tmp_path):
+    # a batch is culled once, after its transaction, not per entry: the bound still holds
+    limit = 256 * 1024
+    cache = DiskCache(tmp_path / "c", size_limit=limit)
+    value = "x" * 1000
+    with cache.batched():
+        for i in range(2000):
+            cache.put_record(f"k{i}", f"{i}:{value}")
+    store = cache._store()
+    assert store.volume() <= limit
+    assert 0 < len(cache) < 2000
+    assert cache.get_record("k1999") == f"1999:{value}"  # the newest stay
+    assert cache.get_record("k0") is None  # the oldest went first
+    assert store.cull_limit == 10  # diskcache's per-set culling is back for plain writes
+
+
+def test_batched_writes_drop_expired_entries(tmp_path):
+    import time
+
+    cache = DiskCache(tmp_path / "c", ttl=0.05)
+    cache.put_record("old", "v")
+    time.sleep(0.1)
+    with cache.batched():
+        cache.put_record("new", "v")
+    assert cache.get_record("new") == "v"
+    assert len(cache) == 1  # the expired entry was removed, not only hidden

@@ -151,6 +151,10 @@ def test_endpoint_and_key_from_the_environment(monkeypatch):
     r = transport.route("openai/judge", {})
     assert r is not None and r.url == "http://env/v1/chat/completions" and r.model == "judge"
     assert ("Authorization", "Bearer sk-env") in r.headers
+    # the route is remembered per environment: the same call sees a changed variable
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-rotated")
+    r = transport.route("openai/judge", {})
+    assert r is not None and ("Authorization", "Bearer sk-rotated") in r.headers
     monkeypatch.delenv("OPENAI_BASE_URL")
     r = transport.route("openai/judge", {"api_key": "sk-arg"})
     assert r is not None and r.url == "https://api.openai.com/v1/chat/completions"
@@ -303,3 +307,5 @@ def test_proxies_from_the_environment(monkeypatch):
     assert transport._proxy("https://api.openai.com/v1/chat/completions") == "http://proxy:3128"
     assert transport._proxy("https://internal.example/v1/chat/completions") is None
     assert transport._proxy("http://gpu:8000/v1/chat/completions") is None  # no HTTP_PROXY
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:8080")  # the same URL sees the change
+    assert transport._proxy("http://gpu:8000/v1/chat/completions") == "http://proxy:8080"

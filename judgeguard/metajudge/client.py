@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from judgeguard._sync import within
 from judgeguard.errors import JudgeguardError
 from judgeguard.metajudge.quiet import install, quiet, quietly
 from judgeguard.metajudge.requestkey import classify_option
@@ -404,7 +405,7 @@ def _litellm_sender(call: Call) -> Sender:
             metadata = dict(params.get("metadata") or {})
             metadata["litellm_parent_otel_span"] = span
             call = {**params, "metadata": metadata}
-        resp = await asyncio.wait_for(quietly(litellm.acompletion(**call)), guard)
+        resp = await within(quietly(litellm.acompletion(**call)), guard)
         return CallResult.of(
             _text(resp),
             _usage(resp),

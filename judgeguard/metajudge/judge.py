@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import warnings
@@ -10,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from judgeguard._sync import each as _each
 from judgeguard._sync import run_sync
 from judgeguard.errors import JudgeguardError
 from judgeguard.gating import Gate, LabelLike, OnError, outcome_reward
@@ -298,8 +298,8 @@ class MetaJudge:
                 **base,
             )
         self._warn_self_grading(judgment.judge_model)
-        members = await asyncio.gather(
-            *(self._support_member(m, judgment, options, context) for m in self.models)
+        members = await _each(
+            self._support_member(m, judgment, options, context) for m in self.models
         )
         for m in members:
             m.verdict = verdict
@@ -499,8 +499,8 @@ class MetaJudge:
                     **base,
                 )
             else:
-                members = await asyncio.gather(
-                    *(self._match_member(m, judge_items, ref_items, mode) for m in self.models)
+                members = await _each(
+                    self._match_member(m, judge_items, ref_items, mode) for m in self.models
                 )
                 result = members[0] if len(members) == 1 else _combine_matches(members, self.model)
                 result.usage = _sum_usage([spent.usage(), result.usage])

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from judgeguard import env
 from judgeguard.scrub import key_bytes, redact_secrets
 
 __all__ = [
@@ -408,26 +409,10 @@ def _scan_env(prefixes: tuple[str, ...] | None) -> dict[str, str]:
     return dict(sorted(env.items()))
 
 
-# (a copy of the environment's data, {prefixes: endpoint variables}): every check's cache
-# key reads the endpoint variables, and scanning the whole environment each time cost
-# more than the rest of the key; the copy is compared (in C) to tell a changed environment
-_env_memo: tuple[dict[Any, Any] | None, dict[tuple[str, ...] | None, dict[str, str]]] = (None, {})
-
-
 def _endpoint_env(prefixes: tuple[str, ...] | None) -> dict[str, str]:
-    """The endpoint variables of ``prefixes`` (``None``: of every provider), redacted."""
-    global _env_memo
-    data = getattr(os.environ, "_data", None)  # os._Environ's own mapping
-    if not isinstance(data, dict):
-        return _scan_env(prefixes)
-    snapshot, memo = _env_memo
-    if snapshot is None or snapshot != data:
-        snapshot, memo = dict(data), {}
-        _env_memo = (snapshot, memo)
-    found = memo.get(prefixes)
-    if found is None:
-        found = memo[prefixes] = _scan_env(prefixes)
-    return dict(found)
+    """The endpoint variables of ``prefixes`` (``None``: of every provider), redacted
+    (every check's cache key reads them: remembered while the environment is unchanged)."""
+    return dict(env.memoized(("endpoint_env", prefixes), lambda: _scan_env(prefixes)))
 
 
 def messages_digest(messages: Sequence[Mapping[str, Any]]) -> str:

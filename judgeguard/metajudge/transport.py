@@ -41,6 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from judgeguard import env
+from judgeguard._sync import within
+
 if TYPE_CHECKING:
     from judgeguard.metajudge.client import Call, Sender
 
@@ -138,8 +141,6 @@ def transport_of(kwargs: Mapping[str, Any]) -> str:
     else ``"auto"``."""
     value = kwargs.get("transport")
     if value is None:
-        from judgeguard import env
-
         value = env.transport()
     return str(value)
 
@@ -161,7 +162,20 @@ def _split(model: str) -> tuple[str | None, str]:
 
 
 def route(model: str, kwargs: Mapping[str, Any]) -> Route | None:
-    """The fast-path route of a call, or ``None`` when it goes through litellm."""
+    """The fast-path route of a call, or ``None`` when it goes through litellm.
+
+    Read from the options and the environment (endpoint, key, transport), remembered while
+    the environment is unchanged: every call needs it.
+    """
+    try:
+        key = ("route", model, tuple(sorted(kwargs.items())))
+        hash(key)
+    except TypeError:  # an option holds a list or a dict: worked out each time
+        return _route(model, kwargs)
+    return env.memoized(key, lambda: _route(model, kwargs))
+
+
+def _route(model: str, kwargs: Mapping[str, Any]) -> Route | None:
     transport = transport_of(kwargs)
     if transport not in ("auto", "openai"):
         return None
@@ -315,22 +329,26 @@ _PROXY_ENV = ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
 
 
 def _proxy(url: str) -> str | None:
+    return env.memoized(("proxy", url), lambda: _proxy_now(url))
+
+
+def _proxy_now(url: str) -> str | None:
     """The proxy for ``url`` from HTTP(S)_PROXY/ALL_PROXY/NO_PROXY, as litellm's httpx
     honours them (aiohttp's own ``trust_env`` costs a thread hop per request)."""
-    env = tuple(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_ENV)
-    return _proxy_for(url, env) if any(env[:3]) else None
+    found = tuple(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_ENV)
+    return _proxy_for(url, found) if any(found[:3]) else None
 
 
 @functools.lru_cache(maxsize=64)
-def _proxy_for(url: str, env: tuple[str | None, ...]) -> str | None:
+def _proxy_for(url: str, found: tuple[str | None, ...]) -> str | None:
     import urllib.request  # preloaded with the fast path
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if bypass(parts.hostname or "", {"no": env[3] or ""}):
+    if bypass(parts.hostname or "", {"no": found[3] or ""}):
         return None
-    return (env[0] if parts.scheme == "https" else env[1]) or env[2]
+    return (found[0] if parts.scheme == "https" else found[1]) or found[2]
 
 
 async def _exchange(session: Any, r: Route, data: bytes) -> tuple[bytes, int, float | None]:
@@ -349,7 +367,7 @@ async def post(r: Route, body: Mapping[str, Any], timeout: float | None) -> dict
     """
     session = _session()
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    raw, status, retry_after = await asyncio.wait_for(_exchange(session, r, data), timeout)
+    raw, status, retry_after = await within(_exchange(session, r, data), timeout)
     if status >= 300:
         raise HTTPError(status, _error_text(status, raw), retry_after)
     try:

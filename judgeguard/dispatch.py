@@ -12,6 +12,12 @@ work; an exit hook flushes with a bounded timeout (``JUDGEGUARD_EXIT_TIMEOUT``, 
 10 s) and reports what it could not finish. A forked child gets its own dispatcher. On
 Linux the loop thread runs at a lower CPU priority (``nice``, default
 ``$JUDGEGUARD_NICE`` or 10): checks are background work and yield the CPU to the judge.
+
+The process's default dispatcher starts a batch of submitted jobs
+:data:`BACKGROUND_START_DELAY` after the first of them: a judge call hands its check over
+and goes on to its next call, which soon waits on the network; checks started at once
+would hold the GIL (parsing is pure Python) just when the judge's thread needs it back
+to send that call, and each call would pay for its check in wall time.
 """
 
 from __future__ import annotations
@@ -37,7 +43,15 @@ from judgeguard._sync import within
 from judgeguard.errors import safe_str
 from judgeguard.scrub import RedactingFilter
 
-__all__ = ["Dispatcher", "PendingCheck", "finished", "flush", "get_dispatcher", "set_dispatcher"]
+__all__ = [
+    "BACKGROUND_START_DELAY",
+    "Dispatcher",
+    "PendingCheck",
+    "finished",
+    "flush",
+    "get_dispatcher",
+    "set_dispatcher",
+]
 
 log = logging.getLogger("judgeguard")
 if not any(isinstance(f, RedactingFilter) for f in log.filters):
@@ -47,6 +61,11 @@ T = TypeVar("T")
 #: Builds the terminal result of a job that could not produce its own:
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
+#: Seconds the default dispatcher waits after a first submission before starting the
+#: batch (jobs submitted meanwhile join it). Long enough for a judge's next call to be
+#: waiting on the network, short against any LLM call.
+BACKGROUND_START_DELAY = 0.002
+
 #: Native ids of the dispatchers' loop threads (where waiting for a check would deadlock).
 _loop_threads: set[int] = set()
 
@@ -113,7 +132,11 @@ class PendingCheck(Generic[T]):
 
 
 class Dispatcher:
-    """Runs jobs on a private event loop in a daemon thread (see the module docstring)."""
+    """Runs jobs on a private event loop in a daemon thread (see the module docstring).
+
+    ``start_delay``: seconds from a first submission to the start of its batch (0: at
+    once; the default dispatcher uses :data:`BACKGROUND_START_DELAY`).
+    """
 
     def __init__(
         self,
@@ -123,6 +146,7 @@ class Dispatcher:
         on_full: Literal["wait", "skip"] = "skip",
         check_timeout: float | None = 300.0,
         nice: int | None = None,
+        start_delay: float = 0.0,
     ) -> None:
         if concurrency < 1 or max_queue < 1:
             raise ValueError("concurrency and max_queue must be at least 1")
@@ -133,6 +157,7 @@ class Dispatcher:
         self.on_full = on_full
         self.check_timeout = check_timeout
         self.nice = background_nice() if nice is None else nice
+        self.start_delay = start_delay
         self._slots = threading.BoundedSemaphore(max_queue)
         self._lock = threading.Lock()
         self._pending: set[concurrent.futures.Future[Any]] = set()
@@ -256,10 +281,17 @@ class Dispatcher:
                 self._wake_scheduled = True
             if wake:  # one wake-up (a self-pipe write) drains every job queued until then
                 # in an empty context: jobs must not run under the caller's (its spans)
-                loop.call_soon_threadsafe(self._drain, context=contextvars.Context())
+                loop.call_soon_threadsafe(self._wake, context=contextvars.Context())
         except Exception as exc:  # the loop is gone (interpreter shutdown)
             self._finish(future, fallback("error", "shutdown", str(exc)), callbacks)
         return PendingCheck(future)
+
+    def _wake(self) -> None:
+        """On the loop: start the queued jobs, after ``start_delay`` when there is one."""
+        if self.start_delay > 0:
+            asyncio.get_running_loop().call_later(self.start_delay, self._drain)
+        else:
+            self._drain()
 
     def _drain(self) -> None:
         with self._lock:
@@ -402,7 +434,7 @@ def get_dispatcher() -> Dispatcher:
         return d
     with _default_lock:
         if _default is None or _default.pid != os.getpid():
-            _default = Dispatcher()
+            _default = Dispatcher(start_delay=BACKGROUND_START_DELAY)
         return _default
 
 

@@ -53,7 +53,9 @@ def isolated_judgeguard(tmp_path, monkeypatch):
     """A private cache directory, no MetaJudge from the environment, a fresh dispatcher."""
     monkeypatch.setenv("JUDGEGUARD_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("JUDGEGUARD_METAJUDGE", raising=False)
-    dispatcher = jg.Dispatcher()
+    from judgeguard.dispatch import BACKGROUND_START_DELAY
+
+    dispatcher = jg.Dispatcher(start_delay=BACKGROUND_START_DELAY)  # as a process's own
     previous = jg.set_dispatcher(dispatcher)
     yield
     jg.flush(10)

@@ -418,3 +418,38 @@ def test_the_worker_imports_only_what_its_metajudges_transport_needs(
     assert proc.stdout.split() == ["consistent"]
     expected = ["aiohttp"] if transport == "auto" else ["aiohttp", "litellm"]
     assert json.loads(seen.read_text()) == expected
+
+
+def test_background_checks_start_after_the_judge_has_moved_on():
+    # the default dispatcher starts a batch BACKGROUND_START_DELAY after its first job (so
+    # a check does not hold the GIL while the judge's next call sends); jobs submitted
+    # meanwhile join that batch; a private dispatcher (the audit's) starts at once
+    from judgeguard.dispatch import BACKGROUND_START_DELAY, get_dispatcher
+
+    previous = jg.set_dispatcher(None)  # the one a process makes for itself
+    try:
+        assert get_dispatcher().start_delay == BACKGROUND_START_DELAY > 0
+    finally:
+        jg.set_dispatcher(previous).close(1)
+    assert jg.Dispatcher().start_delay == 0
+    dispatcher = jg.Dispatcher(start_delay=0.2)
+    started: list[float] = []
+
+    def job():
+        async def run():
+            started.append(time.monotonic())
+            return "done"
+
+        return run()
+
+    def fallback(status, reason, message):
+        return status
+
+    t0 = time.monotonic()
+    first = dispatcher.submit(job, fallback)
+    time.sleep(0.05)
+    second = dispatcher.submit(job, fallback)
+    assert first.result(10) == second.result(10) == "done"
+    assert min(started) - t0 >= 0.2  # not before the delay
+    assert max(started) - min(started) < 0.1  # one batch
+    dispatcher.close(1)

@@ -133,8 +133,6 @@ class DiskCache:
         self._queued_since = 0.0
         self._queue_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        # the thread that writes full batches (SQLite runs without the GIL meanwhile)
-        self._writer: tuple[threading.Thread, threading.Event, threading.Event] | None = None
 
     def __repr__(self) -> str:
         state = ", disabled" if self.disabled else ""
@@ -239,11 +237,7 @@ class DiskCache:
                     or time.monotonic() - self._queued_since >= BATCH_DELAY
                 )
             if full:
-                writer = self._writer
-                if writer is not None and len(self._queued) < 4 * BATCH_SIZE:
-                    writer[1].set()  # the writer thread takes it
-                else:  # no writer, or it fell behind: write here (the queue stays bounded)
-                    self.flush()
+                self.flush()
             return not self.disabled
         return self._run("write", lambda c: c.set(key, value, expire=self.ttl), False) is True
 
@@ -255,38 +249,11 @@ class DiskCache:
         whatever ends it (Ctrl-C included). Lookups see queued entries. Nests."""
         with self._queue_lock:
             self._batching += 1
-            if self._writer is None:
-                wake, stop = threading.Event(), threading.Event()
-                thread = threading.Thread(
-                    target=self._write_batches,
-                    args=(wake, stop),
-                    name="judgeguard-cache-writer",
-                    daemon=True,
-                )
-                self._writer = (thread, wake, stop)
-                thread.start()
         try:
             yield self
         finally:
             with self._queue_lock:
                 self._batching -= 1
-                writer = self._writer if self._batching == 0 else None
-                if writer is not None:
-                    self._writer = None
-            if writer is not None:
-                thread, wake, stop = writer
-                stop.set()
-                wake.set()
-                thread.join()
-            self.flush()
-
-    def _write_batches(self, wake: threading.Event, stop: threading.Event) -> None:
-        """The writer thread: writes the queue each time a batch fills, until stopped."""
-        while True:
-            wake.wait()
-            wake.clear()
-            if stop.is_set():
-                return
             self.flush()
 
     def flush(self) -> int:

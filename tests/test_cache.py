@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import sqlite3
-import threading
 import warnings
 
 import pytest
@@ -363,16 +362,6 @@ def _on_disk(cache, key):
     return DiskCache(cache.directory).get_record(key)
 
 
-def _soon_on_disk(cache, key):
-    """The entry once the writer thread has written it (waits up to 10 s)."""
-    import time
-
-    deadline = time.monotonic() + 10
-    while (found := _on_disk(cache, key)) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return found
-
-
 def test_batched_writes_are_queued_visible_and_written_when_the_block_ends(tmp_path):
     cache = DiskCache(tmp_path / "c")
     with cache.batched():
@@ -392,8 +381,8 @@ def test_a_full_batch_is_written_in_one_go(tmp_path, monkeypatch):
         cache.put_record("a", "1")
         cache.put_record("b", "2")
         assert _on_disk(cache, "a") is None
-        cache.put_record("c", "3")  # the third fills the batch: the writer thread takes it
-        assert [_soon_on_disk(cache, k) for k in "abc"] == ["1", "2", "3"]
+        cache.put_record("c", "3")  # the third fills the batch: written in one transaction
+        assert [_on_disk(cache, k) for k in "abc"] == ["1", "2", "3"]
         cache.put_record("d", "4")
         assert _on_disk(cache, "d") is None
     assert _on_disk(cache, "d") == "4"
@@ -406,29 +395,7 @@ def test_an_old_queued_entry_is_written_on_the_next_write(tmp_path, monkeypatch)
     cache = DiskCache(tmp_path / "c")
     with cache.batched():
         cache.put_record("a", "1")
-        assert _soon_on_disk(cache, "a") == "1"
-
-
-def test_a_writer_that_falls_behind_makes_the_writing_thread_write(tmp_path, monkeypatch):
-    """The queue is bounded: at 4 batches queued, the thread that writes to the cache
-    writes the queue itself."""
-    import judgeguard.cache as cache_mod
-
-    monkeypatch.setattr(cache_mod, "BATCH_SIZE", 2)
-    cache = DiskCache(tmp_path / "c")
-    with cache.batched():
-        real = cache._writer
-        assert real is not None and real[0].name == "judgeguard-cache-writer"
-        cache._writer = (real[0], threading.Event(), threading.Event())  # never wakes
-        try:
-            for i in range(7):
-                cache.put_record(f"k{i}", "v")
-            assert len(cache._queued) == 7 and _on_disk(cache, "k0") is None
-            cache.put_record("k7", "v")  # the 8th: written here, with the rest
-            assert not cache._queued and _on_disk(cache, "k0") == "v"
-        finally:
-            cache._writer = real
-    assert not any(t.name == "judgeguard-cache-writer" for t in threading.enumerate())
+        assert _on_disk(cache, "a") == "1"
 
 
 def test_the_queue_is_written_when_the_block_ends_by_an_exception(tmp_path):

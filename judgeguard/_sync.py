@@ -49,6 +49,11 @@ def run_sync(factory: Callable[[], Awaitable[T]], name: str = "judgeguard-sync")
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:  # outside the except block: errors raised in there must not be
+        # chained to "no running event loop"
         return asyncio.run(factory())  # type: ignore[arg-type]
     box: dict[str, Any] = {}
 

@@ -45,11 +45,13 @@ from judgeguard.scrub import RedactingFilter
 
 __all__ = [
     "BACKGROUND_START_DELAY",
+    "DEFAULT_CHECK_TIMEOUT",
     "Dispatcher",
     "PendingCheck",
     "finished",
     "flush",
     "get_dispatcher",
+    "run_job",
     "set_dispatcher",
 ]
 
@@ -61,6 +63,10 @@ T = TypeVar("T")
 #: Builds the terminal result of a job that could not produce its own:
 #: ``fallback(status, reason, message)``.
 Fallback = Callable[[str, str, str], T]
+#: The longest a job may run before it ends ``error``/``check_timeout`` (per dispatcher:
+#: ``check_timeout=``); a check's own ``check_timeout`` applies inside it.
+DEFAULT_CHECK_TIMEOUT = 300.0
+
 #: Seconds the default dispatcher waits after a first submission before starting the
 #: batch (jobs submitted meanwhile join it). Long enough for a judge's next call to be
 #: waiting on the network, short against any LLM call.
@@ -131,6 +137,28 @@ class PendingCheck(Generic[T]):
         self._future.add_done_callback(lambda f: fn(f.result()))
 
 
+async def run_job(
+    job: Callable[[], Awaitable[T]],
+    fallback: Fallback[T],
+    limit: asyncio.Semaphore,
+    timeout: float | None,
+) -> T:
+    """Run ``job()`` within ``limit`` and ``timeout`` on the running loop; its result, or
+    the ``fallback`` of a timeout (``check_timeout``), a cancellation (``shutdown``) or a
+    crash (``internal_error``, logged): never raises. What every dispatched job and every
+    audit line's check runs in."""
+    try:
+        async with limit:
+            return await within(job(), timeout)
+    except asyncio.TimeoutError:
+        return fallback("error", "check_timeout", f"the check took longer than {timeout} s")
+    except asyncio.CancelledError:
+        return fallback("error", "shutdown", "the check was cancelled at shutdown")
+    except BaseException as exc:  # SystemExit too: the loop must go on
+        log.error("judgeguard: a check crashed", exc_info=exc)
+        return fallback("error", "internal_error", f"{type(exc).__name__}: {safe_str(exc)}")
+
+
 class Dispatcher:
     """Runs jobs on a private event loop in a daemon thread (see the module docstring).
 
@@ -144,7 +172,7 @@ class Dispatcher:
         concurrency: int = 16,
         max_queue: int = 10_000,
         on_full: Literal["wait", "skip"] = "skip",
-        check_timeout: float | None = 300.0,
+        check_timeout: float | None = DEFAULT_CHECK_TIMEOUT,
         nice: int | None = None,
         start_delay: float = 0.0,
     ) -> None:
@@ -314,18 +342,7 @@ class Dispatcher:
         callbacks: Sequence[Callable[[T], Any]],
     ) -> None:
         assert self._limit is not None
-        try:
-            async with self._limit:
-                result = await within(job(), self.check_timeout)
-        except asyncio.TimeoutError:
-            result = fallback(
-                "error", "check_timeout", f"the check took longer than {self.check_timeout} s"
-            )
-        except asyncio.CancelledError:
-            result = fallback("error", "shutdown", "the check was cancelled at shutdown")
-        except BaseException as exc:  # SystemExit too: the loop must go on
-            log.error("judgeguard: a check crashed", exc_info=exc)
-            result = fallback("error", "internal_error", f"{type(exc).__name__}: {safe_str(exc)}")
+        result = await run_job(job, fallback, self._limit, self.check_timeout)
         self._finish(future, result, callbacks)
 
     def _finish(

@@ -352,3 +352,17 @@ def test_match_rejects_bad_reference():
         mj.match(["a"], [])
     with pytest.raises(jg.InvalidCheckInput):
         mj.match(["a"], 42)  # type: ignore[arg-type]
+
+
+def test_sync_apis_raise_errors_unchained_to_the_event_loop_probe():
+    # run_sync (behind MetaJudge.check, the sync reward function, the audit) probes for a
+    # running loop; an error raised by the work must not carry that probe's RuntimeError
+    # as its context ("During handling of ... no running event loop" in every traceback)
+    from judgeguard._sync import run_sync
+
+    async def fail() -> None:
+        raise ValueError("the work's own error")
+
+    with pytest.raises(ValueError) as caught:
+        run_sync(fail)
+    assert caught.value.__context__ is None

@@ -1,9 +1,10 @@
 """Running an audit: the streaming loop, the line cache, and where the checks run
-(this process's dispatcher, or the worker processes of :mod:`judgeguard.offload` with
-``--workers``)."""
+(tasks on the audit's own event loop, or the worker processes of
+:mod:`judgeguard.offload` with ``--workers``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -12,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from judgeguard._sync import run_sync
 from judgeguard.audit.inputs import AuditConfig, check_config, read_lines
 from judgeguard.audit.lines import Line, LineAuditor, dump_json
 from judgeguard.audit.summary import AuditRow, AuditSummary
-from judgeguard.dispatch import Dispatcher
+from judgeguard.dispatch import DEFAULT_CHECK_TIMEOUT, run_job
 
 if TYPE_CHECKING:
     from judgeguard.offload import CheckWorker, WorkerConfig
@@ -24,24 +26,25 @@ if TYPE_CHECKING:
 __all__ = ["run_audit"]
 
 
-class _Ready:
-    """A line whose result is known (a cache hit)."""
+#: How long a Ctrl-C lets the checks in flight finish before they are cancelled.
+INTERRUPT_GRACE = 2.0
 
-    def __init__(self, result: dict[str, Any]) -> None:
-        self._result = result
 
-    def done(self) -> bool:
-        return True
-
-    def result(self) -> dict[str, Any]:
-        return self._result
+def _done(result: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+    """A line whose result is already known (a cache hit, a line with nothing to check)."""
+    future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
 
 
 class _Checks:
-    """Parses lines and runs their checks on this process's dispatcher: the checks
-    themselves run here, or (``workers`` > 1) in that many worker processes of
-    :mod:`judgeguard.offload`, past one process's litellm CPU ceiling; a check a worker
-    cannot take (it died, something does not pickle) runs here."""
+    """Parses lines and starts their checks as tasks on the audit's event loop, at most
+    ``concurrency`` at once. Everything runs in the one thread that runs the audit: with
+    a second busy thread (the background dispatcher's), every SQLite and socket call
+    that let go of the GIL waited to get it back, ~0.15-0.5 ms each. With ``workers`` > 1
+    the checks run in that many worker processes of :mod:`judgeguard.offload`, past one
+    process's CPU; a check a worker cannot take (it died, something does not pickle) runs
+    here."""
 
     def __init__(
         self,
@@ -51,11 +54,7 @@ class _Checks:
         store: Callable[[str | None, dict[str, Any]], None],
     ) -> None:
         self.auditor, self.config, self.tel, self.store = auditor, config, tel, store
-        window = max(4 * config.concurrency, 64)
-        # the checks are the audit's main work: no lower priority
-        self.dispatcher = Dispatcher(
-            concurrency=config.concurrency, max_queue=window + 1, on_full="wait", nice=0
-        )
+        self.limit = asyncio.Semaphore(config.concurrency)
         self.workers: list[CheckWorker] = []
         if config.workers > 1:  # imported only then: a one-process audit needs none of it
             from judgeguard import offload
@@ -86,24 +85,32 @@ class _Checks:
                 self._worker_config = worker_config(self._settings)
         return self._settings
 
-    def slot(self, line: Line, key: str | None) -> Any:
+    def slot(self, line: Line, key: str | None) -> asyncio.Future[dict[str, Any]]:
+        """The line's result to come: parsed here, checked in a task."""
         from judgeguard import pipeline
 
         request = self.auditor.prepare(line)
         settings = self.settings()
-        tel, auditor, store, workers = self.tel, self.auditor, self.store, self.workers
-        worker_config = self._worker_config
+        auditor, store, workers = self.auditor, self.store, self.workers
+        if request is None:  # nothing to check: the parse error or bad line is the result
+            result = auditor.result_record(line)
+            store(key, result)
+            return _done(result)
+        if not self.primed and not workers and settings.metajudge:
+            # the clients' first import (litellm's takes seconds; the fast path needs only
+            # aiohttp) happens once a check is needed: a rerun served by the cache never pays
+            from judgeguard.metajudge.transport import import_clients
 
-        # The job builds and stores the line's result itself: every cache write then
-        # happens on the dispatcher thread (SQLite writers on two threads wait on each
-        # other's locks, which cost milliseconds per line).
+            import_clients(settings.metajudge.models, settings.metajudge.litellm_kwargs)
+            self.primed = True
+
         async def job() -> dict[str, Any]:
-            if request is not None and workers:
+            if workers:
                 line.check = await self.offload.run(
-                    request, settings, tel, worker_config, workers=workers
+                    request, settings, self.tel, self._worker_config, workers=workers
                 )
-            elif request is not None:
-                line.check = await pipeline.run_check(request, settings, tel)
+            else:
+                line.check = await pipeline.run_check(request, settings, self.tel)
             result = auditor.result_record(line)
             store(key, result)
             return result
@@ -113,25 +120,9 @@ class _Checks:
             line.check = settings.gate.apply_to(failed)  # a check that never ran: on_error
             return auditor.result_record(line)
 
-        if request is not None and not self.primed and not workers and settings.metajudge:
-            # the clients' first import (litellm's takes seconds; the fast path needs only
-            # aiohttp) happens once a check is needed: a rerun served by the cache never pays
-            from functools import partial
-
-            from judgeguard.metajudge.transport import import_clients
-
-            mj = settings.metajudge
-            self.dispatcher.prime(partial(import_clients, mj.models, mj.litellm_kwargs))
-            self.primed = True
-        return self.dispatcher.submit(job, fallback)
-
-    def interrupt(self) -> None:
-        self.dispatcher.shutdown(timeout=2.0)
-        for worker in self.workers:
-            worker.close(timeout=1.0)
+        return asyncio.ensure_future(run_job(job, fallback, self.limit, DEFAULT_CHECK_TIMEOUT))
 
     def close(self) -> None:
-        self.dispatcher.close(timeout=0.1)
         for worker in self.workers:
             worker.close()
 
@@ -193,8 +184,7 @@ def run_audit(
         summary.gate = dataclasses.asdict(auditor.gate)
     cache = config.cache
     window = max(4 * config.concurrency, 64)
-    checker = _Checks(auditor, config, config.telemetry or get_telemetry(), _store_for(config))
-    queue: list[Any] = []
+    tel = config.telemetry or get_telemetry()
     digest = _CrashDigest()
     logger = logging.getLogger("judgeguard")
     logger.addFilter(digest)
@@ -209,11 +199,9 @@ def run_audit(
         if progress is not None:
             progress(1)
 
-    # the cache's writes (line results, MetaJudge answers) go in batches, one transaction
-    # each, instead of one per write; the last batch is written when the run ends, also on
-    # Ctrl-C (a process killed outright loses at most that batch, never an --out line)
-    batched = cache.batched() if cache is not None else contextlib.nullcontext()
-    with batched:
+    async def audit_lines() -> None:
+        checker = _Checks(auditor, config, tel, _store_for(config))
+        queue: list[asyncio.Future[dict[str, Any]]] = []
         try:
             for number, raw in read_lines(path, config.limit):
                 key = auditor.line_key(raw) if cache is not None else None
@@ -222,25 +210,42 @@ def run_audit(
                     result = auditor.regate(json.loads(cached))
                     result["line"] = number
                     result["cached"] = True
-                    queue.append(_Ready(result))
+                    queue.append(_done(result))
                 else:
                     queue.append(checker.slot(Line(number, raw), key))
-                while queue and (len(queue) > window or queue[0].done()):
+                if len(queue) > window:  # wait for the oldest (shielded: a Ctrl-C lands here)
+                    await asyncio.shield(queue[0])
+                elif len(queue) % 64 == 0:
+                    await asyncio.sleep(0)  # let the checks' tasks run between reads
+                while queue and queue[0].done():
                     emit(queue.pop(0).result())
             while queue:
-                emit(queue.pop(0).result())
-        except KeyboardInterrupt:
+                emit(await asyncio.shield(queue.pop(0)))
+        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C (CancelledError: via
+            # asyncio.run's SIGINT handler): the finished lines, in order, then stop
             summary.interrupted = True
-            checker.interrupt()
-            for slot in queue:
-                if slot.done():
-                    try:
-                        emit(slot.result())
-                    except Exception:  # a cancelled check: its line simply did not finish
-                        break
-                else:
+            running = [f for f in queue if not f.done()]
+            if running:
+                await asyncio.wait(running, timeout=INTERRUPT_GRACE)
+            for f in running:
+                f.cancel()  # ends as an error/shutdown result
+            await asyncio.gather(*running, return_exceptions=True)
+            for f in queue:
+                if not f.done() or f.cancelled():
                     break
+                emit(f.result())
         finally:
             checker.close()
+
+    # the cache's writes (line results, MetaJudge answers) go in batches, one transaction
+    # each, instead of one per write; the last batch is written when the run ends, also on
+    # Ctrl-C (a process killed outright loses at most that batch, never an --out line)
+    batched = cache.batched() if cache is not None else contextlib.nullcontext()
+    with batched:
+        try:
+            run_sync(audit_lines, name="judgeguard-audit")
+        except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
+            summary.interrupted = True
+        finally:
             logger.removeFilter(digest)
     return summary

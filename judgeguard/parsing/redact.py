@@ -6,6 +6,7 @@ import bisect
 import functools
 import heapq
 import itertools
+import operator
 import re
 from typing import Literal
 
@@ -153,24 +154,41 @@ _SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
 
 
 class _Geometry:
-    """Line and sentence boundaries of one text, found in one pass each, queried by bisect.
+    """Line and sentence boundaries of one text, queried by bisect.
 
     Replaces per-call scans back to the line start (quadratic on long lines holding many
-    verdict tokens) with O(log n) lookups that give the same answers.
+    verdict tokens) with O(log n) lookups that give the same answers. Line breaks are
+    found in one pass; a line's sentence boundaries when a query first reaches it (a
+    verdict touches a few lines of a text: the rest are never scanned).
     """
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.length = len(text)
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
-        self.b_term, self.b_ws, self.b_end = [], [], []
-        for m in _INLINE_BOUNDARY.finditer(text):
-            self.b_term.append(m.start())
-            self.b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
-            self.b_end.append(m.end())
-        self.e_start, self.e_end = [], []
-        for m in _SENTENCE_END.finditer(text):
-            self.e_start.append(m.start())
-            self.e_end.append(m.end())
+        parts = text.split("\n")
+        # the k-th line break sits after the first k+1 lines and k earlier breaks
+        self.newlines = list(
+            map(operator.add, itertools.accumulate(map(len, parts[:-1])), itertools.count())
+        )
+        # line start -> its in-line boundaries (term, ws, end) and sentence ends (start, end)
+        self._lines: dict[int, tuple[list[int], list[int], list[int], list[int], list[int]]] = {}
+
+    def _line(self, line_start: int) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+        found = self._lines.get(line_start)
+        if found is None:
+            # no boundary spans a line break, so each line's are its own scan's
+            text, line_end = self.text, self.line_end(line_start)
+            b_term, b_ws, b_end = [], [], []
+            for m in _INLINE_BOUNDARY.finditer(text, line_start, line_end):
+                b_term.append(m.start())
+                b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
+                b_end.append(m.end())
+            e_start, e_end = [], []
+            for m in _SENTENCE_END.finditer(text, line_start, line_end):
+                e_start.append(m.start())
+                e_end.append(m.end())
+            found = self._lines[line_start] = (b_term, b_ws, b_end, e_start, e_end)
+        return found
 
     def line_start(self, pos: int) -> int:
         """``text.rfind("\\n", 0, pos) + 1``."""
@@ -185,16 +203,18 @@ class _Geometry:
     def sentence_start(self, pos: int) -> int:
         line_start = self.line_start(pos)
         # the last in-line boundary whose blanks begin before pos; its blanks end the cut
-        k = bisect.bisect_left(self.b_ws, pos) - 1
-        if k >= 0 and self.b_term[k] >= line_start:
-            return min(self.b_end[k], pos)
+        _, b_ws, b_end, _, _ = self._line(line_start)
+        k = bisect.bisect_left(b_ws, pos) - 1
+        if k >= 0:
+            return min(b_end[k], pos)
         return line_start
 
     def sentence_end(self, pos: int) -> int:
         line_end = self.line_end(pos)
-        k = bisect.bisect_left(self.e_start, pos)
-        if k < len(self.e_start) and self.e_start[k] < line_end:
-            return self.e_end[k]
+        _, _, _, e_start, e_end = self._line(self.line_start(pos))
+        k = bisect.bisect_left(e_start, pos)
+        if k < len(e_start) and e_start[k] < line_end:
+            return e_end[k]
         return line_end
 
 

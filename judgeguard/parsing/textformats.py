@@ -358,6 +358,7 @@ class _Index:
         self._phrases: tuple[list[int], list[int]] | None = None
         self._prefix_max: list[int] | None = None
         self._line_starts: list[int] | None = None
+        self._slice_budget = 2 * len(text) + 1024
 
     def may_match(self, fmt: TextFormat) -> bool:
         """``fmt.may_match(self.lowered)``, each hint looked up once per text."""
@@ -396,9 +397,16 @@ class _Index:
         return n
 
     def final_phrase_in(self, lo: int, hi: int) -> bool:
-        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``, by lookup in the whole-text matches."""
+        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``: searched in the slice while the
+        slices searched stay within a budget of a few times the text's length (a text's
+        few tokens), then by lookup in the whole-text matches (built once), so that many
+        tokens in one long sentence cost linear time."""
         if lo >= hi:
             return False
+        if self._phrases is None and hi - lo <= self._slice_budget and self._word_edge(lo):
+            # a slice starting at a word's edge holds a match iff the lookup finds one
+            self._slice_budget -= hi - lo
+            return _FINAL_PHRASE.search(self.text, lo, hi) is not None
         if self._phrases is None:
             # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
             # one of these lies inside it, or one crossing its edges hides one
@@ -421,6 +429,13 @@ class _Index:
                 return True
             k += 1
         return False
+
+    def _word_edge(self, lo: int) -> bool:
+        """Whether ``lo`` is not inside a word (``\\b`` reads the same in the slice)."""
+        if lo == 0:
+            return True
+        c = self.text[lo - 1]
+        return not (c.isalnum() or c == "_")
 
     def _phrase_spans(self) -> list[tuple[int, int]]:
         """Every match of every part of ``_FINAL_PHRASE`` (what ``finditer`` of each finds)."""

@@ -211,6 +211,18 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
     tokens, and tokens of every format when nothing says "final" — must agree, whichever
     format each is written in, or the output is ambiguous.
     """
+    # the last final statement the judge stands behind: with one, what comes before it
+    # and is no final statement does not count, nor need its context be read
+    last = next(
+        (c for c in reversed(cands) if c.stated and not c.quoted and c.demoted is None), None
+    )
+    if last is not None:
+        pool = [
+            c
+            for c in cands
+            if not c.quoted and (c.stated or c.start > last.start) and c.demoted is None
+        ]
+        return _choose(pool, text)
     kept = [c for c in cands if c.demoted is None]
     if not kept:
         reasons = sorted({c.demoted for c in cands if c.demoted})
@@ -224,6 +236,11 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
     stated = [c for c in unquoted if c.stated]
     # a final statement supersedes earlier mentions, not later ones
     pool = [c for c in unquoted if c.stated or c.start > stated[-1].start] if stated else unquoted
+    return _choose(pool, text)
+
+
+def _choose(pool: list[Candidate], text: str) -> Candidate:
+    """The verdict of the candidates that count (in text order), or a :class:`ParseError`."""
     chosen = pool[-1]
     if chosen.error is not None:
         raise chosen.error

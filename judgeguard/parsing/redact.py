@@ -153,6 +153,10 @@ _INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
 _SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
 
 
+#: one line's in-line boundaries (terminator, blanks, end) and sentence ends (start, end)
+_LineBounds = tuple[list[int], list[int], list[int], list[int], list[int]]
+
+
 class _Geometry:
     """Line and sentence boundaries of one text, queried by bisect.
 
@@ -170,10 +174,9 @@ class _Geometry:
         self.newlines = list(
             map(operator.add, itertools.accumulate(map(len, parts[:-1])), itertools.count())
         )
-        # line start -> its in-line boundaries (term, ws, end) and sentence ends (start, end)
-        self._lines: dict[int, tuple[list[int], list[int], list[int], list[int], list[int]]] = {}
+        self._lines: dict[int, _LineBounds] = {}
 
-    def _line(self, line_start: int) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    def _line(self, line_start: int) -> _LineBounds:
         found = self._lines.get(line_start)
         if found is None:
             # no boundary spans a line break, so each line's are its own scan's

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from judgeguard.errors import ParseError
 from judgeguard.parsing.context import demotion
@@ -16,23 +18,83 @@ from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 __all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates", "markup_spans"]
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One verdict found in a text: where, by which format, and how final it reads."""
+_UNREAD: Any = object()  # a candidate's demotion not read yet
 
-    verdict: Verdict | None
-    start: int
-    end: int
-    format: str
-    final: bool = False
-    quoted: bool = False
-    error: ParseError | None = None
-    #: a final statement says so in words ("my final verdict is …"); ``final`` also covers
-    #: tokens that are final by the format's construction (``[RESULT] 4``)
-    stated: bool = False
-    #: why this token is not the verdict ("rewrite", "hypothetical", "example", "negated",
-    #: "options"), or ``None``
-    demoted: str | None = None
+
+class Candidate:
+    """One verdict found in a text: where, by which format, and how final it reads.
+
+    ``final``: a final statement; ``stated``: a final statement says so in words ("my
+    final verdict is …"), while ``final`` also covers tokens that are final by the
+    format's construction (``[RESULT] 4``); ``demoted``: why this token is not the
+    verdict ("rewrite", "hypothetical", "example", "negated", "options"), or ``None``.
+    Given ``text`` instead of ``demoted``, the candidate reads its demotion from the
+    text when first asked (:func:`~judgeguard.parsing.context.demotion`): a parse asks
+    for the few tokens that can be its verdict only. Treat candidates as immutable.
+    """
+
+    __slots__ = ("_demoted", "_text", "end", "error", "final", "format", "quoted", "start",
+                 "stated", "verdict")  # fmt: skip
+
+    def __init__(
+        self,
+        verdict: Verdict | None,
+        start: int,
+        end: int,
+        format: str,
+        final: bool = False,
+        quoted: bool = False,
+        error: ParseError | None = None,
+        stated: bool = False,
+        demoted: str | None = None,
+        *,
+        text: str | None = None,
+    ) -> None:
+        self.verdict = verdict
+        self.start = start
+        self.end = end
+        self.format = format
+        self.final = final
+        self.quoted = quoted
+        self.error = error
+        self.stated = stated
+        self._demoted: str | None = demoted if text is None else _UNREAD
+        self._text = text
+
+    @property
+    def demoted(self) -> str | None:
+        """Why this token is not the verdict, or ``None`` (read once, when first asked)."""
+        if self._demoted is _UNREAD:
+            assert self._text is not None
+            self._demoted = demotion(self._text, self.start, self.end)
+        return self._demoted
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.verdict, self.start, self.end, self.format, self.final, self.quoted,
+                self.error, self.stated, self.demoted)  # fmt: skip
+
+    def replace(self, **changes: Any) -> Candidate:
+        """A copy with some fields changed (an unread demotion stays unread)."""
+        new = copy.copy(self)
+        if "demoted" in changes:
+            new._demoted, new._text = changes.pop("demoted"), None
+        for name, value in changes.items():
+            setattr(new, name, value)
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Candidate):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("verdict", "start", "end", "format", "final", "quoted", "error", "stated",
+                 "demoted")  # fmt: skip
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"Candidate({inner})"
 
 
 Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
@@ -651,7 +713,7 @@ def find_candidates(
                     quoted=quoted,
                     error=error,
                     stated=stated,
-                    demoted=demotion(text, start, end),
+                    text=text,
                 )
             )
         if fmt.inherently_final:
@@ -660,7 +722,7 @@ def find_candidates(
             live_ids = {id(c) for c in live}
             for i, c in enumerate(per_format):
                 if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
-                    per_format[i] = replace(c, final=True)
+                    per_format[i] = c.replace(final=True)
         found.extend(per_format)
     found.sort(key=operator.attrgetter("start"))
     return _demote_option_lists(text, found)
@@ -712,6 +774,6 @@ def _options_demoted(group: list[Candidate]) -> list[Candidate]:
     if not listed:
         return group
     return [
-        replace(c, demoted=c.demoted or "options", final=False) if c.format in listed else c
+        c.replace(demoted=c.demoted or "options", final=False) if c.format in listed else c
         for c in group
     ]

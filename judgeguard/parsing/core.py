@@ -16,7 +16,13 @@ from judgeguard.parsing.redact import (
 )
 from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
-from judgeguard.parsing.textformats import Candidate, find_candidates, markup_spans
+from judgeguard.parsing.textformats import (
+    Candidate,
+    carried_lookups,
+    find_candidates,
+    markup_spans,
+    text_index,
+)
 from judgeguard.schema import Judgment
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
@@ -315,8 +321,11 @@ def _redact_into(
         for s, e in conclusion_spans(text, len(text.rstrip()), verdict, standalone=True):
             red.remove(s, e, "verdict_statement")
     red.absorb_whitespace()
+    index = text_index(text)
     for _ in range(8):
-        leftovers = _markup_spans(red.text())
+        # the redacted text lower-cased and the hints it lacks, from the source's
+        carried = carried_lookups(index, red.kept_pieces())
+        leftovers = _markup_spans(red.text(), carried)
         if not leftovers:
             break
         red.remove_current_many(leftovers, "verdict")
@@ -363,9 +372,12 @@ def _is_bare(text: str, s: int, e: int, start: int, end: int) -> bool:
     return trail - lead == end - start and text[lead:trail] == text[start:end]
 
 
-def _markup_spans(text: str) -> list[tuple[int, int]]:
-    """The spans of :func:`find_markup` (without reading each token's context)."""
-    found = markup_spans(text)
+def _markup_spans(
+    text: str, carried: tuple[str, dict[str, bool]] | None = None
+) -> list[tuple[int, int]]:
+    """The spans of :func:`find_markup` (without reading each token's context);
+    ``carried``: what is known of ``text`` from the text it was cut from."""
+    found = markup_spans(text, carried=carried)
     for fmt in registered_formats():
         if fmt.pattern is not None:
             found.extend((c.start, c.end) for c in fmt.candidates(text, _AUTO))

@@ -66,6 +66,10 @@ class Redactor:
             return self.source
         return "".join(self.source[s:e] for s, e in self._kept_segments())
 
+    def kept_pieces(self) -> list[tuple[int, int]]:
+        """The spans of the source that :meth:`text` keeps, in order."""
+        return self._kept_segments()
+
     def remove_current(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``text()[start:end]``, mapping it back to source offsets."""
         self.remove_current_many([(start, end)], reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import copy
 import functools
+import itertools
 import operator
 import re
 from collections.abc import Callable, Iterator
@@ -15,7 +16,15 @@ from judgeguard.errors import ParseError
 from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
-__all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates", "markup_spans"]
+__all__ = [
+    "BUILTIN_FORMATS",
+    "Candidate",
+    "TextFormat",
+    "carried_lookups",
+    "find_candidates",
+    "markup_spans",
+    "text_index",
+]
 
 
 _UNREAD: Any = object()  # a candidate's demotion not read yet
@@ -408,14 +417,23 @@ class _Index:
     with the literal can match).
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, carried: tuple[str, dict[str, bool]] | None = None) -> None:
         self.text = text
-        self.lowered = lowered = text.lower()
-        # str.lower() keeps offsets unless a character lowers to several ("İ"); the only
-        # characters IGNORECASE matches to an ASCII letter that lower() does not turn
-        # into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks all)
-        self.aligned = len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
         self._hints: dict[str, bool] = {}
+        if carried is not None:
+            # the lowered text and some hints known from the text ``text`` was cut from
+            # (see :func:`carried_lookups`): ``text`` is aligned
+            self.lowered, hints = carried
+            self._hints.update(hints)
+            self.aligned = True
+        else:
+            self.lowered = lowered = text.lower()
+            # str.lower() keeps offsets unless a character lowers to several ("İ"); the
+            # only characters IGNORECASE matches to an ASCII letter that lower() does not
+            # turn into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks)
+            self.aligned = text.isascii() or (
+                len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
+            )
         self._apostrophes: list[int] | None = None
         self._phrases: tuple[list[int], list[int]] | None = None
         self._prefix_max: list[int] | None = None
@@ -438,8 +456,23 @@ class _Index:
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
         if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+            lines = self.text.split("\n")
+            # line k starts after the k lines before it and their k line breaks
+            lengths = itertools.accumulate(map(len, lines[:-1]), initial=0)
+            self._line_starts = list(map(operator.add, lengths, itertools.count()))
         return self._line_starts
+
+    def positions(self, literal: str, most: int) -> list[int] | None:
+        """Where ``literal`` (lower case) occurs in ``lowered``; ``None`` past ``most``."""
+        find = self.lowered.find
+        out: list[int] = []
+        i = find(literal)
+        while i != -1:
+            if len(out) == most:
+                return None
+            out.append(i)
+            i = find(literal, i + 1)
+        return out
 
     def apostrophes(self) -> list[int]:
         if self._apostrophes is None:
@@ -523,6 +556,32 @@ class _Index:
         return self._prefix_max[k]
 
 
+def carried_lookups(
+    source: _Index, pieces: list[tuple[int, int]]
+) -> tuple[str, dict[str, bool]] | None:
+    """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
+    in order): that text lower-cased (the pieces of ``source.lowered``), and for each
+    hint ``source`` lacks whether a junction of two pieces makes one (a hint inside one
+    piece is in ``source`` too). ``None`` unless ``source`` is aligned."""
+    if not source.aligned:
+        return None
+    lowered = source.lowered
+    low = "".join(lowered[s:e] for s, e in pieces)
+    junctions = list(itertools.accumulate(e - s for s, e in pieces[:-1]))
+    hints: dict[str, bool] = {}
+    for hint, present in source._hints.items():
+        if not present:
+            n = len(hint) - 1
+            hints[hint] = any(hint in low[max(j - n, 0) : j + n] for j in junctions)
+    return low, hints
+
+
+@functools.lru_cache(maxsize=8)
+def text_index(text: str) -> _Index:
+    """The lookups of ``text`` (shared by the scans and the redaction of one text)."""
+    return _Index(text)
+
+
 def anchored_matches(
     pattern: re.Pattern[str], text: str, lowered: str, anchor: str
 ) -> Iterator[re.Match[str]]:
@@ -546,6 +605,49 @@ def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterato
     line starts (the engine would try, and fail, at every other position too)."""
     end = 0
     for start in index.line_starts():
+        if start < end:
+            continue  # inside the previous match
+        m = pattern.match(text, start)
+        if m is not None:
+            end = max(m.end(), start + 1)
+            yield m
+
+
+#: Most keyword hits a line-anchored format is tried at one by one (past this many, it is
+#: tried at every line start: the keyword search then reads lines once per hit)
+KEYWORD_HITS = 16
+
+
+def _keyword_line_matches(
+    pattern: re.Pattern[str], text: str, index: _Index, keywords: tuple[str, ...]
+) -> Iterator[re.Match[str]] | None:
+    """:func:`_line_matches`, tried only at the line starts a match could start from: the
+    pattern (``^[ \\t*#>-]*``, maybe a word and blanks, then one of ``keywords``) needs
+    a keyword on the line, or on the next non-blank line when the blanks after the word
+    run over line breaks. ``None`` past :data:`KEYWORD_HITS` hits (try every line then)."""
+    found: set[int] = set()
+    rfind = text.rfind
+    for keyword in keywords:
+        at = index.positions(keyword, KEYWORD_HITS)
+        if at is None:
+            return None
+        for p in at:
+            start = rfind("\n", 0, p) + 1
+            found.add(start)
+            # blank lines right before: the match may start on the line above them
+            while start > 0 and (start == p or text[start:p].isspace()):
+                p = start
+                start = rfind("\n", 0, p - 1) + 1
+                found.add(start)
+                if not text[start:p].isspace():
+                    break
+    return _matches_at(pattern, text, sorted(found))
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """The matches :func:`_line_matches` finds, trying ``starts`` only (those it could find)."""
+    end = 0
+    for start in starts:
         if start < end:
             continue  # inside the previous match
         m = pattern.match(text, start)
@@ -636,7 +738,12 @@ def _scan(
                 last_line = _last_line_span(text)
             matches = fmt.pattern.finditer(text, *last_line)
         elif _line_anchored(fmt):
-            matches = _line_matches(fmt.pattern, text, index)
+            keyed = (
+                _keyword_line_matches(fmt.pattern, text, index, fmt.hints)
+                if fmt.hints and index.aligned and builtin
+                else None
+            )
+            matches = _line_matches(fmt.pattern, text, index) if keyed is None else keyed
         elif fmt.anchor is not None and index.aligned:
             matches = anchored_matches(fmt.pattern, text, lowered, fmt.anchor)
         else:
@@ -675,11 +782,15 @@ def _scan(
 
 
 def markup_spans(
-    text: str, formats: tuple[TextFormat, ...] = BUILTIN_FORMATS
+    text: str,
+    formats: tuple[TextFormat, ...] = BUILTIN_FORMATS,
+    carried: tuple[str, dict[str, bool]] | None = None,
 ) -> list[tuple[int, int]]:
     """The spans of :func:`find_candidates` ``(text, VerdictSpec())``, in text order, without
-    reading each token's context (what a rescan for leftover markup needs)."""
-    spans = [m.span() for _, hits in _scan(text, _ANY, formats, _Index(text)) for m, _, _ in hits]
+    reading each token's context (what a rescan for leftover markup needs). ``carried``:
+    what :func:`carried_lookups` knows of ``text`` from the text it was cut from."""
+    index = _Index(text, carried)
+    spans = [m.span() for _, hits in _scan(text, _ANY, formats, index) for m, _, _ in hits]
     spans.sort()
     return spans
 
@@ -696,7 +807,7 @@ def find_candidates(
     that token turns out to be the final verdict.
     """
     found: list[Candidate] = []
-    index = _Index(text)
+    index = text_index(text)
     for fmt, hits in _scan(text, spec, formats, index):
         per_format: list[Candidate] = []
         for m, verdict, error in hits:

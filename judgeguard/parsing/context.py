@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
+
 __all__ = ["CONTEXT_BEFORE", "demotion"]
 
 #: How far back (characters) the clause of a token is read.
@@ -24,70 +26,86 @@ CONTEXT_AFTER = 120
 _I = re.IGNORECASE
 
 _SENTENCE_END = re.compile(r"\n|[.!?](?=\s|$)")
+# "had the …", "were it …": an inverted condition (after the clause's start or "(,:")
+_HAD_WERE = r"\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|assistant|response|answer|model)\b"
+
+# Patterns over the clause are Caseless (see judgeguard.parsing.caseless): written in
+# lower case, each ``\b``-led word alternative written with ``leading`` so the engine skips
+# to its first letters. Each matches where its plain ``\b…`` form with IGNORECASE does.
 
 # the judge's own rewrite, or an ideal answer it imagines
-_REWRITE = re.compile(
-    r"\b(?:revised|improved|rewritten|corrected|updated|enhanced|refined|polished|ideal|"
-    r"perfect|hypothetical)\s+(?:version|response|answer|draft|text|output|reply|solution|"
+_REWRITE = Caseless(
+    leading(
+        "revised|improved|rewritten|corrected|updated|enhanced|refined|polished|ideal|"
+        "perfect|hypothetical"
+    )
+    + r"\s+(?:version|response|answer|draft|text|output|reply|solution|"
     r"explanation|code|poem|essay|summary|story|email|function)\b"
-    r"|\b(?:my|this|that|the|a|an)\s+(?:own\s+)?(?:rewrite|revision)\b"
-    r"|\bhere\s+is\s+how\s+i\s+would\b"
-    r"|\bmy\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|corrections)\b",
-    _I,
+    r"|" + leading("my|this|that|the|a|an") + r"\s+(?:own\s+)?(?:rewrite|revision)\b"
+    r"|" + leading("here") + r"\s+is\s+how\s+i\s+would\b"
+    r"|" + leading("my") + r"\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|"
+    r"corrections)\b"
 )
 # an evaluated answer's own revision is not the judge's rewrite: "the assistant's revised answer"
 _POSSESSIVE = re.compile(r"(?:'s|’s|\bits|\btheir)\s+$", _I)
 
 # a modal rating: "would earn", "could be raised to", "would have been";
 # "might" is always a possibility ("a shallow grader might call this [[C]]"), never a verdict
-_MODAL = re.compile(
-    r"\b(?:would|could|might)\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
+_MODAL = Caseless(
+    leading("would|could|might") + r"\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
     r"even\s+|now\s+|certainly\s+|instead\s+)?(?:have\b|earn|receive|get\b|deserve|merit|"
     r"warrant|achieve|reach|rise|climb|jump|increase|improve|go\s+up|move\s+up|"
     r"make\s+(?:this|it|that)\b|call\s+(?:this|it|that)\b|"
     r"be\s+(?:rated|scored|graded|marked|labell?ed|called|considered|raised|worth|given|"
     r"increased|improved|bumped|upgraded|elevated|\[))"
-    r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
-    r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
-    r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
-    r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
-    _I,
+    # not "I would score" / "we could score" (the judge scoring)
+    r"|" + leading("would|could") + r"(?<!\bi would)(?<!\bi could)(?<!\bwe would)"
+    r"(?<!\bwe could)\s+score\b"
+    r"|" + leading("could") + r"\s+be\s+made\b"
+    r"|" + leading("to") + r"\s+(?:get|earn|reach|achieve|deserve|merit)\b"
+    r"|" + leading("might") + r"\b|" + leading("hypothetical") + r"(?:ly)?\b"
+    r"|" + leading("could") + r"\s+argue\b"
+    r"|" + leading("one|someone|somebody|some|others|other") + r"\s+(?:could|might|would|may)\b"
 )
 # a rule about answers in general: "an answer which ... should be marked GRADE: P"
-_GENERAL_RULE = re.compile(
-    r"\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
-    r"(?:which|that|with|where)\b",
-    _I,
+_GENERAL_RULE = Caseless(
+    leading("an|a|any") + r"\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
+    r"(?:which|that|with|where)\b"
 )
 # a condition, counted only with a modal or "then" in the same clause ("if we compare both,
 # B is better" is no hypothetical); "if I had to choose" is the judge deciding, not imagining
-_CONDITION = re.compile(
-    r"(?<!even )(?<!as )\bif\b|\bunless\b|\bonce\b|\bprovided\s+that\b|\bassuming\b|\bwhether\b|"
-    r"\bsuppos(?:e|ing)\b|(?:^|[(,:])\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|"
-    r"assistant|response|answer|model)\b",
-    _I,
+_CONDITION = Caseless(
+    leading("if") + r"\b(?<!even if)(?<!as if)"
+    r"|" + leading("unless|once|assuming|whether") + r"\b"
+    r"|" + leading("provided") + r"\s+that\b"
+    r"|" + leading("suppos") + r"(?:e|ing)\b"
+    r"|[(,:]" + _HAD_WERE
 )
+# the same "had the …" / "were it …" at the clause's start
+_CONDITION_AT_START = Caseless(_HAD_WERE)
 # "it would be [[A=B]]" is hypothetical; "my verdict would be [[A>B]]" is a hedged verdict
-_WOULD_BE = re.compile(r"\b(?:would|could)\s+be\s*$", _I)
-_MY_VERDICT = re.compile(
-    r"\bmy\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b",
-    _I,
+_WOULD_BE = Caseless(leading("would|could") + r"\s+be\s*$")
+_MY_VERDICT = Caseless(
+    leading("my")
+    + r"\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b"
 )
-_IF_FORCED = re.compile(r"\bif\s+(?:i|we)\s+(?:had|have|were)\s+to\b|\bif\s+forced\b", _I)
-_MODAL_OR_THEN = re.compile(r"\b(?:would|could|might|should|had|were|then)\b", _I)
+_IF_FORCED = Caseless(
+    leading("if") + r"\s+(?:i|we)\s+(?:had|have|were)\s+to\b|" + leading("if") + r"\s+forced\b"
+)
+_MODAL_OR_THEN = Caseless(leading("would|could|might|should|had|were|then") + r"\b")
 
 # an example or a format description right before the token
-_EXAMPLE = re.compile(
-    r"\bfor\s+(?:example|instance)\b|\be\.g\.|\bsuch\s+as\b"
-    r"|\bexample(?:\s+(?:output|rating|verdict|label|score|answer))?\s*:"
-    r"|\b(?:format|template)(?:\s+(?:is|of|like|as))?\s*:?\s*[\"'`]?\s*$",
-    _I,
+_EXAMPLE = Caseless(
+    leading("for") + r"\s+(?:example|instance)\b|e(?<=\be)\.g\.|" + leading("such") + r"\s+as\b"
+    r"|" + leading("example") + r"(?:\s+(?:output|rating|verdict|label|score|answer))?\s*:"
+    r"|" + leading("format|template") + r"(?:\s+(?:is|of|like|as))?\s*:?\s*[\"'`]?\s*$"
 )
 _EXAMPLE_WINDOW = 48
 
 # a label ruled out: "not [[10]]", "rather than [[9]]", "I would not pick [[A]]"
-_NEGATION = re.compile(
-    r"(?:\bnot|n't|\bnever|\brather\s+than|\binstead\s+of)\s+(?:[a-z]+\s+){0,2}$", _I
+_NEGATION = Caseless(
+    r"(?:n(?<=\bn)ot|n't|n(?<=\bn)ever|r(?<=\br)ather\s+than|i(?<=\bi)nstead\s+of)"
+    r"\s+(?:[a-z]+\s+){0,2}$"
 )
 _NEGATION_WINDOW = 40
 
@@ -148,9 +166,9 @@ def _sentence_after(text: str, end: int) -> str:
     return window[: m.start()] if m else window
 
 
-def _rewrite_in(clause: str) -> bool:
-    for m in _REWRITE.finditer(clause):
-        if not _POSSESSIVE.search(clause[max(0, m.start() - 12) : m.start()]):
+def _rewrite_in(clause: str, low: str | None) -> bool:
+    for start in _REWRITE.starts(clause, low):
+        if not _POSSESSIVE.search(clause[max(0, start - 12) : start]):
             return True
     return False
 
@@ -163,31 +181,34 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"negated"`` (a label ruled out).
     """
     window = text[max(0, start - CONTEXT_BEFORE) : start]
-    low = window.lower()
+    aligned = aligned_lower(window)
+    low = window.lower() if aligned is None else aligned
     cut = _clause_start(low)
     clause, low = window[cut:], low[cut:]
-    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause):
+    # the lower-cased clause for the Caseless patterns, when exact (see caseless)
+    fast = None if aligned is None else low
+    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause, fast):
         return "rewrite"
     modal = _any(_MODAL_HINTS, low)
-    if modal and _MODAL.search(clause):
+    if modal and _MODAL.search(clause, fast):
         return "hypothetical"
-    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause):
+    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause, fast):
         return "hypothetical"
     if (
         _any(_CONDITION_HINTS, low)
-        and _CONDITION.search(clause)
-        and not _IF_FORCED.search(clause)
-        and _MODAL_OR_THEN.search(clause)
+        and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
+        and not _IF_FORCED.search(clause, fast)
+        and _MODAL_OR_THEN.search(clause, fast)
     ):
         return "hypothetical"
-    if modal and _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
+    if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):
         return "hypothetical"
     if _TAIL.match(_sentence_after(text, end)):
         return "hypothetical"
-    tail = low[-_EXAMPLE_WINDOW:]
-    if _any(_EXAMPLE_HINTS, tail) and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:]):
+    tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
+    if _any(_EXAMPLE_HINTS, tail_low) and _EXAMPLE.search(tail, None if fast is None else tail_low):
         return "example"
-    tail = low[-_NEGATION_WINDOW:]
-    if _any(_NEGATION_HINTS, tail) and _NEGATION.search(clause[-_NEGATION_WINDOW:]):
+    tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
+    if _any(_NEGATION_HINTS, tail_low) and _NEGATION.search(tail, None if fast is None else tail_low):
         return "negated"
     return None

@@ -186,7 +186,8 @@ def _finish(
 
 def _compatible(a: Verdict, b: Verdict) -> bool:
     """Same verdict, or the same pairwise winner said with and without a strength level."""
-    if a == b or a.render() == b.render():
+    # ``is`` first: equal tokens share one reading; pydantic's == is the slowest test
+    if a is b or a.render() == b.render() or a == b:
         return True
     return (
         a.kind == b.kind == "pairwise"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import copy
 import functools
 import itertools
 import operator
@@ -84,11 +83,11 @@ class Candidate:
 
     def replace(self, **changes: Any) -> Candidate:
         """A copy with some fields changed (an unread demotion stays unread)."""
-        new = copy.copy(self)
+        new = Candidate.__new__(Candidate)
+        for name in Candidate.__slots__:
+            setattr(new, name, changes.get(name, getattr(self, name)))
         if "demoted" in changes:
-            new._demoted, new._text = changes.pop("demoted"), None
-        for name, value in changes.items():
-            setattr(new, name, value)
+            new._demoted, new._text = changes["demoted"], None
         return new
 
     def __eq__(self, other: object) -> bool:

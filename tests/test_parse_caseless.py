@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from judgeguard.parsing import context
+from judgeguard.parsing import context, redact
 from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 
 _I = re.IGNORECASE
@@ -88,6 +88,28 @@ _NEGATION_WINDOW = 40
 # right after the token: "[[9]] if it handled …", "[[10]] once the bug is fixed"
 
 
+# judgeguard/parsing/redact.py before the rewrite
+_PAIR_STATEMENT = re.compile(
+    r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?"
+    r"(?:['’]s\s+(?:answer|response|output))?\s+(?:is|was|seems|appears|performs|does|"
+    r"provides\s+a)\s+(?:\w+\s+){0,3}?(?:better|superior|stronger|preferable|preferred|worse|"
+    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)|\b(?:it['’]?s|it\s+is|"
+    r"this\s+is|a|result\s+is\s+a)\s+tie\b|\bequally\s+(?:good|bad|strong|weak|helpful|matched)"
+    r"|\brelatively\s+the\s+same\b|\bI\s+(?:prefer|choose|pick|select)\b",
+    re.IGNORECASE,
+)
+_CONCLUDING_WORD = re.compile(
+    r"\b(?:therefore|thus|hence|so|overall|consequently|accordingly|in\s+conclusion|"
+    r"in\s+summary|ultimately)\b",
+    re.IGNORECASE,
+)
+_CRITERIA_WORDS = re.compile(
+    r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
+    r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",
+    re.IGNORECASE,
+)
+
+
 # (pattern, reference, how it is used: "starts" = every match start, "any" = whether one)
 def _conditions(text: str, low: str | None) -> bool:
     return bool(
@@ -106,6 +128,9 @@ _PAIRS = [
     ("_MODAL_OR_THEN", _MODAL_OR_THEN, "any"),
     ("_EXAMPLE", _EXAMPLE, "any"),
     ("_NEGATION", _NEGATION, "any"),
+    ("redact._PAIR_STATEMENT", _PAIR_STATEMENT, "any"),
+    ("redact._CONCLUDING_WORD", _CONCLUDING_WORD, "any"),
+    ("redact._CRITERIA_WORDS", _CRITERIA_WORDS, "any"),
 ]
 
 _WORDS = [
@@ -130,6 +155,11 @@ _PHRASES = [
     "instead of", "I would score", "we could score", "could score", "even if", "as if",
     "had the", "were it", "(had both", "provided that", "my own rewrite", "the revision",
     "here is how I would", "my edits", "the assistant's revised answer", "one could",
+    "Assistant A is better", "response (b) was much more detailed", "Model 2's answer is the",
+    "output 1 performs", "it's a tie", "It’s", "result is a tie", "equally good",
+    "relatively the same", "I prefer", "i choose", "therefore", "Thus", "in conclusion",
+    "in summary", "ultimately", "meets", "does not meet", "satisfies", "fails", "passes",
+    "hallucinated", "factual", "incorrect", "so", "also", "iso", "seems", "better", "worse",
 ]  # fmt: skip
 
 
@@ -157,7 +187,8 @@ def _reference(ref: re.Pattern[str], use: str, text: str) -> object:
 
 @pytest.mark.parametrize(("name", "ref", "use"), _PAIRS, ids=[p[0] for p in _PAIRS])
 def test_rewritten_pattern_finds_what_the_reference_finds(name, ref, use):
-    pattern = getattr(context, name)
+    module, _, attr = name.rpartition(".")
+    pattern = getattr(redact if module == "redact" else context, attr)
     rng = random.Random(name)
     found = 0
     for _ in range(3000):
@@ -168,7 +199,7 @@ def test_rewritten_pattern_finds_what_the_reference_finds(name, ref, use):
         low = aligned_lower(text)
         if low is not None:
             assert _outcome(pattern, use, text, low) == want, (name, text)
-    assert found > 30  # the clauses exercise the pattern
+    assert found > 10  # the clauses exercise the pattern
 
 
 def test_leading_words_match_where_their_b_form_does():

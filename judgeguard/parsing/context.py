@@ -209,6 +209,8 @@ def demotion(text: str, start: int, end: int) -> str | None:
     if _any(_EXAMPLE_HINTS, tail_low) and _EXAMPLE.search(tail, None if fast is None else tail_low):
         return "example"
     tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
-    if _any(_NEGATION_HINTS, tail_low) and _NEGATION.search(tail, None if fast is None else tail_low):
+    if _any(_NEGATION_HINTS, tail_low) and _NEGATION.search(
+        tail, None if fast is None else tail_low
+    ):
         return "negated"
     return None

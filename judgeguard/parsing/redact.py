@@ -10,6 +10,7 @@ import operator
 import re
 from typing import Literal
 
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 from judgeguard.schema import Redaction
 from judgeguard.verdicts import Verdict
 
@@ -274,22 +275,25 @@ _MARKER = re.compile(
     r"into\s+account|considering\s+(?:everything|all))\b",
     re.IGNORECASE,
 )
-_PAIR_STATEMENT = re.compile(
-    r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?"
+# a pairwise verdict in words (Caseless: see judgeguard.parsing.caseless)
+_PAIR_STATEMENT = Caseless(
+    leading("assistant|response|output|answer|model|candidate") + r"\s*\(?[ab12]\)?"
     r"(?:['’]s\s+(?:answer|response|output))?\s+(?:is|was|seems|appears|performs|does|"
     r"provides\s+a)\s+(?:\w+\s+){0,3}?(?:better|superior|stronger|preferable|preferred|worse|"
-    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)|\b(?:it['’]?s|it\s+is|this\s+is|a|result\s+"
-    r"is\s+a)\s+tie\b|\bequally\s+(?:good|bad|strong|weak|helpful|matched)|\brelatively\s+the"
-    r"\s+same\b|\bI\s+(?:prefer|choose|pick|select)\b",
-    re.IGNORECASE,
+    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)"
+    r"|(?:i(?<=\bi)t['’]?s|i(?<=\bi)t\s+is|t(?<=\bt)his\s+is|a(?<=\ba)|r(?<=\br)esult\s+is\s+a)"
+    r"\s+tie\b|" + leading("equally") + r"\s+(?:good|bad|strong|weak|helpful|matched)"
+    r"|" + leading("relatively") + r"\s+the\s+same\b"
+    r"|" + leading("i") + r"\s+(?:prefer|choose|pick|select)\b"
 )
 _SCORE_WORDS = r"(?:score|rating|grade|rate|rated|give|giving|assign|award|deserves?|earns?)"
 
 
-def _states_verdict(sentence: str, verdict: Verdict) -> bool:
-    """Whether a sentence states ``verdict`` (winner, score or label) in words."""
+def _states_verdict(sentence: str, verdict: Verdict, low: str | None = None) -> bool:
+    """Whether a sentence states ``verdict`` (winner, score or label) in words (``low``:
+    the sentence's :func:`~judgeguard.parsing.caseless.aligned_lower`)."""
     if verdict.kind == "pairwise":
-        return bool(_PAIR_STATEMENT.search(sentence))
+        return bool(_PAIR_STATEMENT.search(sentence, low))
     if verdict.kind == "score":
         v = re.escape(verdict.render())
         return bool(
@@ -301,21 +305,22 @@ def _states_verdict(sentence: str, verdict: Verdict) -> bool:
             or re.search(rf"(?<![\d.]){v}(?:\.0)?\s*(?:/|out\s+of)\s*\d", sentence, re.IGNORECASE)
         )
     label = verdict.render()
-    return bool(_CONCLUDING_WORD.search(sentence)) and bool(
+    return bool(_CONCLUDING_WORD.search(sentence, low)) and bool(
         re.search(rf"(?<![\w]){re.escape(label)}(?![\w])", sentence, re.IGNORECASE)
-        or _CRITERIA_WORDS.search(sentence)
+        or _CRITERIA_WORDS.search(sentence, low)
     )
 
 
-_CONCLUDING_WORD = re.compile(
-    r"\b(?:therefore|thus|hence|so|overall|consequently|accordingly|in\s+conclusion|"
-    r"in\s+summary|ultimately)\b",
-    re.IGNORECASE,
+_CONCLUDING_WORD = Caseless(
+    leading("therefore|thus|hence|so|overall|consequently|accordingly|ultimately")
+    + r"\b|"
+    + leading("in")
+    + r"\s+(?:conclusion|summary)\b"
 )
-_CRITERIA_WORDS = re.compile(
-    r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
-    r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",
-    re.IGNORECASE,
+_CRITERIA_WORDS = Caseless(
+    r"(?:m(?<=\bm)eets?|d(?<=\bd)oes\s+not\s+meet|s(?<=\bs)atisf(?:y|ies)|f(?<=\bf)ails?|"
+    r"p(?<=\bp)ass(?:es)?|c(?<=\bc)orrect|i(?<=\bi)ncorrect|r(?<=\br)elevant|"
+    r"i(?<=\bi)rrelevant|g(?<=\bg)rounded|h(?<=\bh)allucinat\w*|f(?<=\bf)actual)\b"
 )
 _SIDE = re.compile(
     r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?(?![\w])", re.IGNORECASE
@@ -353,18 +358,19 @@ def conclusion_spans(
         if e - s > _MAX_CONCLUSION:
             break  # a "sentence" this long is a wall of text, not a concluding remark
         sentence = text[s:e]
+        low = aligned_lower(sentence)
         # the sentence right before a bare verdict token that names a side is its conclusion
         is_closing = (
             closing and not spans and verdict.kind == "pairwise" and bool(_SIDE.search(sentence))
         )
         if not is_closing and not (
-            _states_verdict(sentence, verdict)
+            _states_verdict(sentence, verdict, low)
             or (
                 _MARKER.search(sentence)
                 and verdict.kind != "label"
                 and _mentions_verdict(sentence, verdict)
             )
-            or _concludes_any_verdict(sentence, verdict)
+            or _concludes_any_verdict(sentence, verdict, low)
         ):
             break
         spans.append((s, e))
@@ -387,10 +393,10 @@ _ANY_VERDICT_VALUE = re.compile(
 )
 
 
-def _concludes_any_verdict(sentence: str, verdict: Verdict) -> bool:
+def _concludes_any_verdict(sentence: str, verdict: Verdict, low: str | None = None) -> bool:
     """A concluding sentence ("Thus, the score should be: 0.9.") stating a verdict of
     ``verdict``'s kind, whatever the value: it gives a verdict away even when it differs."""
-    if not (_CONCLUDING_WORD.search(sentence) or _MARKER.search(sentence)):
+    if not (_CONCLUDING_WORD.search(sentence, low) or _MARKER.search(sentence)):
         return False
     if verdict.kind == "score":
         return bool(_ANY_SCORE_STATEMENT.search(sentence) or _ANY_VERDICT_VALUE.search(sentence))

@@ -104,10 +104,10 @@ class Redactor:
         prev_end = 0
         for start, end, reason in list(self._merged()):
             # the blanks between the previous cut and this one are not removed yet
-            i = prev_end + len(src[prev_end:start].rstrip(" \t"))
+            i = _strip_back(src, prev_end, start, " \t")
             whole_line = (i == 0 or src[i - 1] == "\n") and (end >= len(src) or src[end] in "\r\n")
             if whole_line:
-                i = prev_end + len(src[prev_end:i].rstrip("\r\n"))
+                i = _strip_back(src, prev_end, i, "\r\n")
             self.remove(i, start, reason)
             prev_end = end
         segments = self._kept_segments()
@@ -120,6 +120,17 @@ class Redactor:
         runs = self._merged()
         if runs and runs[-1][1] > last_kept + 1:
             self.remove(last_kept + 1, len(src), "verdict_statement")
+
+
+def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
+    """``lo + len(text[lo:hi].rstrip(chars))``, stepping back over a few characters
+    before slicing (cuts are usually preceded by a blank or two, not by a long run)."""
+    i = hi
+    while i > lo and hi - i < 16:
+        if text[i - 1] not in chars:
+            return i
+        i -= 1
+    return lo + len(text[lo:i].rstrip(chars)) if i > lo else lo
 
 
 def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:

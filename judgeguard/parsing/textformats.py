@@ -565,14 +565,17 @@ def carried_lookups(
     if not source.aligned:
         return None
     lowered = source.lowered
-    low = "".join(lowered[s:e] for s, e in pieces)
-    junctions = list(itertools.accumulate(e - s for s, e in pieces[:-1]))
-    hints: dict[str, bool] = {}
-    for hint, present in source._hints.items():
-        if not present:
-            n = len(hint) - 1
-            hints[hint] = any(hint in low[max(j - n, 0) : j + n] for j in junctions)
-    return low, hints
+    low = "".join([lowered[s:e] for s, e in pieces])
+    absent = [hint for hint, present in source._hints.items() if not present]
+    if not absent or len(pieces) < 2:
+        return low, dict.fromkeys(absent, False)
+    # the text around each junction, as far as the longest hint reaches over it; "\0"
+    # (in no hint) keeps two junctions' windows from making one between them
+    n = max(map(len, absent)) - 1
+    around = "\0".join(
+        [low[max(j - n, 0) : j + n] for j in itertools.accumulate([e - s for s, e in pieces[:-1]])]
+    )
+    return low, {hint: hint in around for hint in absent}
 
 
 @functools.lru_cache(maxsize=8)
@@ -876,6 +879,8 @@ def _same_list(text: str, end: int, start: int) -> bool:
 
 
 def _options_demoted(group: list[Candidate]) -> list[Candidate]:
+    if len(group) < OPTION_LIST_MIN:
+        return group  # too few to list OPTION_LIST_MIN different verdicts
     per_format: dict[str, set[str]] = {}
     for c in group:
         if c.verdict is not None:

@@ -51,18 +51,25 @@ class Caseless:
     lower-cased.
     """
 
-    __slots__ = ("exact", "folded")
+    __slots__ = ("exact", "folded", "hints")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, hints: tuple[str, ...] = ()) -> None:
         # an upper-case letter would match nothing in the lower-cased text (escapes such
         # as \S, \W and \b are not letters of the text)
         assert not re.search(r"(?<!\\)[A-Z]", source), source
         self.folded = re.compile(source, re.IGNORECASE)
         self.exact = re.compile(source)
+        #: literals one of which every match holds: :meth:`search` looks for them in the
+        #: lower-cased text first (``in`` is far cheaper than a search)
+        self.hints = hints
 
     def search(self, text: str, low: str | None) -> re.Match[str] | None:
         """The first match in ``text``."""
-        return self.exact.search(low) if low is not None else self.folded.search(text)
+        if low is None:
+            return self.folded.search(text)
+        if self.hints and not any(map(low.__contains__, self.hints)):
+            return None
+        return self.exact.search(low)
 
     def match(self, text: str, low: str | None, pos: int = 0) -> re.Match[str] | None:
         """A match starting at ``pos``."""

@@ -295,7 +295,22 @@ _PAIR_STATEMENT = Caseless(
     r"|(?:i(?<=\bi)t['’]?s|i(?<=\bi)t\s+is|t(?<=\bt)his\s+is|a(?<=\ba)|r(?<=\br)esult\s+is\s+a)"
     r"\s+tie\b|" + leading("equally") + r"\s+(?:good|bad|strong|weak|helpful|matched)"
     r"|" + leading("relatively") + r"\s+the\s+same\b"
-    r"|" + leading("i") + r"\s+(?:prefer|choose|pick|select)\b"
+    r"|" + leading("i") + r"\s+(?:prefer|choose|pick|select)\b",
+    hints=(
+        "assistant",
+        "response",
+        "output",
+        "answer",
+        "model",
+        "candidate",
+        "tie",
+        "equally",
+        "relatively",
+        "prefer",
+        "choose",
+        "pick",
+        "select",
+    ),
 )
 _SCORE_WORDS = r"(?:score|rating|grade|rate|rated|give|giving|assign|award|deserves?|earns?)"
 
@@ -326,12 +341,35 @@ _CONCLUDING_WORD = Caseless(
     leading("therefore|thus|hence|so|overall|consequently|accordingly|ultimately")
     + r"\b|"
     + leading("in")
-    + r"\s+(?:conclusion|summary)\b"
+    + r"\s+(?:conclusion|summary)\b",
+    hints=(
+        "therefore",
+        "thus",
+        "hence",
+        "so",
+        "overall",
+        "consequently",
+        "accordingly",
+        "ultimately",
+        "conclusion",
+        "summary",
+    ),
 )
 _CRITERIA_WORDS = Caseless(
     r"(?:m(?<=\bm)eets?|d(?<=\bd)oes\s+not\s+meet|s(?<=\bs)atisf(?:y|ies)|f(?<=\bf)ails?|"
     r"p(?<=\bp)ass(?:es)?|c(?<=\bc)orrect|i(?<=\bi)ncorrect|r(?<=\br)elevant|"
-    r"i(?<=\bi)rrelevant|g(?<=\bg)rounded|h(?<=\bh)allucinat\w*|f(?<=\bf)actual)\b"
+    r"i(?<=\bi)rrelevant|g(?<=\bg)rounded|h(?<=\bh)allucinat\w*|f(?<=\bf)actual)\b",
+    hints=(
+        "meet",
+        "satisf",
+        "fail",
+        "pass",
+        "correct",
+        "relevant",
+        "grounded",
+        "hallucinat",
+        "factual",
+    ),
 )
 _SIDE = re.compile(
     r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?(?![\w])", re.IGNORECASE

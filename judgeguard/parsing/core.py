@@ -186,8 +186,9 @@ def _finish(
 
 def _compatible(a: Verdict, b: Verdict) -> bool:
     """Same verdict, or the same pairwise winner said with and without a strength level."""
-    # ``is`` first: equal tokens share one reading; pydantic's == is the slowest test
-    if a is b or a.render() == b.render() or a == b:
+    # equal verdicts render alike (a render is a function of the fields), and equal
+    # tokens share one reading (``is``): pydantic's == need not be asked
+    if a is b or a.render() == b.render():
         return True
     return (
         a.kind == b.kind == "pairwise"

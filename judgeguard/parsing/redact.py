@@ -37,12 +37,16 @@ class Redactor:
         self._runs: list[tuple[int, int, _Reason]] = []
         # removals not merged into _runs yet, in the order they were made
         self._pending: list[tuple[int, int, _Reason]] = []
+        # the kept segments and text, until the next removal
+        self._segments: list[tuple[int, int]] | None = None
+        self._text: str | None = None
 
     def remove(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``source[start:end]`` (chars already removed keep their reason)."""
         start, end = max(0, start), min(end, len(self.source))
         if start < end:
             self._pending.append((start, end, reason))
+            self._segments = self._text = None
 
     def _merged(self) -> list[tuple[int, int, _Reason]]:
         """The removed runs, sorted, disjoint, adjacent runs of one reason joined."""
@@ -52,6 +56,11 @@ class Redactor:
         return self._runs
 
     def _kept_segments(self) -> list[tuple[int, int]]:
+        if self._segments is None:
+            self._segments = self._segments_now()
+        return self._segments
+
+    def _segments_now(self) -> list[tuple[int, int]]:
         segments, pos = [], 0
         for s, e, _ in self._merged():
             if s > pos:
@@ -63,9 +72,12 @@ class Redactor:
 
     def text(self) -> str:
         """The source with every removed span cut out."""
-        if not self._merged():
-            return self.source
-        return "".join(self.source[s:e] for s, e in self._kept_segments())
+        if self._text is None:
+            if not self._merged():
+                self._text = self.source
+            else:
+                self._text = "".join([self.source[s:e] for s, e in self._kept_segments()])
+        return self._text
 
     def kept_pieces(self) -> list[tuple[int, int]]:
         """The spans of the source that :meth:`text` keeps, in order."""

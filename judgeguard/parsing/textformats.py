@@ -389,13 +389,17 @@ NEAR = 4096
 
 
 def _sentence_before_start(text: str, start: int) -> int:
+    """Just after the last line break or ``". "``, ``"! "``, ``"? "`` before ``start``
+    (within :data:`NEAR`)."""
     floor = max(start - NEAR, 0) - 1
+    # the marks are looked for on the token's line only: one before its start cannot be
+    # the last (a line break at ``line`` holds no ". ", so nothing starting there counts)
+    line = max(text.rfind("\n", floor + 1, start), floor)
     lo = max(
-        text.rfind("\n", floor + 1, start),
-        text.rfind(". ", floor + 1, start),
-        text.rfind("! ", floor + 1, start),
-        text.rfind("? ", floor + 1, start),
-        floor,
+        text.rfind(". ", line + 1, start),
+        text.rfind("! ", line + 1, start),
+        text.rfind("? ", line + 1, start),
+        line,
     )
     return lo + 1
 

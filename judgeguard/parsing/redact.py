@@ -113,15 +113,24 @@ class Redactor:
         """Widen each cut over the blanks it leaves: spaces before it, the line breaks
         before a cut that removes whole lines, and whitespace left at the very end."""
         src = self.source
+        # the blanks widen each run over what lies between it and the previous run only,
+        # so runs and blanks stay disjoint: they are laid down directly (what _paint
+        # makes of them), joining a blank to its run and touching runs of one reason
+        runs: list[tuple[int, int, _Reason]] = []
         prev_end = 0
-        for start, end, reason in list(self._merged()):
+        for start, end, reason in self._merged():
             # the blanks between the previous cut and this one are not removed yet
             i = _strip_back(src, prev_end, start, " \t")
             whole_line = (i == 0 or src[i - 1] == "\n") and (end >= len(src) or src[end] in "\r\n")
             if whole_line:
                 i = _strip_back(src, prev_end, i, "\r\n")
-            self.remove(i, start, reason)
+            if runs and runs[-1][1] == i and runs[-1][2] == reason:
+                runs[-1] = (runs[-1][0], end, reason)
+            else:
+                runs.append((i, end, reason))
             prev_end = end
+        self._runs = runs
+        self._segments = self._text = None
         segments = self._kept_segments()
         last_kept = -1
         for s, e in reversed(segments):
@@ -129,9 +138,26 @@ class Redactor:
             if stripped:
                 last_kept = s + len(stripped) - 1
                 break
-        runs = self._merged()
         if runs and runs[-1][1] > last_kept + 1:
-            self.remove(last_kept + 1, len(src), "verdict_statement")
+            # whitespace left at the end: the kept pieces after the last kept character
+            tail: list[tuple[int, int, _Reason]] = [
+                (max(s, last_kept + 1), e, "verdict_statement")
+                for s, e in segments
+                if e > last_kept + 1
+            ]
+            self._runs = _join_touching(sorted(runs + tail))
+            self._segments = self._text = None
+
+
+def _join_touching(runs: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
+    """Disjoint sorted runs with touching runs of one reason joined."""
+    out: list[tuple[int, int, _Reason]] = []
+    for a, b, reason in runs:
+        if out and out[-1][1] == a and out[-1][2] == reason:
+            out[-1] = (out[-1][0], b, reason)
+        else:
+            out.append((a, b, reason))
+    return out
 
 
 def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:

@@ -8,7 +8,7 @@ import itertools
 import operator
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from judgeguard.errors import ParseError
@@ -108,6 +108,11 @@ class Candidate:
 Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
 
 
+def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
+    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class TextFormat:
     """A verdict format: a pattern, the kind it yields and how to read a match.
@@ -130,6 +135,11 @@ class TextFormat:
     #: from one occurrence of it to the next (``str.find``) instead of letting the regex
     #: engine try every position, which under IGNORECASE costs far more
     anchor: str | None = None
+    #: whether the pattern is ``^``-anchored and MULTILINE (tried at line starts only)
+    line_anchored: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "line_anchored", _anchored_at_lines(self.pattern))
 
     def may_match(self, lowered: str) -> bool:
         """A cheap pre-check: one of the format's lower-case ``hints`` is in the text."""
@@ -710,14 +720,8 @@ _READINGS: dict[tuple[str, str, VerdictSpec], Verdict | None] = {}
 _READINGS_MAX = 4096
 
 
-@functools.cache
-def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
-    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
-    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
-
-
 def _line_anchored(fmt: TextFormat) -> bool:
-    return _anchored_at_lines(fmt.pattern)
+    return fmt.line_anchored
 
 
 _Hit = tuple[re.Match[str], "Verdict | None", "ParseError | None"]
@@ -743,7 +747,7 @@ def _scan(
             if last_line is None:
                 last_line = _last_line_span(text)
             matches = fmt.pattern.finditer(text, *last_line)
-        elif _line_anchored(fmt):
+        elif fmt.line_anchored:
             keyed = (
                 _keyword_line_matches(fmt.pattern, text, index, fmt.hints)
                 if fmt.hints and index.aligned and builtin

@@ -452,6 +452,7 @@ class _Index:
         self._prefix_max: list[int] | None = None
         self._line_starts: list[int] | None = None
         self._slice_budget = 2 * len(text) + 1024
+        self._positions: dict[tuple[str, int], list[int] | None] = {}
 
     def may_match(self, fmt: TextFormat) -> bool:
         """``fmt.may_match(self.lowered)``, each hint looked up once per text."""
@@ -475,16 +476,22 @@ class _Index:
             self._line_starts = list(map(operator.add, lengths, itertools.count()))
         return self._line_starts
 
-    def positions(self, literal: str, most: int) -> list[int] | None:
+    def positions(self, literal: str, most: int = 16) -> list[int] | None:
         """Where ``literal`` (lower case) occurs in ``lowered``; ``None`` past ``most``."""
+        key = (literal, most)
+        if key in self._positions:
+            return self._positions[key]
         find = self.lowered.find
-        out: list[int] = []
+        out: list[int] | None = []
         i = find(literal)
         while i != -1:
+            assert out is not None
             if len(out) == most:
-                return None
+                out = None
+                break
             out.append(i)
             i = find(literal, i + 1)
+        self._positions[key] = out
         return out
 
     def apostrophes(self) -> list[int]:
@@ -574,22 +581,39 @@ def carried_lookups(
 ) -> tuple[str, dict[str, bool]] | None:
     """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
     in order): that text lower-cased (the pieces of ``source.lowered``), and for each
-    hint ``source`` lacks whether a junction of two pieces makes one (a hint inside one
-    piece is in ``source`` too). ``None`` unless ``source`` is aligned."""
+    hint looked up in ``source`` whether that text holds it: where it occurs inside one
+    piece it occurs in ``source`` there too, and otherwise it spans a junction of two
+    pieces. ``None`` unless ``source`` is aligned."""
     if not source.aligned:
         return None
     lowered = source.lowered
     low = "".join([lowered[s:e] for s, e in pieces])
-    absent = [hint for hint, present in source._hints.items() if not present]
-    if not absent or len(pieces) < 2:
-        return low, dict.fromkeys(absent, False)
-    # the text around each junction, as far as the longest hint reaches over it; "\0"
-    # (in no hint) keeps two junctions' windows from making one between them
-    n = max(map(len, absent)) - 1
-    around = "\0".join(
-        [low[max(j - n, 0) : j + n] for j in itertools.accumulate([e - s for s, e in pieces[:-1]])]
-    )
-    return low, {hint: hint in around for hint in absent}
+    hints = source._hints
+    around = ""
+    if hints and len(pieces) > 1:
+        # the text around each junction, as far as the longest hint reaches over it;
+        # "\0" (in no hint) keeps two junctions' windows from making one between them
+        n = max(map(len, hints)) - 1
+        junctions = itertools.accumulate([e - s for s, e in pieces[:-1]])
+        around = "\0".join([low[max(j - n, 0) : j + n] for j in junctions])
+    starts = [s for s, _ in pieces]
+    known: dict[str, bool] = {}
+    for hint, present in hints.items():
+        if hint in around:
+            known[hint] = True
+        elif not present:
+            known[hint] = False
+        else:
+            at = source.positions(hint)
+            if at is not None:  # (else: too many to check one by one; looked up later)
+                known[hint] = any(_in_piece(pieces, starts, p, p + len(hint)) for p in at)
+    return low, known
+
+
+def _in_piece(pieces: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> bool:
+    """Whether ``[lo, hi)`` lies inside one of ``pieces`` (sorted, disjoint)."""
+    k = bisect.bisect_right(starts, lo) - 1
+    return k >= 0 and pieces[k][1] >= hi
 
 
 @functools.lru_cache(maxsize=8)
@@ -709,7 +733,13 @@ def _opens_line(text: str, start: int) -> bool:
 
 def _last_line_span(text: str) -> tuple[int, int]:
     """Start and end of the last non-empty line (trailing whitespace excluded)."""
-    stripped_end = len(text.rstrip())
+    stripped_end = len(text)
+    # ``len(text.rstrip())``, stepping back over a few blanks before copying the text
+    while stripped_end and text[stripped_end - 1].isspace():
+        stripped_end -= 1
+        if len(text) - stripped_end > 64:
+            stripped_end = len(text.rstrip())
+            break
     start = text.rfind("\n", 0, stripped_end) + 1
     return start, stripped_end
 

@@ -707,20 +707,25 @@ def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> 
     line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
     line_end = text.find("\n", end, end + NEAR)
     line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
-    before, after = text[line_start:start], text[end:line_end]
+    after = text[end:line_end]
+    if not after:
+        return False  # nothing after the token on its line can close a quote
+    before = text[line_start:start]
     for open_q, close_q in _QUOTES.items():
+        if close_q not in after:
+            continue
         if open_q == close_q:
             if open_q == "'":
                 # apostrophes in words ("Assistant A's") are not quotes
-                if "'" not in before or "'" not in after:
+                if "'" not in before:
                     continue
                 n = index.count_quote_apostrophes(line_start, start)
                 if n % 2 == 1 and index.count_quote_apostrophes(end, line_end) > 0:
                     return True
                 continue
-            if before.count(open_q) % 2 == 1 and close_q in after:
+            if before.count(open_q) % 2 == 1:
                 return True
-        elif before.rfind(open_q) > before.rfind(close_q) and close_q in after:
+        elif before.rfind(open_q) > before.rfind(close_q):
             return True
     return False
 

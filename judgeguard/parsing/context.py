@@ -92,7 +92,10 @@ _MY_VERDICT = Caseless(
 _IF_FORCED = Caseless(
     leading("if") + r"\s+(?:i|we)\s+(?:had|have|were)\s+to\b|" + leading("if") + r"\s+forced\b"
 )
-_MODAL_OR_THEN = Caseless(leading("would|could|might|should|had|were|then") + r"\b")
+_MODAL_OR_THEN = Caseless(
+    leading("would|could|might|should|had|were|then") + r"\b",
+    hints=("would", "could", "might", "should", "had", "were", "then"),
+)
 
 # an example or a format description right before the token
 _EXAMPLE = Caseless(
@@ -196,9 +199,9 @@ def demotion(text: str, start: int, end: int) -> str | None:
         return "hypothetical"
     if (
         _any(_CONDITION_HINTS, low)
+        and _MODAL_OR_THEN.search(clause, fast)  # the rarest of the three first
         and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
         and not _IF_FORCED.search(clause, fast)
-        and _MODAL_OR_THEN.search(clause, fast)
     ):
         return "hypothetical"
     if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):

@@ -774,8 +774,10 @@ def _scan(
     last_line: tuple[int, int] | None = None
     lowered = index.lowered
     builtin = formats is BUILTIN_FORMATS
+    any_kind = spec.kind == "auto"
     for fmt in formats:
-        if not spec.allows(fmt.kind) or not index.may_match(fmt):
+        # spec.allows(fmt.kind) and index.may_match(fmt), without two calls per format
+        if not (any_kind or spec.kind == fmt.kind) or (fmt.hints and not index.may_match(fmt)):
             continue
         matches: Iterator[re.Match[str]]
         if fmt.last_line:

@@ -105,11 +105,9 @@ class Redactor:
 
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
-        # the fields are ints, the source's text and a reason of the Literal: constructed
-        # without validating them again
         return tuple(
             [
-                Redaction.model_construct(start=s, end=e, text=self.source[s:e], reason=r)
+                Redaction(start=s, end=e, text=self.source[s:e], reason=r)
                 for s, e, r in self._merged()
             ]
         )

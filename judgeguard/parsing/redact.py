@@ -210,6 +210,9 @@ _INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
 _SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
 
 
+#: Line lookups of a text answered by searching it directly, before its line breaks are
+#: indexed (each may read a whole line: a bound keeps many tokens on a long line linear)
+_DIRECT_LOOKUPS = 16
 #: one line's in-line boundaries (terminator, blanks, end) and sentence ends (start, end)
 _LineBounds = tuple[list[int], list[int], list[int], list[int], list[int]]
 
@@ -218,20 +221,36 @@ class _Geometry:
     """Line and sentence boundaries of one text, queried by bisect.
 
     Replaces per-call scans back to the line start (quadratic on long lines holding many
-    verdict tokens) with O(log n) lookups that give the same answers. Line breaks are
-    found in one pass; a line's sentence boundaries when a query first reaches it (a
-    verdict touches a few lines of a text: the rest are never scanned).
+    verdict tokens) with O(log n) lookups that give the same answers. The first few line
+    lookups search the text directly (a verdict touches a few lines); past
+    :data:`_DIRECT_LOOKUPS`, the line breaks are found in one pass. A line's sentence
+    boundaries are read when a query first reaches it (the rest are never scanned).
     """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.length = len(text)
-        parts = text.split("\n")
-        # the k-th line break sits after the first k+1 lines and k earlier breaks
-        self.newlines = list(
-            map(operator.add, itertools.accumulate(map(len, parts[:-1])), itertools.count())
-        )
+        self._newlines: list[int] | None = None
+        self._direct = 0
         self._lines: dict[int, _LineBounds] = {}
+
+    @property
+    def newlines(self) -> list[int]:
+        """The positions of the text's line breaks."""
+        if self._newlines is None:
+            parts = self.text.split("\n")
+            # the k-th line break sits after the first k+1 lines and k earlier breaks
+            self._newlines = list(
+                map(operator.add, itertools.accumulate(map(len, parts[:-1])), itertools.count())
+            )
+        return self._newlines
+
+    def _search_directly(self) -> bool:
+        """Whether to answer a line lookup with ``str.rfind``/``find`` (the first few)."""
+        if self._newlines is not None or self._direct >= _DIRECT_LOOKUPS:
+            return False
+        self._direct += 1
+        return True
 
     def _line(self, line_start: int) -> _LineBounds:
         found = self._lines.get(line_start)
@@ -252,13 +271,20 @@ class _Geometry:
 
     def line_start(self, pos: int) -> int:
         """``text.rfind("\\n", 0, pos) + 1``."""
-        k = bisect.bisect_left(self.newlines, pos) - 1
-        return self.newlines[k] + 1 if k >= 0 else 0
+        if self._search_directly():
+            return self.text.rfind("\n", 0, pos) + 1
+        newlines = self.newlines
+        k = bisect.bisect_left(newlines, pos) - 1
+        return newlines[k] + 1 if k >= 0 else 0
 
     def line_end(self, pos: int) -> int:
         """``text.find("\\n", pos)``, or the text's length."""
-        k = bisect.bisect_left(self.newlines, pos)
-        return self.newlines[k] if k < len(self.newlines) else self.length
+        if self._search_directly():
+            end = self.text.find("\n", pos)
+            return self.length if end == -1 else end
+        newlines = self.newlines
+        k = bisect.bisect_left(newlines, pos)
+        return newlines[k] if k < len(newlines) else self.length
 
     def sentence_start(self, pos: int) -> int:
         line_start = self.line_start(pos)

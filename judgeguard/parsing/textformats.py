@@ -354,6 +354,14 @@ _ANCHORS: dict[str, str] = {
     "autoj": "final",
     "final_statement": "final",
 }
+# the lower-case literal every match of a built-in format opens with (its anchor, or the
+# "[[" of the bracketed formats, which the regex engine would look for once per format)
+_LEADS: dict[str, str] = {
+    **dict.fromkeys(
+        ("arena_hard", "mtbench_two_score", "mtbench_pairwise", "mtbench_single"), "[["
+    ),
+    **_ANCHORS,
+}
 BUILTIN_FORMATS: tuple[TextFormat, ...] = tuple(
     replace(f, hints=_HINTS.get(f.name, ()), anchor=_ANCHORS.get(f.name)) for f in _FORMATS
 )
@@ -791,6 +799,15 @@ def _scan(
                 else None
             )
             matches = _line_matches(fmt.pattern, text, index) if keyed is None else keyed
+        elif (
+            builtin
+            and index.aligned
+            and (literal := _LEADS.get(fmt.name)) is not None
+            and (at := index.positions(literal)) is not None
+        ):
+            # the few places the literal every match opens with occurs (found once per
+            # text for every format opening with it)
+            matches = _matches_at(fmt.pattern, text, at)
         elif fmt.anchor is not None and index.aligned:
             matches = anchored_matches(fmt.pattern, text, lowered, fmt.anchor)
         else:

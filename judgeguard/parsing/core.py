@@ -262,9 +262,10 @@ def _choose(pool: list[Candidate], text: str) -> Candidate:
 
 
 def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
+    first = valid[0].verdict if valid else None
     for c in valid[1:]:
-        assert c.verdict is not None and valid[0].verdict is not None
-        if not _compatible(c.verdict, valid[0].verdict):
+        assert c.verdict is not None and first is not None
+        if c.verdict is not first and not _compatible(c.verdict, first):
             distinct = tuple(sorted({x.verdict.render() for x in valid if x.verdict}))
             raise AmbiguousVerdict(
                 f"the judge gave several different verdicts {list(distinct)} and nothing "

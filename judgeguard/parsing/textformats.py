@@ -611,17 +611,15 @@ def carried_lookups(
             known[hint] = True
         elif not present:
             known[hint] = False
-        else:
-            at = source.positions(hint)
-            if at is not None:  # (else: too many to check one by one; looked up later)
-                known[hint] = any(_in_piece(pieces, starts, p, p + len(hint)) for p in at)
+        elif (at := source.positions(hint)) is not None:
+            # (else: too many to check one by one: looked up in the text later)
+            known[hint] = False
+            for p in at:  # an occurrence inside one piece is one of the text's
+                k = bisect.bisect_right(starts, p) - 1
+                if k >= 0 and pieces[k][1] >= p + len(hint):
+                    known[hint] = True
+                    break
     return low, known
-
-
-def _in_piece(pieces: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> bool:
-    """Whether ``[lo, hi)`` lies inside one of ``pieces`` (sorted, disjoint)."""
-    k = bisect.bisect_right(starts, lo) - 1
-    return k >= 0 and pieces[k][1] >= hi
 
 
 @functools.lru_cache(maxsize=8)

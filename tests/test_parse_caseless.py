@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from judgeguard.parsing import context, redact
+from judgeguard.parsing import context, redact, textformats
 from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 
 _I = re.IGNORECASE
@@ -103,6 +103,14 @@ _CONCLUDING_WORD = re.compile(
     r"in\s+summary|ultimately)\b",
     re.IGNORECASE,
 )
+# judgeguard/parsing/textformats.py
+_FINAL_PHRASE = re.compile(
+    r"(?:\bfinal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
+    r"evaluation|assessment|result)|\bmy\s+(?:overall\s+)?(?:verdict|decision|rating|score|"
+    r"grade|judge?ment)|\bverdict\s*(?:is|:)|\bin\s+conclusion|\boverall\s+(?:score|rating|"
+    r"verdict|grade))",
+    re.IGNORECASE,
+)
 _CRITERIA_WORDS = re.compile(
     r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
     r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",
@@ -131,6 +139,7 @@ _PAIRS = [
     ("redact._PAIR_STATEMENT", _PAIR_STATEMENT, "any"),
     ("redact._CONCLUDING_WORD", _CONCLUDING_WORD, "any"),
     ("redact._CRITERIA_WORDS", _CRITERIA_WORDS, "any"),
+    ("textformats._FINAL_PHRASE_FAST", _FINAL_PHRASE, "any"),
 ]
 
 _WORDS = [
@@ -160,6 +169,8 @@ _PHRASES = [
     "relatively the same", "I prefer", "i choose", "therefore", "Thus", "in conclusion",
     "in summary", "ultimately", "meets", "does not meet", "satisfies", "fails", "passes",
     "hallucinated", "factual", "incorrect", "so", "also", "iso", "seems", "better", "worse",
+    "final verdict", "Final Decision", "my overall rating", "verdict is", "Verdict:",
+    "In conclusion", "overall score", "finally", "my judgement", "semifinal verdict",
 ]  # fmt: skip
 
 
@@ -188,7 +199,7 @@ def _reference(ref: re.Pattern[str], use: str, text: str) -> object:
 @pytest.mark.parametrize(("name", "ref", "use"), _PAIRS, ids=[p[0] for p in _PAIRS])
 def test_rewritten_pattern_finds_what_the_reference_finds(name, ref, use):
     module, _, attr = name.rpartition(".")
-    pattern = getattr(redact if module == "redact" else context, attr)
+    pattern = getattr({"redact": redact, "textformats": textformats}.get(module, context), attr)
     rng = random.Random(name)
     found = 0
     for _ in range(3000):
@@ -225,3 +236,25 @@ def test_lower_case_keeps_word_space_and_digit_classes():
         if low != c and len(low) == 1:
             for cls in classes:
                 assert bool(cls.match(c)) == bool(cls.match(low)), (hex(cp), cls.pattern)
+
+
+def test_a_windowed_search_finds_what_a_search_of_the_slice_finds():
+    """The final-phrase search reads a token's sentence as ``pos``/``endpos`` of the text
+    (no copy), from a word's edge: the same as searching the slice."""
+    rng = random.Random(11)
+    found = 0
+    for _ in range(2000):
+        text = _clause(rng)
+        low = aligned_lower(text)
+        edges = [0] + [
+            i for i in range(1, len(text)) if not (text[i - 1].isalnum() or text[i - 1] == "_")
+        ]
+        lo = rng.choice(edges)
+        hi = rng.randint(lo, len(text))
+        want = _FINAL_PHRASE.search(text[lo:hi]) is not None
+        found += want
+        pattern = textformats._FINAL_PHRASE_FAST
+        assert (pattern.search(text, None, lo, hi) is not None) == want, (text, lo, hi)
+        if low is not None:
+            assert (pattern.search(text, low, lo, hi) is not None) == want, (text, lo, hi)
+    assert found > 10

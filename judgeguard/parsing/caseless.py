@@ -63,13 +63,20 @@ class Caseless:
         #: lower-cased text first (``in`` is far cheaper than a search)
         self.hints = hints
 
-    def search(self, text: str, low: str | None) -> re.Match[str] | None:
-        """The first match in ``text``."""
+    def search(
+        self, text: str, low: str | None, pos: int = 0, endpos: int | None = None
+    ) -> re.Match[str] | None:
+        """The first match in ``text`` (between ``pos`` and ``endpos``, as ``re`` has them)."""
+        end = len(text) if endpos is None else endpos
         if low is None:
-            return self.folded.search(text)
-        if self.hints and not any(map(low.__contains__, self.hints)):
-            return None
-        return self.exact.search(low)
+            return self.folded.search(text, pos, end)
+        if self.hints:
+            if pos == 0 and end == len(low):
+                if not any(map(low.__contains__, self.hints)):
+                    return None
+            elif not any(low.find(h, pos, end) != -1 for h in self.hints):
+                return None
+        return self.exact.search(low, pos, end)
 
     def match(self, text: str, low: str | None, pos: int = 0) -> re.Match[str] | None:
         """A match starting at ``pos``."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from judgeguard.errors import ParseError
+from judgeguard.parsing.caseless import Caseless, leading
 from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
@@ -374,6 +375,17 @@ _FINAL_PHRASE = re.compile(
     r"verdict|grade))",
     re.IGNORECASE,
 )
+# the same, Caseless (see judgeguard.parsing.caseless), for a search in a token's sentence
+_FINAL_PHRASE_FAST = Caseless(
+    leading("final") + r"\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
+    r"evaluation|assessment|result)"
+    r"|" + leading("my") + r"\s+(?:overall\s+)?(?:verdict|decision|rating|score|"
+    r"grade|judge?ment)"
+    r"|" + leading("verdict") + r"\s*(?:is|:)"
+    r"|" + leading("in") + r"\s+conclusion"
+    r"|" + leading("overall") + r"\s+(?:score|rating|verdict|grade)",
+    hints=("final", "my", "verdict", "conclusion", "overall"),
+)
 # the same phrases one alternative at a time, ``\b`` moved behind the first letter: each
 # then starts with a literal, which the regex engine skips to quickly (a leading ``\b``
 # under IGNORECASE makes it try every position: ~10x slower on long texts)
@@ -529,7 +541,8 @@ class _Index:
         if self._phrases is None and hi - lo <= self._slice_budget and self._word_edge(lo):
             # a slice starting at a word's edge holds a match iff the lookup finds one
             self._slice_budget -= hi - lo
-            return _FINAL_PHRASE.search(self.text, lo, hi) is not None
+            low = self.lowered if self.aligned else None
+            return _FINAL_PHRASE_FAST.search(self.text, low, lo, hi) is not None
         if self._phrases is None:
             # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
             # one of these lies inside it, or one crossing its edges hides one

@@ -311,9 +311,9 @@ def _redact_into(
     statements: set[tuple[int, int]] = set()
     for c in cands:
         stating = (
-            c.verdict is not None
+            (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
+            and c.verdict is not None
             and _compatible(c.verdict, verdict)
-            and (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
         )
         if stating:
             _remove_statement(red, text, verdict, c.start, c.end, statements)

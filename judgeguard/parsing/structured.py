@@ -178,6 +178,8 @@ def find_tags(text: str) -> list[tuple[str, int, int, int, int]]:
     closes: dict[str, list[tuple[int, int]]] = {}
     for m in _CLOSE_TAG.finditer(text):
         closes.setdefault(m.group("name"), []).append((m.start(), m.end()))
+    if not closes:
+        return []  # no opening tag can be paired
     close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
     out = []
     pos = 0

@@ -482,7 +482,10 @@ class _Index:
         for h in fmt.hints:
             found = seen.get(h)
             if found is None:
-                found = seen[h] = h in self.lowered
+                # where it occurs (one pass): the anchored and line-start scans and the
+                # rescan's carried hints read the same positions
+                at = self.positions(h)
+                found = seen[h] = at is None or bool(at)
             if found:
                 return True
         return False

@@ -440,14 +440,16 @@ _APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
 class _Index:
-    """Per-text lookups built once per scan, so the work per token stays bounded.
+    """Per-text lookups, each built when first needed, so the work per token stays bounded.
 
+    One index serves every scan of a text and its redaction (:func:`text_index`).
     ``quote_apostrophes``: positions of apostrophes that are not inside a word;
     ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text);
     ``lowered``: the text lower-cased; ``aligned``: whether its offsets are the text's
     and every case-insensitive match of an ASCII literal is that literal in it (then a
     ``str.find`` in ``lowered`` finds every place a case-insensitive pattern starting
-    with the literal can match).
+    with the literal can match); ``positions``: where a literal occurs (the format hints,
+    and the literals formats open with), up to a few occurrences.
     """
 
     def __init__(self, text: str, carried: tuple[str, dict[str, bool]] | None = None) -> None:

@@ -912,6 +912,8 @@ def find_candidates(
             live = [c for c in per_format if not c.quoted and c.demoted is None]
             live_ids = {id(c) for c in live}
             for i, c in enumerate(per_format):
+                if c.final:
+                    continue  # a final statement already
                 if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
                     per_format[i] = c.replace(final=True)
         found.extend(per_format)

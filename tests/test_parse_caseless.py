@@ -258,3 +258,25 @@ def test_a_windowed_search_finds_what_a_search_of_the_slice_finds():
         if low is not None:
             assert (pattern.search(text, low, lo, hi) is not None) == want, (text, lo, hi)
     assert found > 10
+
+
+def test_the_index_finds_ascii_literals_where_the_lower_cased_text_has_them():
+    """A text with other characters than ASCII (but none IGNORECASE folds onto an ASCII
+    letter) is lower-cased as ASCII with "?" for the rest: each literal's positions are
+    those in ``text.lower()``, and final phrases read the same."""
+    rng = random.Random(5)
+    pieces = ["Final", " VERDICT", " is", "é", "—", "✅", "Σ", "ß", "[[", "A>B", "]]", "\n",
+              " label", ": ", "Score", "ü", "grade", "my", " overall", " rating", "Ø"]  # fmt: skip
+    for _ in range(500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        index = textformats._Index(text)
+        assert index.aligned
+        low = text.lower()
+        for literal in ("final", "[[", "label", "score", "grade", "verdict", "my"):
+            want = [i for i in range(len(low)) if low.startswith(literal, i)]
+            assert index.positions(literal) == (want if len(want) <= 16 else None), text
+        for lo in range(len(text)):
+            if index._word_edge(lo):
+                want_phrase = textformats._FINAL_PHRASE.search(text[lo:]) is not None
+                assert index.final_phrase_in(lo, len(text)) == want_phrase, (text, lo)
+                index._slice_budget = 1 << 30

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from judgeguard.errors import ParseError
-from judgeguard.parsing.caseless import Caseless, leading
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
@@ -436,6 +436,9 @@ def _sentence_before_start(text: str, start: int) -> int:
 
 # an apostrophe with no word character before it, or none after it (written to start
 # with the literal, which the engine finds fast; same matches as (?<!\w)'|'(?!\w))
+# the characters other than ASCII letters that IGNORECASE matches to an ASCII letter
+# (tests/test_parse_speed_paths.py finds them all): "İ" (i), "ı" (i), "ſ" (s), Kelvin "K" (k)
+_ASCII_FOLDING = ("\u0130", "\u0131", "\u017f", "\u212a")
 _APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
@@ -455,20 +458,32 @@ class _Index:
     def __init__(self, text: str, carried: tuple[str, dict[str, bool]] | None = None) -> None:
         self.text = text
         self._hints: dict[str, bool] = {}
+        #: whether ``lowered`` is ``text.lower()`` itself (else it equals it in length and
+        #: in every ASCII character, and its other characters are "?")
+        self.exact_lower = True
         if carried is not None:
             # the lowered text and some hints known from the text ``text`` was cut from
             # (see :func:`carried_lookups`): ``text`` is aligned
             self.lowered, hints = carried
             self._hints.update(hints)
             self.aligned = True
+            self.exact_lower = False
+        elif text.isascii():
+            self.lowered = text.lower()
+            self.aligned = True
+        elif not any(map(text.__contains__, _ASCII_FOLDING)):
+            # no character IGNORECASE matches to an ASCII letter but the ASCII ones: the
+            # ASCII characters lower-cased and "?" for the others find every ASCII literal
+            # where a lower-cased text would, with its offsets, and far faster
+            self.lowered = text.encode("ascii", "replace").lower().decode("ascii")
+            self.aligned = True
+            self.exact_lower = False
         else:
             self.lowered = lowered = text.lower()
             # str.lower() keeps offsets unless a character lowers to several ("İ"); the
             # only characters IGNORECASE matches to an ASCII letter that lower() does not
             # turn into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks)
-            self.aligned = text.isascii() or (
-                len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
-            )
+            self.aligned = len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
         self._apostrophes: list[int] | None = None
         self._phrases: tuple[list[int], list[int]] | None = None
         self._prefix_max: list[int] | None = None
@@ -546,8 +561,10 @@ class _Index:
         if self._phrases is None and hi - lo <= self._slice_budget and self._word_edge(lo):
             # a slice starting at a word's edge holds a match iff the lookup finds one
             self._slice_budget -= hi - lo
-            low = self.lowered if self.aligned else None
-            return _FINAL_PHRASE_FAST.search(self.text, low, lo, hi) is not None
+            if self.aligned and self.exact_lower:
+                return _FINAL_PHRASE_FAST.search(self.text, self.lowered, lo, hi) is not None
+            part = self.text[lo:hi]  # (\b must read the text's other characters as they are)
+            return _FINAL_PHRASE_FAST.search(part, aligned_lower(part)) is not None
         if self._phrases is None:
             # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
             # one of these lies inside it, or one crossing its edges hides one

@@ -162,11 +162,12 @@ def _clause_start(low: str) -> int:
     return cut
 
 
-def _sentence_after(text: str, end: int) -> str:
-    """The rest of a token's sentence (bounded by :data:`CONTEXT_AFTER`)."""
-    window = text[end : end + CONTEXT_AFTER]
-    m = _SENTENCE_END.search(window)
-    return window[: m.start()] if m else window
+def _sentence_after_end(text: str, end: int) -> int:
+    """Where the rest of a token's sentence ends (bounded by :data:`CONTEXT_AFTER`): a
+    search with ``pos``/``endpos`` of the text, which reads like one of the window."""
+    stop = min(end + CONTEXT_AFTER, len(text))
+    m = _SENTENCE_END.search(text, end, stop)
+    return m.start() if m else stop
 
 
 def _rewrite_in(clause: str, low: str | None) -> bool:
@@ -206,7 +207,7 @@ def demotion(text: str, start: int, end: int) -> str | None:
         return "hypothetical"
     if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):
         return "hypothetical"
-    if _TAIL.match(_sentence_after(text, end)):
+    if _TAIL.match(text, end, _sentence_after_end(text, end)):
         return "hypothetical"
     tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
     if _any(_EXAMPLE_HINTS, tail_low) and _EXAMPLE.search(tail, None if fast is None else tail_low):

@@ -185,10 +185,20 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"negated"`` (a label ruled out).
     """
     window = text[max(0, start - CONTEXT_BEFORE) : start]
-    aligned = aligned_lower(window)
-    low = window.lower() if aligned is None else aligned
-    cut = _clause_start(low)
-    clause, low = window[cut:], low[cut:]
+    if "\u0130" not in window:  # "İ", the one character lower() turns into two
+        # lower() keeps offsets: a clause starts after the window's last line break or
+        # semicolon (no case), so only what follows them is lower-cased
+        head = max(window.rfind("\n"), window.rfind(";")) + 1
+        tail = window[head:]
+        aligned = aligned_lower(tail)
+        low = tail.lower() if aligned is None else aligned
+        cut = _clause_start(low)
+        clause, low = tail[cut:], low[cut:]
+    else:
+        aligned = aligned_lower(window)
+        low = window.lower() if aligned is None else aligned
+        cut = _clause_start(low)
+        clause, low = window[cut:], low[cut:]
     # the lower-cased clause for the Caseless patterns, when exact (see caseless)
     fast = None if aligned is None else low
     if _any(_REWRITE_HINTS, low) and _rewrite_in(clause, fast):

@@ -790,10 +790,11 @@ def _last_line_span(text: str) -> tuple[int, int]:
     return start, stripped_end
 
 
-#: (format name, token, spec) -> the token's reading; built-in converters read only the
+#: spec -> (format name, token) -> the token's reading; built-in converters read only the
 #: matched token and the spec, so equal tokens read alike (verdicts are frozen)
-_READINGS: dict[tuple[str, str, VerdictSpec], Verdict | None] = {}
+_READINGS: dict[VerdictSpec, dict[tuple[str, str], Verdict | None]] = {}
 _READINGS_MAX = 4096
+_UNREAD_TOKEN: Any = object()
 
 
 def _line_anchored(fmt: TextFormat) -> bool:
@@ -816,6 +817,12 @@ def _scan(
     lowered = index.lowered
     builtin = formats is BUILTIN_FORMATS
     any_kind = spec.kind == "auto"
+    # the readings of tokens under this spec (the spec hashed once per scan, not per token)
+    readings = _READINGS.get(spec)
+    if readings is None:
+        if len(_READINGS) >= 64:
+            _READINGS.clear()
+        readings = _READINGS.setdefault(spec, {})
     for fmt in formats:
         # spec.allows(fmt.kind) and index.may_match(fmt), without two calls per format
         if not (any_kind or spec.kind == fmt.kind) or (fmt.hints and not index.may_match(fmt)):
@@ -853,18 +860,18 @@ def _scan(
                 if k >= 0 and taken_ends[k] > start:
                     continue
             error: ParseError | None = None
-            key = (fmt.name, m.group(0), spec)
-            if builtin and key in _READINGS:  # the same token again: one verdict serves all
-                verdict = _READINGS[key]
-            else:
+            key = (fmt.name, m.group(0))
+            # the same token again: one verdict serves all
+            verdict = readings.get(key, _UNREAD_TOKEN) if builtin else _UNREAD_TOKEN
+            if verdict is _UNREAD_TOKEN:
                 try:
                     verdict = fmt.convert(m, spec, text)
                 except ParseError as exc:
                     verdict, error = None, exc
                 if error is None and builtin:
-                    if len(_READINGS) >= _READINGS_MAX:
-                        _READINGS.clear()
-                    _READINGS[key] = verdict
+                    if len(readings) >= _READINGS_MAX:
+                        readings.clear()
+                    readings[key] = verdict
             if verdict is None and error is None:
                 continue
             hits.append((m, verdict, error))

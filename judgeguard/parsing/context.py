@@ -137,10 +137,6 @@ _NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
 _ABBREVIATIONS = ("e.g", "i.e")
 
 
-def _any(hints: tuple[str, ...], low: str) -> bool:
-    return any(map(low.__contains__, hints))  # C-level loop: no generator frames
-
-
 def _clause_start(low: str) -> int:
     """Where the token's clause starts in ``low`` (a lower-cased window ending at the token).
 
@@ -201,15 +197,20 @@ def demotion(text: str, start: int, end: int) -> str | None:
         clause, low = window[cut:], low[cut:]
     # the lower-cased clause for the Caseless patterns, when exact (see caseless)
     fast = None if aligned is None else low
-    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause, fast):
+    has = low.__contains__  # the hint tests below: C-level loops over one bound method
+    if any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
         return "rewrite"
-    modal = _any(_MODAL_HINTS, low)
+    modal = any(map(has, _MODAL_HINTS))
     if modal and _MODAL.search(clause, fast):
         return "hypothetical"
-    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause, fast):
+    if (
+        any(map(has, _RULE_NOUNS))
+        and any(map(has, _RULE_LINKS))
+        and _GENERAL_RULE.search(clause, fast)
+    ):
         return "hypothetical"
     if (
-        _any(_CONDITION_HINTS, low)
+        any(map(has, _CONDITION_HINTS))
         and _MODAL_OR_THEN.search(clause, fast)  # the rarest of the three first
         and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
         and not _IF_FORCED.search(clause, fast)
@@ -220,10 +221,12 @@ def demotion(text: str, start: int, end: int) -> str | None:
     if _TAIL.match(text, end, _sentence_after_end(text, end)):
         return "hypothetical"
     tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
-    if _any(_EXAMPLE_HINTS, tail_low) and _EXAMPLE.search(tail, None if fast is None else tail_low):
+    if any(map(tail_low.__contains__, _EXAMPLE_HINTS)) and _EXAMPLE.search(
+        tail, None if fast is None else tail_low
+    ):
         return "example"
     tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
-    if _any(_NEGATION_HINTS, tail_low) and _NEGATION.search(
+    if any(map(tail_low.__contains__, _NEGATION_HINTS)) and _NEGATION.search(
         tail, None if fast is None else tail_low
     ):
         return "negated"

@@ -919,17 +919,9 @@ def find_candidates(
             quoted = _is_quoted(text, start, end, index)
             stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
             per_format.append(
-                Candidate(
-                    verdict,
-                    start,
-                    end,
-                    fmt.name,
-                    final=stated,
-                    quoted=quoted,
-                    error=error,
-                    stated=stated,
-                    text=text,
-                )
+                # (verdict, start, end, format, final, quoted, error, stated; its demotion
+                # read from the text when asked)
+                Candidate(verdict, start, end, fmt.name, stated, quoted, error, stated, text=text)
             )
         if fmt.inherently_final:
             # a final-by-construction token is final when it opens its line, or is the last

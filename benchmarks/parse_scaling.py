@@ -1,7 +1,10 @@
 """How ``jg.parse`` scales with the size of a judge's output, and what it stalls.
 
 Run: python benchmarks/parse_scaling.py [--sizes 2K,10K,100K,1M,10M] [--repeat N]
+     [--fixture-only]
 
+0. The CPU time of one parse of the Arena-Hard fixture (2,447 characters), and per 2 KB:
+   the same text again and again, and a new text each time (target ≤ 100 µs per 2 KB).
 1. Parse time per KB (CPU, ``time.process_time``; best of ``--repeat`` runs) for a
    realistic output (the Arena-Hard fixture's reasoning repeated to size, its verdict at
    the end) and hostile shapes (unclosed tags, thousands of verdict lines, ``[[`` runs,
@@ -97,6 +100,36 @@ def per_kb(sizes: list[str], repeat: int) -> None:
                 best = min(best, time.process_time() - t0)
             row.append(best / (len(text) / 1000) * 1e6)
         print(f"{name:28}" + "".join(f"{v:12.1f}" for v in row), flush=True)
+
+
+def fixture_cost(batches: int = 60, per_batch: int = 50) -> None:
+    """Print the CPU time of one parse of the Arena-Hard fixture and per 2 KB (2,000
+    characters): best of ``batches`` batches (``time.process_time``), for the same text
+    parsed again and again (the parser's per-text caches warm) and for a new text each
+    time (the fixture behind a different number: what a stream of outputs costs)."""
+    text = FIXTURE.read_text(encoding="utf-8")
+    texts = [f"{i:06d}\n{text}" for i in range(batches * per_batch)]
+    _parse(text)
+
+    def best(pick: Callable[[int, int], str]) -> float:
+        times = []
+        for b in range(batches):
+            chunk = [pick(b, i) for i in range(per_batch)]
+            t0 = time.process_time()
+            for t in chunk:
+                _parse(t)
+            times.append((time.process_time() - t0) / per_batch)
+        return min(times) * 1e6
+
+    same = best(lambda b, i: text)
+    new = best(lambda b, i: texts[b * per_batch + i])
+    print(
+        f"Arena-Hard fixture ({len(text):,} chars): {same:.0f} µs per parse, "
+        f"{same * 2000 / len(text):.0f} µs per 2 KB (the same text again); "
+        f"{new:.0f} µs per parse, {new * 2000 / len(text):.0f} µs per 2 KB (a new text each "
+        f"time); best of {batches} batches of {per_batch}, CPU time",
+        flush=True,
+    )
 
 
 def _ticker(stop: threading.Event, gaps: list[float]) -> None:
@@ -256,8 +289,14 @@ def main() -> None:
     ap.add_argument("--sizes", default="2K,10K,100K,1M,10M")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--stall-seconds", type=float, default=2.0)
+    ap.add_argument(
+        "--fixture-only", action="store_true", help="print the Arena-Hard fixture line only"
+    )
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, SCAN_LIMIT={SCAN_LIMIT} chars")
+    fixture_cost()
+    if args.fixture_only:
+        return
     per_kb(args.sizes.split(","), args.repeat)
     print(
         "\nwhile parsing 1 MB (thread CPU time): longest single C-level call and longest "

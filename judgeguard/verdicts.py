@@ -286,6 +286,8 @@ class VerdictSpec:
                 f"verdict= must be a string like 'pairwise', 'score:1-10' or 'label:pass,fail', "
                 f"or a VerdictSpec; got {type(spec).__name__}"
             )
+        if cls is VerdictSpec:
+            return _parsed_spec(spec)  # specs are frozen: one per string serves every call
         return cls.parse(spec)
 
     @classmethod
@@ -377,6 +379,12 @@ class VerdictSpec:
         values = dict(implied_values or {})
         values.update(dict(self.values))
         return Verdict.of_label(norm, self.options or implied_options, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_spec(spec: str) -> VerdictSpec:
+    """``VerdictSpec.parse(spec)``, remembered (an invalid spec raises every time)."""
+    return VerdictSpec.parse(spec)
 
 
 # -- reading verdict values (structured output, gold labels) ------------------------------

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
+
 __all__ = ["CONTEXT_BEFORE", "demotion"]
 
 #: How far back (characters) the clause of a token is read.
@@ -24,70 +26,89 @@ CONTEXT_AFTER = 120
 _I = re.IGNORECASE
 
 _SENTENCE_END = re.compile(r"\n|[.!?](?=\s|$)")
+# "had the …", "were it …": an inverted condition (after the clause's start or "(,:")
+_HAD_WERE = r"\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|assistant|response|answer|model)\b"
+
+# Patterns over the clause are Caseless (see judgeguard.parsing.caseless): written in
+# lower case, each ``\b``-led word alternative written with ``leading`` so the engine skips
+# to its first letters. Each matches where its plain ``\b…`` form with IGNORECASE does.
 
 # the judge's own rewrite, or an ideal answer it imagines
-_REWRITE = re.compile(
-    r"\b(?:revised|improved|rewritten|corrected|updated|enhanced|refined|polished|ideal|"
-    r"perfect|hypothetical)\s+(?:version|response|answer|draft|text|output|reply|solution|"
+_REWRITE = Caseless(
+    leading(
+        "revised|improved|rewritten|corrected|updated|enhanced|refined|polished|ideal|"
+        "perfect|hypothetical"
+    )
+    + r"\s+(?:version|response|answer|draft|text|output|reply|solution|"
     r"explanation|code|poem|essay|summary|story|email|function)\b"
-    r"|\b(?:my|this|that|the|a|an)\s+(?:own\s+)?(?:rewrite|revision)\b"
-    r"|\bhere\s+is\s+how\s+i\s+would\b"
-    r"|\bmy\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|corrections)\b",
-    _I,
+    r"|" + leading("my|this|that|the|a|an") + r"\s+(?:own\s+)?(?:rewrite|revision)\b"
+    r"|" + leading("here") + r"\s+is\s+how\s+i\s+would\b"
+    r"|" + leading("my") + r"\s+(?:own\s+)?(?:edits?|changes|version|revisions?|rewrites?|"
+    r"corrections)\b"
 )
 # an evaluated answer's own revision is not the judge's rewrite: "the assistant's revised answer"
 _POSSESSIVE = re.compile(r"(?:'s|’s|\bits|\btheir)\s+$", _I)
 
 # a modal rating: "would earn", "could be raised to", "would have been";
 # "might" is always a possibility ("a shallow grader might call this [[C]]"), never a verdict
-_MODAL = re.compile(
-    r"\b(?:would|could|might)\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
+_MODAL = Caseless(
+    leading("would|could|might") + r"\s+(?:then\s+|likely\s+|probably\s+|easily\s+|also\s+|"
     r"even\s+|now\s+|certainly\s+|instead\s+)?(?:have\b|earn|receive|get\b|deserve|merit|"
     r"warrant|achieve|reach|rise|climb|jump|increase|improve|go\s+up|move\s+up|"
     r"make\s+(?:this|it|that)\b|call\s+(?:this|it|that)\b|"
     r"be\s+(?:rated|scored|graded|marked|labell?ed|called|considered|raised|worth|given|"
     r"increased|improved|bumped|upgraded|elevated|\[))"
-    r"|(?<!\bI )(?<!\bwe )\b(?:would|could)\s+score\b|\bcould\s+be\s+made\b"
-    r"|\bto\s+(?:get|earn|reach|achieve|deserve|merit)\b"
-    r"|\bmight\b|\bhypothetical(?:ly)?\b|\bcould\s+argue\b"
-    r"|\b(?:one|some(?:one|body)?|others?)\s+(?:could|might|would|may)\b",
-    _I,
+    # not "I would score" / "we could score" (the judge scoring)
+    r"|" + leading("would|could") + r"(?<!\bi would)(?<!\bi could)(?<!\bwe would)"
+    r"(?<!\bwe could)\s+score\b"
+    r"|" + leading("could") + r"\s+be\s+made\b"
+    r"|" + leading("to") + r"\s+(?:get|earn|reach|achieve|deserve|merit)\b"
+    r"|" + leading("might") + r"\b|" + leading("hypothetical") + r"(?:ly)?\b"
+    r"|" + leading("could") + r"\s+argue\b"
+    r"|" + leading("one|someone|somebody|some|others|other") + r"\s+(?:could|might|would|may)\b"
 )
 # a rule about answers in general: "an answer which ... should be marked GRADE: P"
-_GENERAL_RULE = re.compile(
-    r"\b(?:an?|any)\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
-    r"(?:which|that|with|where)\b",
-    _I,
+_GENERAL_RULE = Caseless(
+    leading("an|a|any") + r"\s+(?:[a-z]+\s+)?(?:answer|response|submission|output|solution)\s+"
+    r"(?:which|that|with|where)\b"
 )
 # a condition, counted only with a modal or "then" in the same clause ("if we compare both,
 # B is better" is no hypothetical); "if I had to choose" is the judge deciding, not imagining
-_CONDITION = re.compile(
-    r"(?<!even )(?<!as )\bif\b|\bunless\b|\bonce\b|\bprovided\s+that\b|\bassuming\b|\bwhether\b|"
-    r"\bsuppos(?:e|ing)\b|(?:^|[(,:])\s*(?:had|were)\s+(?:the|it|this|they|both|a|an|"
-    r"assistant|response|answer|model)\b",
-    _I,
+_CONDITION = Caseless(
+    leading("if") + r"\b(?<!even if)(?<!as if)"
+    r"|" + leading("unless|once|assuming|whether") + r"\b"
+    r"|" + leading("provided") + r"\s+that\b"
+    r"|" + leading("suppos") + r"(?:e|ing)\b"
+    r"|[(,:]" + _HAD_WERE
 )
+# the same "had the …" / "were it …" at the clause's start
+_CONDITION_AT_START = Caseless(_HAD_WERE)
 # "it would be [[A=B]]" is hypothetical; "my verdict would be [[A>B]]" is a hedged verdict
-_WOULD_BE = re.compile(r"\b(?:would|could)\s+be\s*$", _I)
-_MY_VERDICT = re.compile(
-    r"\bmy\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b",
-    _I,
+_WOULD_BE = Caseless(leading("would|could") + r"\s+be\s*$")
+_MY_VERDICT = Caseless(
+    leading("my")
+    + r"\s+(?:final\s+|overall\s+)?(?:verdict|rating|score|decision|judge?ment|grade|choice)\b"
 )
-_IF_FORCED = re.compile(r"\bif\s+(?:i|we)\s+(?:had|have|were)\s+to\b|\bif\s+forced\b", _I)
-_MODAL_OR_THEN = re.compile(r"\b(?:would|could|might|should|had|were|then)\b", _I)
+_IF_FORCED = Caseless(
+    leading("if") + r"\s+(?:i|we)\s+(?:had|have|were)\s+to\b|" + leading("if") + r"\s+forced\b"
+)
+_MODAL_OR_THEN = Caseless(
+    leading("would|could|might|should|had|were|then") + r"\b",
+    hints=("would", "could", "might", "should", "had", "were", "then"),
+)
 
 # an example or a format description right before the token
-_EXAMPLE = re.compile(
-    r"\bfor\s+(?:example|instance)\b|\be\.g\.|\bsuch\s+as\b"
-    r"|\bexample(?:\s+(?:output|rating|verdict|label|score|answer))?\s*:"
-    r"|\b(?:format|template)(?:\s+(?:is|of|like|as))?\s*:?\s*[\"'`]?\s*$",
-    _I,
+_EXAMPLE = Caseless(
+    leading("for") + r"\s+(?:example|instance)\b|e(?<=\be)\.g\.|" + leading("such") + r"\s+as\b"
+    r"|" + leading("example") + r"(?:\s+(?:output|rating|verdict|label|score|answer))?\s*:"
+    r"|" + leading("format|template") + r"(?:\s+(?:is|of|like|as))?\s*:?\s*[\"'`]?\s*$"
 )
 _EXAMPLE_WINDOW = 48
 
 # a label ruled out: "not [[10]]", "rather than [[9]]", "I would not pick [[A]]"
-_NEGATION = re.compile(
-    r"(?:\bnot|n't|\bnever|\brather\s+than|\binstead\s+of)\s+(?:[a-z]+\s+){0,2}$", _I
+_NEGATION = Caseless(
+    r"(?:n(?<=\bn)ot|n't|n(?<=\bn)ever|r(?<=\br)ather\s+than|i(?<=\bi)nstead\s+of)"
+    r"\s+(?:[a-z]+\s+){0,2}$"
 )
 _NEGATION_WINDOW = 40
 
@@ -116,10 +137,6 @@ _NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
 _ABBREVIATIONS = ("e.g", "i.e")
 
 
-def _any(hints: tuple[str, ...], low: str) -> bool:
-    return any(h in low for h in hints)
-
-
 def _clause_start(low: str) -> int:
     """Where the token's clause starts in ``low`` (a lower-cased window ending at the token).
 
@@ -141,16 +158,17 @@ def _clause_start(low: str) -> int:
     return cut
 
 
-def _sentence_after(text: str, end: int) -> str:
-    """The rest of a token's sentence (bounded by :data:`CONTEXT_AFTER`)."""
-    window = text[end : end + CONTEXT_AFTER]
-    m = _SENTENCE_END.search(window)
-    return window[: m.start()] if m else window
+def _sentence_after_end(text: str, end: int) -> int:
+    """Where the rest of a token's sentence ends (bounded by :data:`CONTEXT_AFTER`): a
+    search with ``pos``/``endpos`` of the text, which reads like one of the window."""
+    stop = min(end + CONTEXT_AFTER, len(text))
+    m = _SENTENCE_END.search(text, end, stop)
+    return m.start() if m else stop
 
 
-def _rewrite_in(clause: str) -> bool:
-    for m in _REWRITE.finditer(clause):
-        if not _POSSESSIVE.search(clause[max(0, m.start() - 12) : m.start()]):
+def _rewrite_in(clause: str, low: str | None) -> bool:
+    for start in _REWRITE.starts(clause, low):
+        if not _POSSESSIVE.search(clause[max(0, start - 12) : start]):
             return True
     return False
 
@@ -163,31 +181,53 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"negated"`` (a label ruled out).
     """
     window = text[max(0, start - CONTEXT_BEFORE) : start]
-    low = window.lower()
-    cut = _clause_start(low)
-    clause, low = window[cut:], low[cut:]
-    if _any(_REWRITE_HINTS, low) and _rewrite_in(clause):
+    if "\u0130" not in window:  # "İ", the one character lower() turns into two
+        # lower() keeps offsets: a clause starts after the window's last line break or
+        # semicolon (no case), so only what follows them is lower-cased
+        head = max(window.rfind("\n"), window.rfind(";")) + 1
+        tail = window[head:]
+        aligned = aligned_lower(tail)
+        low = tail.lower() if aligned is None else aligned
+        cut = _clause_start(low)
+        clause, low = tail[cut:], low[cut:]
+    else:
+        aligned = aligned_lower(window)
+        low = window.lower() if aligned is None else aligned
+        cut = _clause_start(low)
+        clause, low = window[cut:], low[cut:]
+    # the lower-cased clause for the Caseless patterns, when exact (see caseless)
+    fast = None if aligned is None else low
+    has = low.__contains__  # the hint tests below: C-level loops over one bound method
+    if any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
         return "rewrite"
-    modal = _any(_MODAL_HINTS, low)
-    if modal and _MODAL.search(clause):
-        return "hypothetical"
-    if _any(_RULE_NOUNS, low) and _any(_RULE_LINKS, low) and _GENERAL_RULE.search(clause):
+    modal = any(map(has, _MODAL_HINTS))
+    if modal and _MODAL.search(clause, fast):
         return "hypothetical"
     if (
-        _any(_CONDITION_HINTS, low)
-        and _CONDITION.search(clause)
-        and not _IF_FORCED.search(clause)
-        and _MODAL_OR_THEN.search(clause)
+        any(map(has, _RULE_NOUNS))
+        and any(map(has, _RULE_LINKS))
+        and _GENERAL_RULE.search(clause, fast)
     ):
         return "hypothetical"
-    if modal and _WOULD_BE.search(clause) and not _MY_VERDICT.search(clause):
+    if (
+        any(map(has, _CONDITION_HINTS))
+        and _MODAL_OR_THEN.search(clause, fast)  # the rarest of the three first
+        and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
+        and not _IF_FORCED.search(clause, fast)
+    ):
         return "hypothetical"
-    if _TAIL.match(_sentence_after(text, end)):
+    if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):
         return "hypothetical"
-    tail = low[-_EXAMPLE_WINDOW:]
-    if _any(_EXAMPLE_HINTS, tail) and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:]):
+    if _TAIL.match(text, end, _sentence_after_end(text, end)):
+        return "hypothetical"
+    tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
+    if any(map(tail_low.__contains__, _EXAMPLE_HINTS)) and _EXAMPLE.search(
+        tail, None if fast is None else tail_low
+    ):
         return "example"
-    tail = low[-_NEGATION_WINDOW:]
-    if _any(_NEGATION_HINTS, tail) and _NEGATION.search(clause[-_NEGATION_WINDOW:]):
+    tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
+    if any(map(tail_low.__contains__, _NEGATION_HINTS)) and _NEGATION.search(
+        tail, None if fast is None else tail_low
+    ):
         return "negated"
     return None

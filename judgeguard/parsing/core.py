@@ -16,7 +16,13 @@ from judgeguard.parsing.redact import (
 )
 from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
-from judgeguard.parsing.textformats import Candidate, find_candidates, markup_spans
+from judgeguard.parsing.textformats import (
+    Candidate,
+    carried_lookups,
+    find_candidates,
+    markup_spans,
+    text_index,
+)
 from judgeguard.schema import Judgment
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
@@ -180,7 +186,9 @@ def _finish(
 
 def _compatible(a: Verdict, b: Verdict) -> bool:
     """Same verdict, or the same pairwise winner said with and without a strength level."""
-    if a == b or a.render() == b.render():
+    # equal verdicts render alike (a render is a function of the fields), and equal
+    # tokens share one reading (``is``): pydantic's == need not be asked
+    if a is b or a.render() == b.render():
         return True
     return (
         a.kind == b.kind == "pairwise"
@@ -211,6 +219,18 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
     tokens, and tokens of every format when nothing says "final" — must agree, whichever
     format each is written in, or the output is ambiguous.
     """
+    # the last final statement the judge stands behind: with one, what comes before it
+    # and is no final statement does not count, nor need its context be read
+    last = next(
+        (c for c in reversed(cands) if c.stated and not c.quoted and c.demoted is None), None
+    )
+    if last is not None:
+        pool = [
+            c
+            for c in cands
+            if not c.quoted and (c.stated or c.start > last.start) and c.demoted is None
+        ]
+        return _choose(pool, text)
     kept = [c for c in cands if c.demoted is None]
     if not kept:
         reasons = sorted({c.demoted for c in cands if c.demoted})
@@ -224,6 +244,11 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
     stated = [c for c in unquoted if c.stated]
     # a final statement supersedes earlier mentions, not later ones
     pool = [c for c in unquoted if c.stated or c.start > stated[-1].start] if stated else unquoted
+    return _choose(pool, text)
+
+
+def _choose(pool: list[Candidate], text: str) -> Candidate:
+    """The verdict of the candidates that count (in text order), or a :class:`ParseError`."""
     chosen = pool[-1]
     if chosen.error is not None:
         raise chosen.error
@@ -237,9 +262,10 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
 
 
 def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
+    first = valid[0].verdict if valid else None
     for c in valid[1:]:
-        assert c.verdict is not None and valid[0].verdict is not None
-        if not _compatible(c.verdict, valid[0].verdict):
+        assert c.verdict is not None and first is not None
+        if c.verdict is not first and not _compatible(c.verdict, first):
             distinct = tuple(sorted({x.verdict.render() for x in valid if x.verdict}))
             raise AmbiguousVerdict(
                 f"the judge gave several different verdicts {list(distinct)} and nothing "
@@ -285,9 +311,9 @@ def _redact_into(
     statements: set[tuple[int, int]] = set()
     for c in cands:
         stating = (
-            c.verdict is not None
+            (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
+            and c.verdict is not None
             and _compatible(c.verdict, verdict)
-            and (c.final or c is chosen or (chosen is not None and c.start == chosen.start))
         )
         if stating:
             _remove_statement(red, text, verdict, c.start, c.end, statements)
@@ -298,8 +324,11 @@ def _redact_into(
         for s, e in conclusion_spans(text, len(text.rstrip()), verdict, standalone=True):
             red.remove(s, e, "verdict_statement")
     red.absorb_whitespace()
+    index = text_index(text)
     for _ in range(8):
-        leftovers = _markup_spans(red.text())
+        # the redacted text lower-cased and the hints it lacks, from the source's
+        carried = carried_lookups(index, red.kept_pieces())
+        leftovers = _markup_spans(red.text(), carried)
         if not leftovers:
             break
         red.remove_current_many(leftovers, "verdict")
@@ -346,9 +375,12 @@ def _is_bare(text: str, s: int, e: int, start: int, end: int) -> bool:
     return trail - lead == end - start and text[lead:trail] == text[start:end]
 
 
-def _markup_spans(text: str) -> list[tuple[int, int]]:
-    """The spans of :func:`find_markup` (without reading each token's context)."""
-    found = markup_spans(text)
+def _markup_spans(
+    text: str, carried: tuple[str, dict[str, bool]] | None = None
+) -> list[tuple[int, int]]:
+    """The spans of :func:`find_markup` (without reading each token's context);
+    ``carried``: what is known of ``text`` from the text it was cut from."""
+    found = markup_spans(text, carried=carried)
     for fmt in registered_formats():
         if fmt.pattern is not None:
             found.extend((c.start, c.end) for c in fmt.candidates(text, _AUTO))

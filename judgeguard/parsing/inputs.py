@@ -85,6 +85,8 @@ def split_thinking(text: str) -> tuple[str, str | None]:
             closes[name].append((m.start(), m.end()))
         else:
             opens.append((m.start(), m.end(), name))
+    if not opens and not closes["think"] and not closes["thinking"]:
+        return text, None  # no tags at all (what every branch below ends in then)
     close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
     blocks: list[str] = []
     cuts: list[tuple[int, int]] = []

@@ -6,9 +6,11 @@ import bisect
 import functools
 import heapq
 import itertools
+import operator
 import re
 from typing import Literal
 
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 from judgeguard.schema import Redaction
 from judgeguard.verdicts import Verdict
 
@@ -35,12 +37,16 @@ class Redactor:
         self._runs: list[tuple[int, int, _Reason]] = []
         # removals not merged into _runs yet, in the order they were made
         self._pending: list[tuple[int, int, _Reason]] = []
+        # the kept segments and text, until the next removal
+        self._segments: list[tuple[int, int]] | None = None
+        self._text: str | None = None
 
     def remove(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``source[start:end]`` (chars already removed keep their reason)."""
         start, end = max(0, start), min(end, len(self.source))
         if start < end:
             self._pending.append((start, end, reason))
+            self._segments = self._text = None
 
     def _merged(self) -> list[tuple[int, int, _Reason]]:
         """The removed runs, sorted, disjoint, adjacent runs of one reason joined."""
@@ -50,6 +56,11 @@ class Redactor:
         return self._runs
 
     def _kept_segments(self) -> list[tuple[int, int]]:
+        if self._segments is None:
+            self._segments = self._segments_now()
+        return self._segments
+
+    def _segments_now(self) -> list[tuple[int, int]]:
         segments, pos = [], 0
         for s, e, _ in self._merged():
             if s > pos:
@@ -61,9 +72,16 @@ class Redactor:
 
     def text(self) -> str:
         """The source with every removed span cut out."""
-        if not self._merged():
-            return self.source
-        return "".join(self.source[s:e] for s, e in self._kept_segments())
+        if self._text is None:
+            if not self._merged():
+                self._text = self.source
+            else:
+                self._text = "".join([self.source[s:e] for s, e in self._kept_segments()])
+        return self._text
+
+    def kept_pieces(self) -> list[tuple[int, int]]:
+        """The spans of the source that :meth:`text` keeps, in order."""
+        return self._kept_segments()
 
     def remove_current(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``text()[start:end]``, mapping it back to source offsets."""
@@ -88,22 +106,34 @@ class Redactor:
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
         return tuple(
-            Redaction(start=s, end=e, text=self.source[s:e], reason=r) for s, e, r in self._merged()
+            [
+                Redaction(start=s, end=e, text=self.source[s:e], reason=r)
+                for s, e, r in self._merged()
+            ]
         )
 
     def absorb_whitespace(self) -> None:
         """Widen each cut over the blanks it leaves: spaces before it, the line breaks
         before a cut that removes whole lines, and whitespace left at the very end."""
         src = self.source
+        # the blanks widen each run over what lies between it and the previous run only,
+        # so runs and blanks stay disjoint: they are laid down directly (what _paint
+        # makes of them), joining a blank to its run and touching runs of one reason
+        runs: list[tuple[int, int, _Reason]] = []
         prev_end = 0
-        for start, end, reason in list(self._merged()):
+        for start, end, reason in self._merged():
             # the blanks between the previous cut and this one are not removed yet
-            i = prev_end + len(src[prev_end:start].rstrip(" \t"))
+            i = _strip_back(src, prev_end, start, " \t")
             whole_line = (i == 0 or src[i - 1] == "\n") and (end >= len(src) or src[end] in "\r\n")
             if whole_line:
-                i = prev_end + len(src[prev_end:i].rstrip("\r\n"))
-            self.remove(i, start, reason)
+                i = _strip_back(src, prev_end, i, "\r\n")
+            if runs and runs[-1][1] == i and runs[-1][2] == reason:
+                runs[-1] = (runs[-1][0], end, reason)
+            else:
+                runs.append((i, end, reason))
             prev_end = end
+        self._runs = runs
+        self._segments = self._text = None
         segments = self._kept_segments()
         last_kept = -1
         for s, e in reversed(segments):
@@ -111,9 +141,37 @@ class Redactor:
             if stripped:
                 last_kept = s + len(stripped) - 1
                 break
-        runs = self._merged()
         if runs and runs[-1][1] > last_kept + 1:
-            self.remove(last_kept + 1, len(src), "verdict_statement")
+            # whitespace left at the end: the kept pieces after the last kept character
+            tail: list[tuple[int, int, _Reason]] = [
+                (max(s, last_kept + 1), e, "verdict_statement")
+                for s, e in segments
+                if e > last_kept + 1
+            ]
+            self._runs = _join_touching(sorted(runs + tail))
+            self._segments = self._text = None
+
+
+def _join_touching(runs: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
+    """Disjoint sorted runs with touching runs of one reason joined."""
+    out: list[tuple[int, int, _Reason]] = []
+    for a, b, reason in runs:
+        if out and out[-1][1] == a and out[-1][2] == reason:
+            out[-1] = (out[-1][0], b, reason)
+        else:
+            out.append((a, b, reason))
+    return out
+
+
+def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
+    """``lo + len(text[lo:hi].rstrip(chars))``, stepping back over a few characters
+    before slicing (cuts are usually preceded by a blank or two, not by a long run)."""
+    i = hi
+    while i > lo and hi - i < 16:
+        if text[i - 1] not in chars:
+            return i
+        i -= 1
+    return lo + len(text[lo:i].rstrip(chars)) if i > lo else lo
 
 
 def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
@@ -152,49 +210,97 @@ _INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
 _SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
 
 
+#: Line lookups of a text answered by searching it directly, before its line breaks are
+#: indexed (each may read a whole line: a bound keeps many tokens on a long line linear)
+_DIRECT_LOOKUPS = 16
+#: one line's in-line boundaries (terminator, blanks, end) and sentence ends (start, end)
+_LineBounds = tuple[list[int], list[int], list[int], list[int], list[int]]
+
+
 class _Geometry:
-    """Line and sentence boundaries of one text, found in one pass each, queried by bisect.
+    """Line and sentence boundaries of one text, queried by bisect.
 
     Replaces per-call scans back to the line start (quadratic on long lines holding many
-    verdict tokens) with O(log n) lookups that give the same answers.
+    verdict tokens) with O(log n) lookups that give the same answers. The first few line
+    lookups search the text directly (a verdict touches a few lines); past
+    :data:`_DIRECT_LOOKUPS`, the line breaks are found in one pass. A line's sentence
+    boundaries are read when a query first reaches it (the rest are never scanned).
     """
 
     def __init__(self, text: str) -> None:
+        self.text = text
         self.length = len(text)
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
-        self.b_term, self.b_ws, self.b_end = [], [], []
-        for m in _INLINE_BOUNDARY.finditer(text):
-            self.b_term.append(m.start())
-            self.b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
-            self.b_end.append(m.end())
-        self.e_start, self.e_end = [], []
-        for m in _SENTENCE_END.finditer(text):
-            self.e_start.append(m.start())
-            self.e_end.append(m.end())
+        self._newlines: list[int] | None = None
+        self._direct = 0
+        self._lines: dict[int, _LineBounds] = {}
+
+    @property
+    def newlines(self) -> list[int]:
+        """The positions of the text's line breaks."""
+        if self._newlines is None:
+            parts = self.text.split("\n")
+            # the k-th line break sits after the first k+1 lines and k earlier breaks
+            self._newlines = list(
+                map(operator.add, itertools.accumulate(map(len, parts[:-1])), itertools.count())
+            )
+        return self._newlines
+
+    def _search_directly(self) -> bool:
+        """Whether to answer a line lookup with ``str.rfind``/``find`` (the first few)."""
+        if self._newlines is not None or self._direct >= _DIRECT_LOOKUPS:
+            return False
+        self._direct += 1
+        return True
+
+    def _line(self, line_start: int) -> _LineBounds:
+        found = self._lines.get(line_start)
+        if found is None:
+            # no boundary spans a line break, so each line's are its own scan's
+            text, line_end = self.text, self.line_end(line_start)
+            b_term, b_ws, b_end = [], [], []
+            for m in _INLINE_BOUNDARY.finditer(text, line_start, line_end):
+                b_term.append(m.start())
+                b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
+                b_end.append(m.end())
+            e_start, e_end = [], []
+            for m in _SENTENCE_END.finditer(text, line_start, line_end):
+                e_start.append(m.start())
+                e_end.append(m.end())
+            found = self._lines[line_start] = (b_term, b_ws, b_end, e_start, e_end)
+        return found
 
     def line_start(self, pos: int) -> int:
         """``text.rfind("\\n", 0, pos) + 1``."""
-        k = bisect.bisect_left(self.newlines, pos) - 1
-        return self.newlines[k] + 1 if k >= 0 else 0
+        if self._search_directly():
+            return self.text.rfind("\n", 0, pos) + 1
+        newlines = self.newlines
+        k = bisect.bisect_left(newlines, pos) - 1
+        return newlines[k] + 1 if k >= 0 else 0
 
     def line_end(self, pos: int) -> int:
         """``text.find("\\n", pos)``, or the text's length."""
-        k = bisect.bisect_left(self.newlines, pos)
-        return self.newlines[k] if k < len(self.newlines) else self.length
+        if self._search_directly():
+            end = self.text.find("\n", pos)
+            return self.length if end == -1 else end
+        newlines = self.newlines
+        k = bisect.bisect_left(newlines, pos)
+        return newlines[k] if k < len(newlines) else self.length
 
     def sentence_start(self, pos: int) -> int:
         line_start = self.line_start(pos)
         # the last in-line boundary whose blanks begin before pos; its blanks end the cut
-        k = bisect.bisect_left(self.b_ws, pos) - 1
-        if k >= 0 and self.b_term[k] >= line_start:
-            return min(self.b_end[k], pos)
+        _, b_ws, b_end, _, _ = self._line(line_start)
+        k = bisect.bisect_left(b_ws, pos) - 1
+        if k >= 0:
+            return min(b_end[k], pos)
         return line_start
 
     def sentence_end(self, pos: int) -> int:
         line_end = self.line_end(pos)
-        k = bisect.bisect_left(self.e_start, pos)
-        if k < len(self.e_start) and self.e_start[k] < line_end:
-            return self.e_end[k]
+        _, _, _, e_start, e_end = self._line(self.line_start(pos))
+        k = bisect.bisect_left(e_start, pos)
+        if k < len(e_start) and e_start[k] < line_end:
+            return e_end[k]
         return line_end
 
 
@@ -247,22 +353,40 @@ _MARKER = re.compile(
     r"into\s+account|considering\s+(?:everything|all))\b",
     re.IGNORECASE,
 )
-_PAIR_STATEMENT = re.compile(
-    r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?"
+# a pairwise verdict in words (Caseless: see judgeguard.parsing.caseless)
+_PAIR_STATEMENT = Caseless(
+    leading("assistant|response|output|answer|model|candidate") + r"\s*\(?[ab12]\)?"
     r"(?:['’]s\s+(?:answer|response|output))?\s+(?:is|was|seems|appears|performs|does|"
     r"provides\s+a)\s+(?:\w+\s+){0,3}?(?:better|superior|stronger|preferable|preferred|worse|"
-    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)|\b(?:it['’]?s|it\s+is|this\s+is|a|result\s+"
-    r"is\s+a)\s+tie\b|\bequally\s+(?:good|bad|strong|weak|helpful|matched)|\brelatively\s+the"
-    r"\s+same\b|\bI\s+(?:prefer|choose|pick|select)\b",
-    re.IGNORECASE,
+    r"weaker|inferior|the\s+winner|the\s+better|more\s+\w+|less\s+\w+)"
+    r"|(?:i(?<=\bi)t['’]?s|i(?<=\bi)t\s+is|t(?<=\bt)his\s+is|a(?<=\ba)|r(?<=\br)esult\s+is\s+a)"
+    r"\s+tie\b|" + leading("equally") + r"\s+(?:good|bad|strong|weak|helpful|matched)"
+    r"|" + leading("relatively") + r"\s+the\s+same\b"
+    r"|" + leading("i") + r"\s+(?:prefer|choose|pick|select)\b",
+    hints=(
+        "assistant",
+        "response",
+        "output",
+        "answer",
+        "model",
+        "candidate",
+        "tie",
+        "equally",
+        "relatively",
+        "prefer",
+        "choose",
+        "pick",
+        "select",
+    ),
 )
 _SCORE_WORDS = r"(?:score|rating|grade|rate|rated|give|giving|assign|award|deserves?|earns?)"
 
 
-def _states_verdict(sentence: str, verdict: Verdict) -> bool:
-    """Whether a sentence states ``verdict`` (winner, score or label) in words."""
+def _states_verdict(sentence: str, verdict: Verdict, low: str | None = None) -> bool:
+    """Whether a sentence states ``verdict`` (winner, score or label) in words (``low``:
+    the sentence's :func:`~judgeguard.parsing.caseless.aligned_lower`)."""
     if verdict.kind == "pairwise":
-        return bool(_PAIR_STATEMENT.search(sentence))
+        return bool(_PAIR_STATEMENT.search(sentence, low))
     if verdict.kind == "score":
         v = re.escape(verdict.render())
         return bool(
@@ -274,21 +398,45 @@ def _states_verdict(sentence: str, verdict: Verdict) -> bool:
             or re.search(rf"(?<![\d.]){v}(?:\.0)?\s*(?:/|out\s+of)\s*\d", sentence, re.IGNORECASE)
         )
     label = verdict.render()
-    return bool(_CONCLUDING_WORD.search(sentence)) and bool(
+    return bool(_CONCLUDING_WORD.search(sentence, low)) and bool(
         re.search(rf"(?<![\w]){re.escape(label)}(?![\w])", sentence, re.IGNORECASE)
-        or _CRITERIA_WORDS.search(sentence)
+        or _CRITERIA_WORDS.search(sentence, low)
     )
 
 
-_CONCLUDING_WORD = re.compile(
-    r"\b(?:therefore|thus|hence|so|overall|consequently|accordingly|in\s+conclusion|"
-    r"in\s+summary|ultimately)\b",
-    re.IGNORECASE,
+_CONCLUDING_WORD = Caseless(
+    leading("therefore|thus|hence|so|overall|consequently|accordingly|ultimately")
+    + r"\b|"
+    + leading("in")
+    + r"\s+(?:conclusion|summary)\b",
+    hints=(
+        "therefore",
+        "thus",
+        "hence",
+        "so",
+        "overall",
+        "consequently",
+        "accordingly",
+        "ultimately",
+        "conclusion",
+        "summary",
+    ),
 )
-_CRITERIA_WORDS = re.compile(
-    r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
-    r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",
-    re.IGNORECASE,
+_CRITERIA_WORDS = Caseless(
+    r"(?:m(?<=\bm)eets?|d(?<=\bd)oes\s+not\s+meet|s(?<=\bs)atisf(?:y|ies)|f(?<=\bf)ails?|"
+    r"p(?<=\bp)ass(?:es)?|c(?<=\bc)orrect|i(?<=\bi)ncorrect|r(?<=\br)elevant|"
+    r"i(?<=\bi)rrelevant|g(?<=\bg)rounded|h(?<=\bh)allucinat\w*|f(?<=\bf)actual)\b",
+    hints=(
+        "meet",
+        "satisf",
+        "fail",
+        "pass",
+        "correct",
+        "relevant",
+        "grounded",
+        "hallucinat",
+        "factual",
+    ),
 )
 _SIDE = re.compile(
     r"\b(?:assistant|response|output|answer|model|candidate)\s*\(?[ab12]\)?(?![\w])", re.IGNORECASE
@@ -326,18 +474,19 @@ def conclusion_spans(
         if e - s > _MAX_CONCLUSION:
             break  # a "sentence" this long is a wall of text, not a concluding remark
         sentence = text[s:e]
+        low = aligned_lower(sentence)
         # the sentence right before a bare verdict token that names a side is its conclusion
         is_closing = (
             closing and not spans and verdict.kind == "pairwise" and bool(_SIDE.search(sentence))
         )
         if not is_closing and not (
-            _states_verdict(sentence, verdict)
+            _states_verdict(sentence, verdict, low)
             or (
                 _MARKER.search(sentence)
                 and verdict.kind != "label"
                 and _mentions_verdict(sentence, verdict)
             )
-            or _concludes_any_verdict(sentence, verdict)
+            or _concludes_any_verdict(sentence, verdict, low)
         ):
             break
         spans.append((s, e))
@@ -360,10 +509,10 @@ _ANY_VERDICT_VALUE = re.compile(
 )
 
 
-def _concludes_any_verdict(sentence: str, verdict: Verdict) -> bool:
+def _concludes_any_verdict(sentence: str, verdict: Verdict, low: str | None = None) -> bool:
     """A concluding sentence ("Thus, the score should be: 0.9.") stating a verdict of
     ``verdict``'s kind, whatever the value: it gives a verdict away even when it differs."""
-    if not (_CONCLUDING_WORD.search(sentence) or _MARKER.search(sentence)):
+    if not (_CONCLUDING_WORD.search(sentence, low) or _MARKER.search(sentence)):
         return False
     if verdict.kind == "score":
         return bool(_ANY_SCORE_STATEMENT.search(sentence) or _ANY_VERDICT_VALUE.search(sentence))
@@ -414,8 +563,9 @@ def heading_span(text: str, start: int) -> tuple[int, int] | None:
     if end - line_start > _MAX_HEADING:
         return None
     line = text[line_start:end]
-    if _HEADING.match(line) and (
+    # the shape first: far cheaper than the pattern, and most lines above are no heading
+    if (
         line.lstrip().startswith(("#", "**", "__")) or line.rstrip().endswith(":")
-    ):
+    ) and _HEADING.match(line):
         return line_start, end
     return None

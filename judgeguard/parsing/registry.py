@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from judgeguard.errors import ParseError
 from judgeguard.parsing.context import demotion
@@ -87,7 +87,7 @@ class UserFormat:
         # the last match the judge stands by (not a hypothetical or an example) is final
         live = [i for i, c in enumerate(found) if c.demoted is None]
         if live:
-            found[live[-1]] = replace(found[live[-1]], final=True, stated=True)
+            found[live[-1]] = found[live[-1]].replace(final=True, stated=True)
         return found
 
 

@@ -129,6 +129,9 @@ def _reasoning(obj: Mapping[str, Any]) -> tuple[str, tuple[str, ...] | None] | N
     return None
 
 
+_DECODER = json.JSONDecoder()  # holds no state between calls
+
+
 def find_json_objects(text: str, max_attempts: int = 256) -> list[tuple[int, int, dict[str, Any]]]:
     """JSON objects embedded in text (bare, in code fences or in prose), with offsets.
 
@@ -136,7 +139,7 @@ def find_json_objects(text: str, max_attempts: int = 256) -> list[tuple[int, int
     failed attempts read are budgeted at a few times the text's length, so that text
     full of unterminated objects costs linear time.
     """
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     found: list[tuple[int, int, dict[str, Any]]] = []
     pos, attempts = 0, 0
     budget = 4 * len(text) + 4096  # characters failed attempts may read in total
@@ -175,6 +178,8 @@ def find_tags(text: str) -> list[tuple[str, int, int, int, int]]:
     closes: dict[str, list[tuple[int, int]]] = {}
     for m in _CLOSE_TAG.finditer(text):
         closes.setdefault(m.group("name"), []).append((m.start(), m.end()))
+    if not closes:
+        return []  # no opening tag can be paired
     close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
     out = []
     pos = 0

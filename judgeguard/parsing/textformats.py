@@ -4,38 +4,114 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import operator
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from judgeguard.errors import ParseError
+from judgeguard.parsing.caseless import Caseless, aligned_lower, leading
 from judgeguard.parsing.context import demotion
 from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 
-__all__ = ["BUILTIN_FORMATS", "Candidate", "TextFormat", "find_candidates", "markup_spans"]
+__all__ = [
+    "BUILTIN_FORMATS",
+    "Candidate",
+    "TextFormat",
+    "carried_lookups",
+    "find_candidates",
+    "markup_spans",
+    "text_index",
+]
 
 
-@dataclass(frozen=True)
+_UNREAD: Any = object()  # a candidate's demotion not read yet
+
+
 class Candidate:
-    """One verdict found in a text: where, by which format, and how final it reads."""
+    """One verdict found in a text: where, by which format, and how final it reads.
 
-    verdict: Verdict | None
-    start: int
-    end: int
-    format: str
-    final: bool = False
-    quoted: bool = False
-    error: ParseError | None = None
-    #: a final statement says so in words ("my final verdict is …"); ``final`` also covers
-    #: tokens that are final by the format's construction (``[RESULT] 4``)
-    stated: bool = False
-    #: why this token is not the verdict ("rewrite", "hypothetical", "example", "negated",
-    #: "options"), or ``None``
-    demoted: str | None = None
+    ``final``: a final statement; ``stated``: a final statement says so in words ("my
+    final verdict is …"), while ``final`` also covers tokens that are final by the
+    format's construction (``[RESULT] 4``); ``demoted``: why this token is not the
+    verdict ("rewrite", "hypothetical", "example", "negated", "options"), or ``None``.
+    Given ``text`` instead of ``demoted``, the candidate reads its demotion from the
+    text when first asked (:func:`~judgeguard.parsing.context.demotion`): a parse asks
+    for the few tokens that can be its verdict only. Treat candidates as immutable.
+    """
+
+    __slots__ = ("_demoted", "_text", "end", "error", "final", "format", "quoted", "start",
+                 "stated", "verdict")  # fmt: skip
+
+    def __init__(
+        self,
+        verdict: Verdict | None,
+        start: int,
+        end: int,
+        format: str,
+        final: bool = False,
+        quoted: bool = False,
+        error: ParseError | None = None,
+        stated: bool = False,
+        demoted: str | None = None,
+        *,
+        text: str | None = None,
+    ) -> None:
+        self.verdict = verdict
+        self.start = start
+        self.end = end
+        self.format = format
+        self.final = final
+        self.quoted = quoted
+        self.error = error
+        self.stated = stated
+        self._demoted: str | None = demoted if text is None else _UNREAD
+        self._text = text
+
+    @property
+    def demoted(self) -> str | None:
+        """Why this token is not the verdict, or ``None`` (read once, when first asked)."""
+        if self._demoted is _UNREAD:
+            assert self._text is not None
+            self._demoted = demotion(self._text, self.start, self.end)
+        return self._demoted
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.verdict, self.start, self.end, self.format, self.final, self.quoted,
+                self.error, self.stated, self.demoted)  # fmt: skip
+
+    def replace(self, **changes: Any) -> Candidate:
+        """A copy with some fields changed (an unread demotion stays unread)."""
+        new = Candidate.__new__(Candidate)
+        for name in Candidate.__slots__:
+            setattr(new, name, changes.get(name, getattr(self, name)))
+        if "demoted" in changes:
+            new._demoted, new._text = changes["demoted"], None
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Candidate):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("verdict", "start", "end", "format", "final", "quoted", "error", "stated",
+                 "demoted")  # fmt: skip
+        inner = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"Candidate({inner})"
 
 
 Converter = Callable[[re.Match[str], VerdictSpec, str], "Verdict | None"]
+
+
+def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
+    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -60,6 +136,11 @@ class TextFormat:
     #: from one occurrence of it to the next (``str.find``) instead of letting the regex
     #: engine try every position, which under IGNORECASE costs far more
     anchor: str | None = None
+    #: whether the pattern is ``^``-anchored and MULTILINE (tried at line starts only)
+    line_anchored: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "line_anchored", _anchored_at_lines(self.pattern))
 
     def may_match(self, lowered: str) -> bool:
         """A cheap pre-check: one of the format's lower-case ``hints`` is in the text."""
@@ -274,6 +355,14 @@ _ANCHORS: dict[str, str] = {
     "autoj": "final",
     "final_statement": "final",
 }
+# the lower-case literal every match of a built-in format opens with (its anchor, or the
+# "[[" of the bracketed formats, which the regex engine would look for once per format)
+_LEADS: dict[str, str] = {
+    **dict.fromkeys(
+        ("arena_hard", "mtbench_two_score", "mtbench_pairwise", "mtbench_single"), "[["
+    ),
+    **_ANCHORS,
+}
 BUILTIN_FORMATS: tuple[TextFormat, ...] = tuple(
     replace(f, hints=_HINTS.get(f.name, ()), anchor=_ANCHORS.get(f.name)) for f in _FORMATS
 )
@@ -285,6 +374,17 @@ _FINAL_PHRASE = re.compile(
     r"grade|judge?ment)|\bverdict\s*(?:is|:)|\bin\s+conclusion|\boverall\s+(?:score|rating|"
     r"verdict|grade))",
     re.IGNORECASE,
+)
+# the same, Caseless (see judgeguard.parsing.caseless), for a search in a token's sentence
+_FINAL_PHRASE_FAST = Caseless(
+    leading("final") + r"\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
+    r"evaluation|assessment|result)"
+    r"|" + leading("my") + r"\s+(?:overall\s+)?(?:verdict|decision|rating|score|"
+    r"grade|judge?ment)"
+    r"|" + leading("verdict") + r"\s*(?:is|:)"
+    r"|" + leading("in") + r"\s+conclusion"
+    r"|" + leading("overall") + r"\s+(?:score|rating|verdict|grade)",
+    hints=("final", "my", "verdict", "conclusion", "overall"),
 )
 # the same phrases one alternative at a time, ``\b`` moved behind the first letter: each
 # then starts with a literal, which the regex engine skips to quickly (a leading ``\b``
@@ -319,45 +419,77 @@ NEAR = 4096
 
 
 def _sentence_before_start(text: str, start: int) -> int:
+    """Just after the last line break or ``". "``, ``"! "``, ``"? "`` before ``start``
+    (within :data:`NEAR`)."""
     floor = max(start - NEAR, 0) - 1
+    # the marks are looked for on the token's line only: one before its start cannot be
+    # the last (a line break at ``line`` holds no ". ", so nothing starting there counts)
+    line = max(text.rfind("\n", floor + 1, start), floor)
     lo = max(
-        text.rfind("\n", floor + 1, start),
-        text.rfind(". ", floor + 1, start),
-        text.rfind("! ", floor + 1, start),
-        text.rfind("? ", floor + 1, start),
-        floor,
+        text.rfind(". ", line + 1, start),
+        text.rfind("! ", line + 1, start),
+        text.rfind("? ", line + 1, start),
+        line,
     )
     return lo + 1
 
 
 # an apostrophe with no word character before it, or none after it (written to start
 # with the literal, which the engine finds fast; same matches as (?<!\w)'|'(?!\w))
+# the characters other than ASCII letters that IGNORECASE matches to an ASCII letter
+# (tests/test_parse_speed_paths.py finds them all): "İ" (i), "ı" (i), "ſ" (s), Kelvin "K" (k)
+_ASCII_FOLDING = ("\u0130", "\u0131", "\u017f", "\u212a")
 _APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
 class _Index:
-    """Per-text lookups built once per scan, so the work per token stays bounded.
+    """Per-text lookups, each built when first needed, so the work per token stays bounded.
 
+    One index serves every scan of a text and its redaction (:func:`text_index`).
     ``quote_apostrophes``: positions of apostrophes that are not inside a word;
     ``phrases``: spans of final-verdict phrases (``_FINAL_PHRASE`` over the whole text);
     ``lowered``: the text lower-cased; ``aligned``: whether its offsets are the text's
     and every case-insensitive match of an ASCII literal is that literal in it (then a
     ``str.find`` in ``lowered`` finds every place a case-insensitive pattern starting
-    with the literal can match).
+    with the literal can match); ``positions``: where a literal occurs (the format hints,
+    and the literals formats open with), up to a few occurrences.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, carried: tuple[str, dict[str, bool]] | None = None) -> None:
         self.text = text
-        self.lowered = lowered = text.lower()
-        # str.lower() keeps offsets unless a character lowers to several ("İ"); the only
-        # characters IGNORECASE matches to an ASCII letter that lower() does not turn
-        # into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks all)
-        self.aligned = len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
         self._hints: dict[str, bool] = {}
+        #: whether ``lowered`` is ``text.lower()`` itself (else it equals it in length and
+        #: in every ASCII character, and its other characters are "?")
+        self.exact_lower = True
+        if carried is not None:
+            # the lowered text and some hints known from the text ``text`` was cut from
+            # (see :func:`carried_lookups`): ``text`` is aligned
+            self.lowered, hints = carried
+            self._hints.update(hints)
+            self.aligned = True
+            self.exact_lower = False
+        elif text.isascii():
+            self.lowered = text.lower()
+            self.aligned = True
+        elif not any(map(text.__contains__, _ASCII_FOLDING)):
+            # no character IGNORECASE matches to an ASCII letter but the ASCII ones: the
+            # ASCII characters lower-cased and "?" for the others find every ASCII literal
+            # where a lower-cased text would, with its offsets, and far faster
+            self.lowered = text.encode("ascii", "replace").lower().decode("ascii")
+            self.aligned = True
+            self.exact_lower = False
+        else:
+            self.lowered = lowered = text.lower()
+            # str.lower() keeps offsets unless a character lowers to several ("İ"); the
+            # only characters IGNORECASE matches to an ASCII letter that lower() does not
+            # turn into it are "ı" (i) and "ſ" (s) (tests/test_parse_speed_paths.py checks)
+            self.aligned = len(lowered) == len(text) and "ı" not in lowered and "ſ" not in lowered
         self._apostrophes: list[int] | None = None
         self._phrases: tuple[list[int], list[int]] | None = None
         self._prefix_max: list[int] | None = None
         self._line_starts: list[int] | None = None
+        self._slice_budget = 2 * len(text) + 1024
+        self._positions: dict[tuple[str, int], list[int] | None] = {}
 
     def may_match(self, fmt: TextFormat) -> bool:
         """``fmt.may_match(self.lowered)``, each hint looked up once per text."""
@@ -367,7 +499,10 @@ class _Index:
         for h in fmt.hints:
             found = seen.get(h)
             if found is None:
-                found = seen[h] = h in self.lowered
+                # where it occurs (one pass): the anchored and line-start scans and the
+                # rescan's carried hints read the same positions
+                at = self.positions(h)
+                found = seen[h] = at is None or bool(at)
             if found:
                 return True
         return False
@@ -375,8 +510,29 @@ class _Index:
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
         if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+            lines = self.text.split("\n")
+            # line k starts after the k lines before it and their k line breaks
+            lengths = itertools.accumulate(map(len, lines[:-1]), initial=0)
+            self._line_starts = list(map(operator.add, lengths, itertools.count()))
         return self._line_starts
+
+    def positions(self, literal: str, most: int = 16) -> list[int] | None:
+        """Where ``literal`` (lower case) occurs in ``lowered``; ``None`` past ``most``."""
+        key = (literal, most)
+        if key in self._positions:
+            return self._positions[key]
+        find = self.lowered.find
+        out: list[int] | None = []
+        i = find(literal)
+        while i != -1:
+            assert out is not None
+            if len(out) == most:
+                out = None
+                break
+            out.append(i)
+            i = find(literal, i + 1)
+        self._positions[key] = out
+        return out
 
     def apostrophes(self) -> list[int]:
         if self._apostrophes is None:
@@ -396,9 +552,19 @@ class _Index:
         return n
 
     def final_phrase_in(self, lo: int, hi: int) -> bool:
-        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``, by lookup in the whole-text matches."""
+        """``bool(_FINAL_PHRASE.search(text[lo:hi]))``: searched in the slice while the
+        slices searched stay within a budget of a few times the text's length (a text's
+        few tokens), then by lookup in the whole-text matches (built once), so that many
+        tokens in one long sentence cost linear time."""
         if lo >= hi:
             return False
+        if self._phrases is None and hi - lo <= self._slice_budget and self._word_edge(lo):
+            # a slice starting at a word's edge holds a match iff the lookup finds one
+            self._slice_budget -= hi - lo
+            if self.aligned and self.exact_lower:
+                return _FINAL_PHRASE_FAST.search(self.text, self.lowered, lo, hi) is not None
+            part = self.text[lo:hi]  # (\b must read the text's other characters as they are)
+            return _FINAL_PHRASE_FAST.search(part, aligned_lower(part)) is not None
         if self._phrases is None:
             # every match of every alternative: a slice holds a match of _FINAL_PHRASE iff
             # one of these lies inside it, or one crossing its edges hides one
@@ -422,6 +588,13 @@ class _Index:
             k += 1
         return False
 
+    def _word_edge(self, lo: int) -> bool:
+        """Whether ``lo`` is not inside a word (``\\b`` reads the same in the slice)."""
+        if lo == 0:
+            return True
+        c = self.text[lo - 1]
+        return not (c.isalnum() or c == "_")
+
     def _phrase_spans(self) -> list[tuple[int, int]]:
         """Every match of every part of ``_FINAL_PHRASE`` (what ``finditer`` of each finds)."""
         if not self.aligned:
@@ -444,6 +617,50 @@ class _Index:
                 out.append(running)
             self._prefix_max = out
         return self._prefix_max[k]
+
+
+def carried_lookups(
+    source: _Index, pieces: list[tuple[int, int]]
+) -> tuple[str, dict[str, bool]] | None:
+    """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
+    in order): that text lower-cased (the pieces of ``source.lowered``), and for each
+    hint looked up in ``source`` whether that text holds it: where it occurs inside one
+    piece it occurs in ``source`` there too, and otherwise it spans a junction of two
+    pieces. ``None`` unless ``source`` is aligned."""
+    if not source.aligned:
+        return None
+    lowered = source.lowered
+    low = "".join([lowered[s:e] for s, e in pieces])
+    hints = source._hints
+    around = ""
+    if hints and len(pieces) > 1:
+        # the text around each junction, as far as the longest hint reaches over it;
+        # "\0" (in no hint) keeps two junctions' windows from making one between them
+        n = max(map(len, hints)) - 1
+        junctions = itertools.accumulate([e - s for s, e in pieces[:-1]])
+        around = "\0".join([low[max(j - n, 0) : j + n] for j in junctions])
+    starts = [s for s, _ in pieces]
+    known: dict[str, bool] = {}
+    for hint, present in hints.items():
+        if hint in around:
+            known[hint] = True
+        elif not present:
+            known[hint] = False
+        elif (at := source.positions(hint)) is not None:
+            # (else: too many to check one by one: looked up in the text later)
+            known[hint] = False
+            for p in at:  # an occurrence inside one piece is one of the text's
+                k = bisect.bisect_right(starts, p) - 1
+                if k >= 0 and pieces[k][1] >= p + len(hint):
+                    known[hint] = True
+                    break
+    return low, known
+
+
+@functools.lru_cache(maxsize=8)
+def text_index(text: str) -> _Index:
+    """The lookups of ``text`` (shared by the scans and the redaction of one text)."""
+    return _Index(text)
 
 
 def anchored_matches(
@@ -477,6 +694,49 @@ def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterato
             yield m
 
 
+#: Most keyword hits a line-anchored format is tried at one by one (past this many, it is
+#: tried at every line start: the keyword search then reads lines once per hit)
+KEYWORD_HITS = 16
+
+
+def _keyword_line_matches(
+    pattern: re.Pattern[str], text: str, index: _Index, keywords: tuple[str, ...]
+) -> Iterator[re.Match[str]] | None:
+    """:func:`_line_matches`, tried only at the line starts a match could start from: the
+    pattern (``^[ \\t*#>-]*``, maybe a word and blanks, then one of ``keywords``) needs
+    a keyword on the line, or on the next non-blank line when the blanks after the word
+    run over line breaks. ``None`` past :data:`KEYWORD_HITS` hits (try every line then)."""
+    found: set[int] = set()
+    rfind = text.rfind
+    for keyword in keywords:
+        at = index.positions(keyword, KEYWORD_HITS)
+        if at is None:
+            return None
+        for p in at:
+            start = rfind("\n", 0, p) + 1
+            found.add(start)
+            # blank lines right before: the match may start on the line above them
+            while start > 0 and (start == p or text[start:p].isspace()):
+                p = start
+                start = rfind("\n", 0, p - 1) + 1
+                found.add(start)
+                if not text[start:p].isspace():
+                    break
+    return _matches_at(pattern, text, sorted(found))
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """The matches :func:`_line_matches` finds, trying ``starts`` only (those it could find)."""
+    end = 0
+    for start in starts:
+        if start < end:
+            continue  # inside the previous match
+        m = pattern.match(text, start)
+        if m is not None:
+            end = max(m.end(), start + 1)
+            yield m
+
+
 def _in(sorted_list: list[int], x: int) -> bool:
     k = bisect.bisect_left(sorted_list, x)
     return k < len(sorted_list) and sorted_list[k] == x
@@ -488,20 +748,25 @@ def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> 
     line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
     line_end = text.find("\n", end, end + NEAR)
     line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
-    before, after = text[line_start:start], text[end:line_end]
+    after = text[end:line_end]
+    if not after:
+        return False  # nothing after the token on its line can close a quote
+    before = text[line_start:start]
     for open_q, close_q in _QUOTES.items():
+        if close_q not in after:
+            continue
         if open_q == close_q:
             if open_q == "'":
                 # apostrophes in words ("Assistant A's") are not quotes
-                if "'" not in before or "'" not in after:
+                if "'" not in before:
                     continue
                 n = index.count_quote_apostrophes(line_start, start)
                 if n % 2 == 1 and index.count_quote_apostrophes(end, line_end) > 0:
                     return True
                 continue
-            if before.count(open_q) % 2 == 1 and close_q in after:
+            if before.count(open_q) % 2 == 1:
                 return True
-        elif before.rfind(open_q) > before.rfind(close_q) and close_q in after:
+        elif before.rfind(open_q) > before.rfind(close_q):
             return True
     return False
 
@@ -514,25 +779,26 @@ def _opens_line(text: str, start: int) -> bool:
 
 def _last_line_span(text: str) -> tuple[int, int]:
     """Start and end of the last non-empty line (trailing whitespace excluded)."""
-    stripped_end = len(text.rstrip())
+    stripped_end = len(text)
+    # ``len(text.rstrip())``, stepping back over a few blanks before copying the text
+    while stripped_end and text[stripped_end - 1].isspace():
+        stripped_end -= 1
+        if len(text) - stripped_end > 64:
+            stripped_end = len(text.rstrip())
+            break
     start = text.rfind("\n", 0, stripped_end) + 1
     return start, stripped_end
 
 
-#: (format name, token, spec) -> the token's reading; built-in converters read only the
+#: spec -> (format name, token) -> the token's reading; built-in converters read only the
 #: matched token and the spec, so equal tokens read alike (verdicts are frozen)
-_READINGS: dict[tuple[str, str, VerdictSpec], Verdict | None] = {}
+_READINGS: dict[VerdictSpec, dict[tuple[str, str], Verdict | None]] = {}
 _READINGS_MAX = 4096
-
-
-@functools.cache
-def _anchored_at_lines(pattern: re.Pattern[str]) -> bool:
-    """Whether ``pattern`` is ``^``-anchored and MULTILINE (tried at line starts only)."""
-    return bool(pattern.pattern.startswith("^") and pattern.flags & re.MULTILINE)
+_UNREAD_TOKEN: Any = object()
 
 
 def _line_anchored(fmt: TextFormat) -> bool:
-    return _anchored_at_lines(fmt.pattern)
+    return fmt.line_anchored
 
 
 _Hit = tuple[re.Match[str], "Verdict | None", "ParseError | None"]
@@ -550,16 +816,38 @@ def _scan(
     last_line: tuple[int, int] | None = None
     lowered = index.lowered
     builtin = formats is BUILTIN_FORMATS
+    any_kind = spec.kind == "auto"
+    # the readings of tokens under this spec (the spec hashed once per scan, not per token)
+    readings = _READINGS.get(spec)
+    if readings is None:
+        if len(_READINGS) >= 64:
+            _READINGS.clear()
+        readings = _READINGS.setdefault(spec, {})
     for fmt in formats:
-        if not spec.allows(fmt.kind) or not index.may_match(fmt):
+        # spec.allows(fmt.kind) and index.may_match(fmt), without two calls per format
+        if not (any_kind or spec.kind == fmt.kind) or (fmt.hints and not index.may_match(fmt)):
             continue
         matches: Iterator[re.Match[str]]
         if fmt.last_line:
             if last_line is None:
                 last_line = _last_line_span(text)
             matches = fmt.pattern.finditer(text, *last_line)
-        elif _line_anchored(fmt):
-            matches = _line_matches(fmt.pattern, text, index)
+        elif fmt.line_anchored:
+            keyed = (
+                _keyword_line_matches(fmt.pattern, text, index, fmt.hints)
+                if fmt.hints and index.aligned and builtin
+                else None
+            )
+            matches = _line_matches(fmt.pattern, text, index) if keyed is None else keyed
+        elif (
+            builtin
+            and index.aligned
+            and (literal := _LEADS.get(fmt.name)) is not None
+            and (at := index.positions(literal)) is not None
+        ):
+            # the few places the literal every match opens with occurs (found once per
+            # text for every format opening with it)
+            matches = _matches_at(fmt.pattern, text, at)
         elif fmt.anchor is not None and index.aligned:
             matches = anchored_matches(fmt.pattern, text, lowered, fmt.anchor)
         else:
@@ -572,18 +860,18 @@ def _scan(
                 if k >= 0 and taken_ends[k] > start:
                     continue
             error: ParseError | None = None
-            key = (fmt.name, m.group(0), spec)
-            if builtin and key in _READINGS:  # the same token again: one verdict serves all
-                verdict = _READINGS[key]
-            else:
+            key = (fmt.name, m.group(0))
+            # the same token again: one verdict serves all
+            verdict = readings.get(key, _UNREAD_TOKEN) if builtin else _UNREAD_TOKEN
+            if verdict is _UNREAD_TOKEN:
                 try:
                     verdict = fmt.convert(m, spec, text)
                 except ParseError as exc:
                     verdict, error = None, exc
                 if error is None and builtin:
-                    if len(_READINGS) >= _READINGS_MAX:
-                        _READINGS.clear()
-                    _READINGS[key] = verdict
+                    if len(readings) >= _READINGS_MAX:
+                        readings.clear()
+                    readings[key] = verdict
             if verdict is None and error is None:
                 continue
             hits.append((m, verdict, error))
@@ -598,11 +886,15 @@ def _scan(
 
 
 def markup_spans(
-    text: str, formats: tuple[TextFormat, ...] = BUILTIN_FORMATS
+    text: str,
+    formats: tuple[TextFormat, ...] = BUILTIN_FORMATS,
+    carried: tuple[str, dict[str, bool]] | None = None,
 ) -> list[tuple[int, int]]:
     """The spans of :func:`find_candidates` ``(text, VerdictSpec())``, in text order, without
-    reading each token's context (what a rescan for leftover markup needs)."""
-    spans = [m.span() for _, hits in _scan(text, _ANY, formats, _Index(text)) for m, _, _ in hits]
+    reading each token's context (what a rescan for leftover markup needs). ``carried``:
+    what :func:`carried_lookups` knows of ``text`` from the text it was cut from."""
+    index = _Index(text, carried)
+    spans = [m.span() for _, hits in _scan(text, _ANY, formats, index) for m, _, _ in hits]
     spans.sort()
     return spans
 
@@ -619,7 +911,7 @@ def find_candidates(
     that token turns out to be the final verdict.
     """
     found: list[Candidate] = []
-    index = _Index(text)
+    index = text_index(text)
     for fmt, hits in _scan(text, spec, formats, index):
         per_format: list[Candidate] = []
         for m, verdict, error in hits:
@@ -627,25 +919,19 @@ def find_candidates(
             quoted = _is_quoted(text, start, end, index)
             stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
             per_format.append(
-                Candidate(
-                    verdict,
-                    start,
-                    end,
-                    fmt.name,
-                    final=stated,
-                    quoted=quoted,
-                    error=error,
-                    stated=stated,
-                    demoted=demotion(text, start, end),
-                )
+                # (verdict, start, end, format, final, quoted, error, stated; its demotion
+                # read from the text when asked)
+                Candidate(verdict, start, end, fmt.name, stated, quoted, error, stated, text=text)
             )
         if fmt.inherently_final:
             # a final-by-construction token is final when it opens its line, or is the last
             live = [c for c in per_format if not c.quoted and c.demoted is None]
             live_ids = {id(c) for c in live}
             for i, c in enumerate(per_format):
+                if c.final:
+                    continue  # a final statement already
                 if id(c) in live_ids and (c is live[-1] or _opens_line(text, c.start)):
-                    per_format[i] = replace(c, final=True)
+                    per_format[i] = c.replace(final=True)
         found.extend(per_format)
     found.sort(key=operator.attrgetter("start"))
     return _demote_option_lists(text, found)
@@ -689,6 +975,8 @@ def _same_list(text: str, end: int, start: int) -> bool:
 
 
 def _options_demoted(group: list[Candidate]) -> list[Candidate]:
+    if len(group) < OPTION_LIST_MIN:
+        return group  # too few to list OPTION_LIST_MIN different verdicts
     per_format: dict[str, set[str]] = {}
     for c in group:
         if c.verdict is not None:
@@ -697,6 +985,6 @@ def _options_demoted(group: list[Candidate]) -> list[Candidate]:
     if not listed:
         return group
     return [
-        replace(c, demoted=c.demoted or "options", final=False) if c.format in listed else c
+        c.replace(demoted=c.demoted or "options", final=False) if c.format in listed else c
         for c in group
     ]

@@ -474,3 +474,57 @@ def test_whatever_a_library_prints_during_the_run_stays_off_stdout(tmp_path):
     proc = audit("x.jsonl", "--json", cwd=tmp_path, script=NOISY)
     assert json.loads(proc.stdout)["overall"]["n"] == 6
     assert proc.stderr.count("a library printing to stdout") == 6
+
+
+def test_a_real_ctrl_c_writes_the_finished_lines_and_the_rerun_does_the_rest(
+    tmp_path, loopback_llm
+):
+    """SIGINT to a running audit (as a terminal's Ctrl-C sends it): exit 130, the lines
+    finished by then in --out's .partial, in order, none cut short; the rerun asks only
+    for the others."""
+    import signal
+    import time
+
+    loopback_llm.latency = 0.1
+    loopback_llm.responder = lambda body: A_WINS
+    rows = [
+        {"id": i, "judge": "J1", "output": out(f"Case {i}: A's answer is correct.")}
+        for i in range(400)
+    ]
+    write(tmp_path / "x.jsonl", rows)
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONPATH": str(ROOT),
+        "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_API_BASE": loopback_llm.base_url,
+    }
+    env.pop("JUDGEGUARD_METAJUDGE", None)
+    args = ["x.jsonl", *LOOPBACK_MJ, "--concurrency", "4", "--json", "--no-progress"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "judgeguard.cli", "audit", *args, "--out", "o.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(loopback_llm.requests) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    partial = [json.loads(x) for x in (tmp_path / "o.jsonl.partial").read_text().splitlines()]
+    assert 0 < len(partial) < 400
+    assert [x["line"] for x in partial] == list(range(1, len(partial) + 1))
+    assert all(x["status"] == "consistent" for x in partial)
+    assert json.loads(stdout)["overall"]["n"] == len(partial)
+    asked = len(loopback_llm.requests)
+    rerun = audit(*args, "--out", "o.jsonl", cwd=tmp_path, base_url=loopback_llm.base_url)
+    assert rerun.returncode == 0, rerun.stderr
+    lines = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == list(range(400))
+    assert sum(x["cached"] for x in lines) >= len(partial)
+    assert len(loopback_llm.requests) - asked == 400 - sum(x["cached"] for x in lines)

@@ -227,11 +227,12 @@ def run_audit(
             running = [f for f in queue if not f.done()]
             if running:
                 await asyncio.wait(running, timeout=INTERRUPT_GRACE)
-            for f in running:
-                f.cancel()  # ends as an error/shutdown result
-            await asyncio.gather(*running, return_exceptions=True)
-            for f in queue:
-                if not f.done() or f.cancelled():
+            unfinished = {f for f in running if not f.done()}
+            for f in unfinished:
+                f.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            for f in queue:  # up to the first line the interruption cut short
+                if f in unfinished:
                     break
                 emit(f.result())
         finally:

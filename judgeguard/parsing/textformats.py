@@ -7,7 +7,7 @@ import functools
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -684,14 +684,7 @@ def anchored_matches(
 def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterator[re.Match[str]]:
     """``pattern.finditer(text)`` for a ``^``-anchored MULTILINE pattern, tried only at
     line starts (the engine would try, and fail, at every other position too)."""
-    end = 0
-    for start in index.line_starts():
-        if start < end:
-            continue  # inside the previous match
-        m = pattern.match(text, start)
-        if m is not None:
-            end = max(m.end(), start + 1)
-            yield m
+    return _matches_at(pattern, text, index.line_starts())
 
 
 #: Most keyword hits a line-anchored format is tried at one by one (past this many, it is
@@ -725,8 +718,11 @@ def _keyword_line_matches(
     return _matches_at(pattern, text, sorted(found))
 
 
-def _matches_at(pattern: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
-    """The matches :func:`_line_matches` finds, trying ``starts`` only (those it could find)."""
+def _matches_at(
+    pattern: re.Pattern[str], text: str, starts: Iterable[int]
+) -> Iterator[re.Match[str]]:
+    """The matches of ``pattern`` tried at ``starts`` (ascending) only, skipping starts
+    inside the previous match."""
     end = 0
     for start in starts:
         if start < end:

@@ -41,9 +41,9 @@ def write(path, rows):
 LOOPBACK_MJ = ("--metajudge", "openai/judge-test", "--metajudge-option", "retries=0")
 
 
-def audit(*args, cwd, stdin=None, env_extra=None, base_url=None, script=None):
-    """``judgeguard audit ARGS --no-progress`` in a subprocess (``script``: run that Python
-    source as the main program instead, with the same arguments)."""
+def audit_env(cwd, base_url=None, env_extra=None):
+    """The environment of an audit subprocess: this tree, a cache in ``cwd``, the
+    MetaJudge's endpoint at ``base_url`` (none from the caller's environment)."""
     env = {
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -57,6 +57,13 @@ def audit(*args, cwd, stdin=None, env_extra=None, base_url=None, script=None):
     if base_url is not None:
         env["OPENAI_API_BASE"] = base_url
     env.update(env_extra or {})
+    return env
+
+
+def audit(*args, cwd, stdin=None, env_extra=None, base_url=None, script=None):
+    """``judgeguard audit ARGS --no-progress`` in a subprocess (``script``: run that Python
+    source as the main program instead, with the same arguments)."""
+    env = audit_env(cwd, base_url, env_extra)
     program = ["-c", script] if script is not None else ["-m", "judgeguard.cli"]
     return subprocess.run(
         [sys.executable, *program, "audit", *map(str, args), "--no-progress"],
@@ -492,15 +499,7 @@ def test_a_real_ctrl_c_writes_the_finished_lines_and_the_rerun_does_the_rest(
         for i in range(400)
     ]
     write(tmp_path / "x.jsonl", rows)
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "PYTHONPATH": str(ROOT),
-        "JUDGEGUARD_CACHE_DIR": str(tmp_path / "cache"),
-        "OPENAI_API_KEY": "sk-test",
-        "OPENAI_API_BASE": loopback_llm.base_url,
-    }
-    env.pop("JUDGEGUARD_METAJUDGE", None)
+    env = audit_env(tmp_path, loopback_llm.base_url)
     args = ["x.jsonl", *LOOPBACK_MJ, "--concurrency", "4", "--json", "--no-progress"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "judgeguard.cli", "audit", *args, "--out", "o.jsonl"],

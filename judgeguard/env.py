@@ -8,7 +8,6 @@ value. Only the standard library is imported: ``import judgeguard`` stays light.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +32,6 @@ MEMO_SIZE = 4096
 
 # (a copy of the environment's data, {key: value}): the values last computed from it
 _memo: tuple[dict[Any, Any] | None, dict[Hashable, Any]] = (None, {})
-_memo_lock = threading.Lock()
 
 
 def memoized(key: Hashable, compute: Callable[[], T]) -> T:
@@ -52,11 +50,10 @@ def memoized(key: Hashable, compute: Callable[[], T]) -> T:
         return compute()
     snapshot, values = _memo
     if snapshot is None or snapshot != data:
-        with _memo_lock:
-            snapshot, values = _memo
-            if snapshot is None or snapshot != data:
-                snapshot, values = dict(data), {}
-                _memo = (snapshot, values)
+        # no lock (nothing to inherit held across a fork): two threads that both see a
+        # change each start a fresh memo, and the later one stays
+        values = {}
+        _memo = (dict(data), values)
     try:
         return values[key]  # type: ignore[no-any-return]
     except KeyError:

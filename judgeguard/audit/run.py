@@ -215,7 +215,7 @@ def run_audit(
                     queue.append(checker.slot(Line(number, raw), key))
                 if len(queue) > window:  # wait for the oldest (shielded: a Ctrl-C lands here)
                     await asyncio.shield(queue[0])
-                elif len(queue) % 64 == 0:
+                elif number % 64 == 0:
                     await asyncio.sleep(0)  # let the checks' tasks run between reads
                 while queue and queue[0].done():
                     emit(queue.pop(0).result())

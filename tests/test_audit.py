@@ -428,3 +428,24 @@ def test_an_interrupted_run_stores_every_finished_line_and_the_rerun_counts_each
     assert [x["id"] for x in lines] == list(range(120))  # none lost, none twice
     assert sum(x["cached"] for x in lines) >= done
     assert len(env.requests) - asked == 120 - sum(x["cached"] for x in lines)
+
+
+def test_run_audit_works_from_inside_a_running_event_loop(env, tmp_path):
+    """A notebook (or any async app) calling the sync run_audit: its checks run on an
+    event loop of their own, and the caller's loop is left alone."""
+    import asyncio
+
+    from judgeguard import MetaJudge
+    from judgeguard.audit import AuditConfig, run_audit
+
+    path = write(tmp_path, SMALL)
+
+    async def notebook_cell():
+        loop = asyncio.get_running_loop()
+        summary = run_audit(path, AuditConfig(metajudge=MetaJudge("openai/judge-test")))
+        assert asyncio.get_running_loop() is loop
+        return summary
+
+    summary = asyncio.run(notebook_cell())
+    assert summary.overall.n == 6 and summary.overall.checked == 5
+    assert len(env.requests) == 5

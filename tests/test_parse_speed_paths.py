@@ -18,11 +18,16 @@ import judgeguard as jg
 from judgeguard.parsing import textformats
 from judgeguard.parsing.core import _markup_spans, find_markup
 from judgeguard.parsing.textformats import (
+    _BRACKETED_FORMATS,
     _FINAL_PHRASE_PARTS,
+    _HINTS,
     _PHRASE_ANCHORS,
     BUILTIN_FORMATS,
+    _bracketed_matches,
     _Index,
+    _occurrences,
     anchored_matches,
+    carried_lookups,
     markup_spans,
 )
 from judgeguard.verdicts import VerdictSpec
@@ -107,3 +112,49 @@ def test_a_registered_format_is_rescanned_too():
         assert (0, 7) in _markup_spans("STARS=4 and more")
     finally:
         jg.unregister_format("stars")
+
+
+_BRACKET_BITS = ["[[", "]]", "[", "]", "A", "B", "C", ">", ">>", "<", "<<", "=", "7", "12",
+                 "-3", "2.5", ",", " ", "\n", "x"]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_pass_over_the_brackets_finds_what_each_bracketed_format_finds(seed):
+    """The claim behind ``_bracketed_matches``: bracketed matches never overlap and at
+    most one bracketed format matches at a "[[", so trying them in turn at each "[["
+    finds each format's own matches."""
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_BRACKET_BITS) for _ in range(rng.randint(1, 150)))
+    at = [i for i in range(len(text)) if text.startswith("[[", i)]
+    found = _bracketed_matches(text, at, list(_BRACKETED_FORMATS))
+    for fmt in _BRACKETED_FORMATS:
+        assert [m.span() for m in found.get(fmt.name, [])] == [
+            m.span() for m in fmt.pattern.finditer(text)
+        ], fmt.name
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_positions_carried_into_a_cut_text_are_the_cut_texts_own(seed):
+    """What ``carried_lookups`` says of the text left after cuts (the rescan's) is what
+    looking in that text finds: every occurrence inside a kept piece, none lost, and a
+    literal that may span a junction left to be looked up."""
+    rng = random.Random(seed)
+    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 60)))
+    source = _Index(text)
+    if not source.aligned:
+        return
+    for literal in {h for hints in _HINTS.values() for h in hints} | {"[["}:
+        source.positions(literal)
+    bounds = sorted(rng.sample(range(len(text) + 1), 2 * rng.randint(0, 4)))
+    kept, pos = [], 0
+    for cut_start, cut_end in zip(bounds[::2], bounds[1::2], strict=True):
+        kept.append((pos, cut_start))
+        pos = cut_end
+    kept.append((pos, len(text)))
+    pieces = [(s, e) for s, e in kept if s < e]
+    carried = carried_lookups(source, pieces)
+    assert carried is not None
+    lowered, known = carried
+    assert lowered == "".join(source.lowered[s:e] for s, e in pieces)
+    for literal, at in known.items():
+        assert at == _occurrences(lowered, literal), literal

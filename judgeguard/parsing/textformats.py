@@ -367,6 +367,12 @@ BUILTIN_FORMATS: tuple[TextFormat, ...] = tuple(
     replace(f, hints=_HINTS.get(f.name, ()), anchor=_ANCHORS.get(f.name)) for f in _FORMATS
 )
 
+# The bracketed formats ("[[A>B]]", "[[3, 7]]", "[[A]]", "[[7]]"): a match is "[[", then
+# no "[", then "]]", so none holds another's "[[" and no two overlap; what follows the
+# brackets tells them apart, so at most one matches at a "[[" (tests/test_parse_speed_paths.py)
+_BRACKETED = ("arena_hard", "mtbench_two_score", "mtbench_pairwise", "mtbench_single")
+_BRACKETED_FORMATS = tuple(f for f in BUILTIN_FORMATS if f.name in _BRACKETED)
+
 # "final verdict is …", "my verdict:", "overall score …" in the same sentence, before a token
 _FINAL_PHRASE = re.compile(
     r"(?:\bfinal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
@@ -442,6 +448,32 @@ _ASCII_FOLDING = ("\u0130", "\u0131", "\u017f", "\u212a")
 _APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
+#: Most occurrences of a literal :meth:`_Index.positions` lists (past this many, the
+#: scans that would visit each fall back to a search of the whole text)
+MOST_POSITIONS = 16
+_UNSEEN: Any = object()
+# a hint -> the longest other hint it starts with ("final decision" -> "final"): its
+# occurrences are found among that one's rather than by a pass over the text
+_HINT_PREFIX: dict[str, str] = {
+    h: max(shorter, key=len)
+    for h in {h for hs in _HINTS.values() for h in hs}
+    if (shorter := [o for hs in _HINTS.values() for o in hs if o != h and h.startswith(o)])
+}
+
+
+def _occurrences(lowered: str, literal: str) -> list[int] | None:
+    """Where ``literal`` occurs in ``lowered`` (``None`` past :data:`MOST_POSITIONS`)."""
+    find = lowered.find
+    i = find(literal)
+    out: list[int] = []
+    while i != -1:
+        if len(out) == MOST_POSITIONS:
+            return None
+        out.append(i)
+        i = find(literal, i + 1)
+    return out
+
+
 class _Index:
     """Per-text lookups, each built when first needed, so the work per token stays bounded.
 
@@ -455,17 +487,20 @@ class _Index:
     and the literals formats open with), up to a few occurrences.
     """
 
-    def __init__(self, text: str, carried: tuple[str, dict[str, bool]] | None = None) -> None:
+    def __init__(
+        self, text: str, carried: tuple[str, dict[str, list[int] | None]] | None = None
+    ) -> None:
         self.text = text
-        self._hints: dict[str, bool] = {}
+        # literal -> where it occurs in ``lowered`` (see :meth:`positions`)
+        self._at: dict[str, list[int] | None] = {}
         #: whether ``lowered`` is ``text.lower()`` itself (else it equals it in length and
         #: in every ASCII character, and its other characters are "?")
         self.exact_lower = True
         if carried is not None:
-            # the lowered text and some hints known from the text ``text`` was cut from
-            # (see :func:`carried_lookups`): ``text`` is aligned
-            self.lowered, hints = carried
-            self._hints.update(hints)
+            # the lowered text and where some literals occur in it, known from the text
+            # ``text`` was cut from (see :func:`carried_lookups`): ``text`` is aligned
+            self.lowered, known = carried
+            self._at.update(known)
             self.aligned = True
             self.exact_lower = False
         elif text.isascii():
@@ -489,23 +524,16 @@ class _Index:
         self._prefix_max: list[int] | None = None
         self._line_starts: list[int] | None = None
         self._slice_budget = 2 * len(text) + 1024
-        self._positions: dict[tuple[str, int], list[int] | None] = {}
 
     def may_match(self, fmt: TextFormat) -> bool:
-        """``fmt.may_match(self.lowered)``, each hint looked up once per text."""
-        if not fmt.hints:
-            return True
-        seen = self._hints
+        """``fmt.may_match(self.lowered)``: where each hint occurs is looked up once per
+        text (one pass), and the anchored and line-start scans and the rescan's carried
+        lookups read the same positions."""
         for h in fmt.hints:
-            found = seen.get(h)
-            if found is None:
-                # where it occurs (one pass): the anchored and line-start scans and the
-                # rescan's carried hints read the same positions
-                at = self.positions(h)
-                found = seen[h] = at is None or bool(at)
-            if found:
+            at = self.positions(h)
+            if at is None or at:
                 return True
-        return False
+        return not fmt.hints
 
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
@@ -516,23 +544,20 @@ class _Index:
             self._line_starts = list(map(operator.add, lengths, itertools.count()))
         return self._line_starts
 
-    def positions(self, literal: str, most: int = 16) -> list[int] | None:
-        """Where ``literal`` (lower case) occurs in ``lowered``; ``None`` past ``most``."""
-        key = (literal, most)
-        if key in self._positions:
-            return self._positions[key]
-        find = self.lowered.find
-        out: list[int] | None = []
-        i = find(literal)
-        while i != -1:
-            assert out is not None
-            if len(out) == most:
-                out = None
-                break
-            out.append(i)
-            i = find(literal, i + 1)
-        self._positions[key] = out
-        return out
+    def positions(self, literal: str) -> list[int] | None:
+        """Where ``literal`` (lower case) occurs in ``lowered``, in order; ``None`` past
+        :data:`MOST_POSITIONS` occurrences. Do not modify the list."""
+        at = self._at.get(literal, _UNSEEN)
+        if at is _UNSEEN:
+            prefix = _HINT_PREFIX.get(literal)
+            if prefix is not None and (within := self.positions(prefix)) is not None:
+                # every occurrence starts with one of the shorter literal's
+                starts = self.lowered.startswith
+                at = [p for p in within if starts(literal, p)]
+            else:
+                at = _occurrences(self.lowered, literal)
+            self._at[literal] = at
+        return at
 
     def apostrophes(self) -> list[int]:
         if self._apostrophes is None:
@@ -621,39 +646,41 @@ class _Index:
 
 def carried_lookups(
     source: _Index, pieces: list[tuple[int, int]]
-) -> tuple[str, dict[str, bool]] | None:
+) -> tuple[str, dict[str, list[int] | None]] | None:
     """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
     in order): that text lower-cased (the pieces of ``source.lowered``), and for each
-    hint looked up in ``source`` whether that text holds it: where it occurs inside one
-    piece it occurs in ``source`` there too, and otherwise it spans a junction of two
-    pieces. ``None`` unless ``source`` is aligned."""
+    literal looked up in ``source``, where it occurs in that text: an occurrence inside
+    one piece is one of ``source``'s, and any other spans a junction of two pieces
+    (then the literal is left out, to be looked up in the text if asked). ``None``
+    unless ``source`` is aligned."""
     if not source.aligned:
         return None
     lowered = source.lowered
     low = "".join([lowered[s:e] for s, e in pieces])
-    hints = source._hints
+    looked = source._at
+    known: dict[str, list[int] | None] = {}
+    if not looked:
+        return low, known
+    # where each piece starts in the new text
+    offsets = list(itertools.accumulate([e - s for s, e in pieces[:-1]], initial=0))
     around = ""
-    if hints and len(pieces) > 1:
-        # the text around each junction, as far as the longest hint reaches over it;
-        # "\0" (in no hint) keeps two junctions' windows from making one between them
-        n = max(map(len, hints)) - 1
-        junctions = itertools.accumulate([e - s for s, e in pieces[:-1]])
-        around = "\0".join([low[max(j - n, 0) : j + n] for j in junctions])
+    if len(pieces) > 1:
+        # the text around each junction, as far as the longest literal reaches over it;
+        # "\0" (in no literal) keeps two junctions' windows from making one between them
+        n = max(map(len, looked)) - 1
+        around = "\0".join([low[max(j - n, 0) : j + n] for j in offsets[1:]])
     starts = [s for s, _ in pieces]
-    known: dict[str, bool] = {}
-    for hint, present in hints.items():
-        if hint in around:
-            known[hint] = True
-        elif not present:
-            known[hint] = False
-        elif (at := source.positions(hint)) is not None:
-            # (else: too many to check one by one: looked up in the text later)
-            known[hint] = False
-            for p in at:  # an occurrence inside one piece is one of the text's
-                k = bisect.bisect_right(starts, p) - 1
-                if k >= 0 and pieces[k][1] >= p + len(hint):
-                    known[hint] = True
-                    break
+    for literal, at in looked.items():
+        if at is None or literal in around:
+            # too many to map one by one, or one may span a junction: looked up in the
+            # new text if asked
+            continue
+        mapped = []
+        for p in at:  # an occurrence inside one piece is one of the new text's
+            k = bisect.bisect_right(starts, p) - 1
+            if k >= 0 and pieces[k][1] >= p + len(literal):
+                mapped.append(offsets[k] + p - pieces[k][0])
+        known[literal] = mapped
     return low, known
 
 
@@ -687,22 +714,17 @@ def _line_matches(pattern: re.Pattern[str], text: str, index: _Index) -> Iterato
     return _matches_at(pattern, text, index.line_starts())
 
 
-#: Most keyword hits a line-anchored format is tried at one by one (past this many, it is
-#: tried at every line start: the keyword search then reads lines once per hit)
-KEYWORD_HITS = 16
-
-
 def _keyword_line_matches(
     pattern: re.Pattern[str], text: str, index: _Index, keywords: tuple[str, ...]
 ) -> Iterator[re.Match[str]] | None:
     """:func:`_line_matches`, tried only at the line starts a match could start from: the
     pattern (``^[ \\t*#>-]*``, maybe a word and blanks, then one of ``keywords``) needs
     a keyword on the line, or on the next non-blank line when the blanks after the word
-    run over line breaks. ``None`` past :data:`KEYWORD_HITS` hits (try every line then)."""
+    run over line breaks. ``None`` past :data:`MOST_POSITIONS` hits (try every line then)."""
     found: set[int] = set()
     rfind = text.rfind
     for keyword in keywords:
-        at = index.positions(keyword, KEYWORD_HITS)
+        at = index.positions(keyword)
         if at is None:
             return None
         for p in at:
@@ -733,6 +755,29 @@ def _matches_at(
             yield m
 
 
+def _bracketed_matches(
+    text: str, at: list[int], formats: list[TextFormat]
+) -> dict[str, list[re.Match[str]]]:
+    """Each bracketed format's matches at the ``"[["`` positions ``at``: one pass tries
+    ``formats`` (in their order) at each, instead of one pass per format."""
+    out: dict[str, list[re.Match[str]]] = {}
+    end = 0
+    for p in at:
+        if p < end:
+            continue  # inside the previous match
+        for fmt in formats:
+            m = fmt.pattern.match(text, p)
+            if m is not None:
+                out.setdefault(fmt.name, []).append(m)
+                end = m.end()
+                break
+    return out
+
+
+def _matched(m: re.Match[str] | None) -> tuple[re.Match[str], ...]:
+    return () if m is None else (m,)
+
+
 def _in(sorted_list: list[int], x: int) -> bool:
     k = bisect.bisect_left(sorted_list, x)
     return k < len(sorted_list) and sorted_list[k] == x
@@ -744,25 +789,27 @@ def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> 
     line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
     line_end = text.find("\n", end, end + NEAR)
     line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
-    after = text[end:line_end]
-    if not after:
+    if line_end == end:
         return False  # nothing after the token on its line can close a quote
-    before = text[line_start:start]
+    # the line before the token is text[line_start:start], after it text[end:line_end]:
+    # searched in place (slicing a non-ASCII text costs a pass over the slice)
+    find, rfind = text.find, text.rfind
     for open_q, close_q in _QUOTES.items():
-        if close_q not in after:
+        if find(close_q, end, line_end) == -1:
             continue
         if open_q == close_q:
             if open_q == "'":
                 # apostrophes in words ("Assistant A's") are not quotes
-                if "'" not in before:
+                if find("'", line_start, start) == -1:
                     continue
                 n = index.count_quote_apostrophes(line_start, start)
                 if n % 2 == 1 and index.count_quote_apostrophes(end, line_end) > 0:
                     return True
                 continue
-            if before.count(open_q) % 2 == 1:
+            if text.count(open_q, line_start, start) % 2 == 1:
                 return True
-        elif before.rfind(open_q) > before.rfind(close_q):
+        elif rfind(open_q, line_start, start) > rfind(close_q, line_start, start):
+            # (both -1, or offsets in the text: ordered as in the slice)
             return True
     return False
 
@@ -810,6 +857,7 @@ def _scan(
     taken_starts: list[int] = []
     taken_ends: list[int] = []
     last_line: tuple[int, int] | None = None
+    bracketed: dict[str, list[re.Match[str]]] | None = None
     lowered = index.lowered
     builtin = formats is BUILTIN_FORMATS
     any_kind = spec.kind == "auto"
@@ -820,14 +868,28 @@ def _scan(
             _READINGS.clear()
         readings = _READINGS.setdefault(spec, {})
     for fmt in formats:
-        # spec.allows(fmt.kind) and index.may_match(fmt), without two calls per format
-        if not (any_kind or spec.kind == fmt.kind) or (fmt.hints and not index.may_match(fmt)):
+        if not (any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind), without a call
             continue
-        matches: Iterator[re.Match[str]]
+        matches: Iterable[re.Match[str]]
         if fmt.last_line:
             if last_line is None:
                 last_line = _last_line_span(text)
-            matches = fmt.pattern.finditer(text, *last_line)
+            if fmt.hints and not (
+                # its hints are looked for on the last line only (where offsets agree)
+                any(lowered.find(h, *last_line) != -1 for h in fmt.hints)
+                if index.aligned
+                else index.may_match(fmt)
+            ):
+                continue
+            # the last line holds one line start, its own: a ``^``-anchored pattern can
+            # match there only (finditer would try, and fail, at every other position)
+            matches = (
+                _matched(fmt.pattern.match(text, *last_line))
+                if fmt.line_anchored
+                else fmt.pattern.finditer(text, *last_line)
+            )
+        elif fmt.hints and not index.may_match(fmt):
+            continue
         elif fmt.line_anchored:
             keyed = (
                 _keyword_line_matches(fmt.pattern, text, index, fmt.hints)
@@ -841,9 +903,15 @@ def _scan(
             and (literal := _LEADS.get(fmt.name)) is not None
             and (at := index.positions(literal)) is not None
         ):
-            # the few places the literal every match opens with occurs (found once per
-            # text for every format opening with it)
-            matches = _matches_at(fmt.pattern, text, at)
+            if literal == "[[":
+                if bracketed is None:
+                    allowed = [f for f in _BRACKETED_FORMATS if any_kind or spec.kind == f.kind]
+                    bracketed = _bracketed_matches(text, at, allowed)
+                matches = bracketed.get(fmt.name, ())
+            else:
+                # the few places the literal every match opens with occurs (found once
+                # per text for every format opening with it)
+                matches = _matches_at(fmt.pattern, text, at)
         elif fmt.anchor is not None and index.aligned:
             matches = anchored_matches(fmt.pattern, text, lowered, fmt.anchor)
         else:
@@ -884,7 +952,7 @@ def _scan(
 def markup_spans(
     text: str,
     formats: tuple[TextFormat, ...] = BUILTIN_FORMATS,
-    carried: tuple[str, dict[str, bool]] | None = None,
+    carried: tuple[str, dict[str, list[int] | None]] | None = None,
 ) -> list[tuple[int, int]]:
     """The spans of :func:`find_candidates` ``(text, VerdictSpec())``, in text order, without
     reading each token's context (what a rescan for leftover markup needs). ``carried``:

@@ -18,6 +18,7 @@ from judgeguard.parsing.registry import registered_formats
 from judgeguard.parsing.structured import find_json_objects, tag_verdict, verdict_from_mapping
 from judgeguard.parsing.textformats import (
     Candidate,
+    Carried,
     carried_lookups,
     find_candidates,
     markup_spans,
@@ -375,9 +376,7 @@ def _is_bare(text: str, s: int, e: int, start: int, end: int) -> bool:
     return trail - lead == end - start and text[lead:trail] == text[start:end]
 
 
-def _markup_spans(
-    text: str, carried: tuple[str, dict[str, bool]] | None = None
-) -> list[tuple[int, int]]:
+def _markup_spans(text: str, carried: Carried | None = None) -> list[tuple[int, int]]:
     """The spans of :func:`find_markup` (without reading each token's context);
     ``carried``: what is known of ``text`` from the text it was cut from."""
     found = markup_spans(text, carried=carried)

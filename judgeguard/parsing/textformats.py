@@ -19,6 +19,7 @@ from judgeguard.verdicts import Verdict, VerdictKind, VerdictSpec
 __all__ = [
     "BUILTIN_FORMATS",
     "Candidate",
+    "Carried",
     "TextFormat",
     "carried_lookups",
     "find_candidates",
@@ -448,10 +449,12 @@ _ASCII_FOLDING = ("\u0130", "\u0131", "\u017f", "\u212a")
 _APOSTROPHE_QUOTE = re.compile(r"'(?:(?<![\w]')|(?![\w]))")
 
 
+#: What :func:`carried_lookups` hands the rescan: the cut text lower-cased, and where
+#: some literals occur in it
+Carried = tuple[str, dict[str, list[int] | None]]
 #: Most occurrences of a literal :meth:`_Index.positions` lists (past this many, the
 #: scans that would visit each fall back to a search of the whole text)
 MOST_POSITIONS = 16
-_UNSEEN: Any = object()
 # a hint -> the longest other hint it starts with ("final decision" -> "final"): its
 # occurrences are found among that one's rather than by a pass over the text
 _HINT_PREFIX: dict[str, str] = {
@@ -487,9 +490,7 @@ class _Index:
     and the literals formats open with), up to a few occurrences.
     """
 
-    def __init__(
-        self, text: str, carried: tuple[str, dict[str, list[int] | None]] | None = None
-    ) -> None:
+    def __init__(self, text: str, carried: Carried | None = None) -> None:
         self.text = text
         # literal -> where it occurs in ``lowered`` (see :meth:`positions`)
         self._at: dict[str, list[int] | None] = {}
@@ -547,16 +548,17 @@ class _Index:
     def positions(self, literal: str) -> list[int] | None:
         """Where ``literal`` (lower case) occurs in ``lowered``, in order; ``None`` past
         :data:`MOST_POSITIONS` occurrences. Do not modify the list."""
-        at = self._at.get(literal, _UNSEEN)
-        if at is _UNSEEN:
-            prefix = _HINT_PREFIX.get(literal)
-            if prefix is not None and (within := self.positions(prefix)) is not None:
-                # every occurrence starts with one of the shorter literal's
-                starts = self.lowered.startswith
-                at = [p for p in within if starts(literal, p)]
-            else:
-                at = _occurrences(self.lowered, literal)
-            self._at[literal] = at
+        if literal in self._at:
+            return self._at[literal]
+        prefix = _HINT_PREFIX.get(literal)
+        at: list[int] | None
+        if prefix is not None and (within := self.positions(prefix)) is not None:
+            # every occurrence starts with one of the shorter literal's
+            starts = self.lowered.startswith
+            at = [p for p in within if starts(literal, p)]
+        else:
+            at = _occurrences(self.lowered, literal)
+        self._at[literal] = at
         return at
 
     def apostrophes(self) -> list[int]:
@@ -644,9 +646,7 @@ class _Index:
         return self._prefix_max[k]
 
 
-def carried_lookups(
-    source: _Index, pieces: list[tuple[int, int]]
-) -> tuple[str, dict[str, list[int] | None]] | None:
+def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | None:
     """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
     in order): that text lower-cased (the pieces of ``source.lowered``), and for each
     literal looked up in ``source``, where it occurs in that text: an occurrence inside
@@ -952,7 +952,7 @@ def _scan(
 def markup_spans(
     text: str,
     formats: tuple[TextFormat, ...] = BUILTIN_FORMATS,
-    carried: tuple[str, dict[str, list[int] | None]] | None = None,
+    carried: Carried | None = None,
 ) -> list[tuple[int, int]]:
     """The spans of :func:`find_candidates` ``(text, VerdictSpec())``, in text order, without
     reading each token's context (what a rescan for leftover markup needs). ``carried``:

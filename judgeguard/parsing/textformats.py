@@ -455,13 +455,19 @@ Carried = tuple[str, dict[str, list[int] | None]]
 #: Most occurrences of a literal :meth:`_Index.positions` lists (past this many, the
 #: scans that would visit each fall back to a search of the whole text)
 MOST_POSITIONS = 16
-# a hint -> the longest other hint it starts with ("final decision" -> "final"): its
-# occurrences are found among that one's rather than by a pass over the text
+# a literal -> a shorter one it starts with, whose occurrences are looked among rather
+# than making a pass over the text: the longest other hint ("final decision" -> "final"),
+# or "[", which a search for one character finds far faster than any longer literal
 _HINT_PREFIX: dict[str, str] = {
     h: max(shorter, key=len)
     for h in {h for hs in _HINTS.values() for h in hs}
     if (shorter := [o for hs in _HINTS.values() for o in hs if o != h and h.startswith(o)])
+    or (shorter := ["["] if h.startswith("[") else [])
 }
+
+
+# the literals the scans look up themselves (hints, and the literals formats open with)
+_SCANNED_LITERALS = frozenset({h for hs in _HINTS.values() for h in hs} | set(_LEADS.values()))
 
 
 def _occurrences(lowered: str, literal: str) -> list[int] | None:
@@ -671,9 +677,12 @@ def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | 
         around = "\0".join([low[max(j - n, 0) : j + n] for j in offsets[1:]])
     starts = [s for s, _ in pieces]
     for literal, at in looked.items():
-        if at is None or literal in around:
-            # too many to map one by one, or one may span a junction: looked up in the
-            # new text if asked
+        if at is None or literal in around or literal not in _SCANNED_LITERALS:
+            # too many to map one by one, or one may span a junction (or one that only
+            # helps find others): looked up in the new text if asked
+            continue
+        if not at:
+            known[literal] = at  # (an empty list: nothing to map)
             continue
         mapped = []
         for p in at:  # an occurrence inside one piece is one of the new text's
@@ -837,7 +846,34 @@ def _last_line_span(text: str) -> tuple[int, int]:
 #: matched token and the spec, so equal tokens read alike (verdicts are frozen)
 _READINGS: dict[VerdictSpec, dict[tuple[str, str], Verdict | None]] = {}
 _READINGS_MAX = 4096
+_LAST_READINGS: tuple[VerdictSpec | None, dict[tuple[str, str], Verdict | None]] = (None, {})
 _UNREAD_TOKEN: Any = object()
+
+
+def _readings(spec: VerdictSpec) -> dict[tuple[str, str], Verdict | None]:
+    """The readings of tokens under ``spec`` (the last spec asked for is remembered by
+    identity: a spec's hash is a call over its fields)."""
+    global _LAST_READINGS
+    last = _LAST_READINGS
+    if last[0] is spec:
+        return last[1]
+    readings = _READINGS.get(spec)
+    if readings is None:
+        if len(_READINGS) >= 64:
+            _READINGS.clear()
+        readings = _READINGS.setdefault(spec, {})
+    _LAST_READINGS = (spec, readings)
+    return readings
+
+
+def _any_hint(hints: tuple[str, ...], at_map: dict[str, list[int] | None], index: _Index) -> bool:
+    """``index.may_match`` of a format with these ``hints``, reading the positions
+    already looked up directly (the scan asks this of every format)."""
+    for h in hints:
+        at = at_map[h] if h in at_map else index.positions(h)
+        if at is None or at:
+            return True
+    return False
 
 
 def _line_anchored(fmt: TextFormat) -> bool:
@@ -854,19 +890,14 @@ def _scan(
     without those overlapping an earlier-listed format's."""
     out: list[tuple[TextFormat, list[_Hit]]] = []
     # spans of earlier formats' matches: disjoint, kept sorted for bisect lookups
-    taken_starts: list[int] = []
-    taken_ends: list[int] = []
+    taken: list[tuple[int, int]] = []
     last_line: tuple[int, int] | None = None
     bracketed: dict[str, list[re.Match[str]]] | None = None
     lowered = index.lowered
+    at_map = index._at
     builtin = formats is BUILTIN_FORMATS
     any_kind = spec.kind == "auto"
-    # the readings of tokens under this spec (the spec hashed once per scan, not per token)
-    readings = _READINGS.get(spec)
-    if readings is None:
-        if len(_READINGS) >= 64:
-            _READINGS.clear()
-        readings = _READINGS.setdefault(spec, {})
+    readings = _readings(spec)
     for fmt in formats:
         if not (any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind), without a call
             continue
@@ -888,7 +919,7 @@ def _scan(
                 if fmt.line_anchored
                 else fmt.pattern.finditer(text, *last_line)
             )
-        elif fmt.hints and not index.may_match(fmt):
+        elif fmt.hints and not _any_hint(fmt.hints, at_map, index):
             continue
         elif fmt.line_anchored:
             keyed = (
@@ -919,9 +950,11 @@ def _scan(
         hits: list[_Hit] = []
         for m in matches:
             start, end = m.span()
-            if taken_starts:
-                k = bisect.bisect_left(taken_starts, end) - 1
-                if k >= 0 and taken_ends[k] > start:
+            if taken:
+                # the last span starting before this match ends ((end,) sorts before
+                # every span starting at end)
+                k = bisect.bisect_left(taken, (end,)) - 1
+                if k >= 0 and taken[k][1] > start:
                     continue
             error: ParseError | None = None
             key = (fmt.name, m.group(0))
@@ -941,11 +974,8 @@ def _scan(
             hits.append((m, verdict, error))
         if hits:
             out.append((fmt, hits))
-            spans = sorted(zip(taken_starts, taken_ends, strict=True))
-            spans.extend(m.span() for m, _, _ in hits)
-            spans.sort()
-            taken_starts = [a for a, _ in spans]
-            taken_ends = [b for _, b in spans]
+            taken.extend([m.span() for m, _, _ in hits])
+            taken.sort()
     return out
 
 

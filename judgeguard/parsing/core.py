@@ -32,7 +32,7 @@ __all__ = ["find_markup", "parse"]
 #: Below this many non-space characters a visible answer holds no reasoning of its own,
 #: and a reasoning model's thinking becomes the rationale.
 MIN_RATIONALE_CHARS = 40
-_AUTO = VerdictSpec()
+_AUTO = VerdictSpec.coerce("auto")  # the instance parse("…") gets: one per process
 
 
 def parse(output: Any, verdict: VerdictSpec | str | None = "auto") -> Judgment:

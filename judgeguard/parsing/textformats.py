@@ -416,7 +416,7 @@ _PHRASE_ANCHORS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("in", ("conclusion",)),
     ("overall", None),
 )
-_ANY = VerdictSpec()
+_ANY = VerdictSpec.coerce("auto")  # the instance parse("…") gets (one per process)
 _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 
 
@@ -466,6 +466,19 @@ _HINT_PREFIX: dict[str, str] = {
 }
 
 
+# the hints of the built-in formats a spec's kind allows (but those of the last-line
+# formats, looked for on the last line only), in the order the formats are listed
+_HINTS_BY_KIND: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        dict.fromkeys(
+            h
+            for f in _FORMATS
+            if (kind == "auto" or f.kind == kind) and not f.last_line
+            for h in _HINTS.get(f.name, ())
+        )
+    )
+    for kind in ("auto", "pairwise", "score", "label")
+}
 # the literals the scans look up themselves (hints, and the literals formats open with)
 _SCANNED_LITERALS = frozenset({h for hs in _HINTS.values() for h in hs} | set(_LEADS.values()))
 
@@ -495,6 +508,9 @@ class _Index:
     with the literal can match); ``positions``: where a literal occurs (the format hints,
     and the literals formats open with), up to a few occurrences.
     """
+
+    __slots__ = ("_apostrophes", "_at", "_line_starts", "_phrases", "_prefix_max",
+                 "_slice_budget", "aligned", "exact_lower", "lowered", "text")  # fmt: skip
 
     def __init__(self, text: str, carried: Carried | None = None) -> None:
         self.text = text
@@ -541,6 +557,16 @@ class _Index:
             if at is None or at:
                 return True
         return not fmt.hints
+
+    def present(self, literals: tuple[str, ...]) -> set[str]:
+        """Which of ``literals`` occur in ``lowered`` (each looked up once per text)."""
+        at_map = self._at
+        found = set()
+        for h in literals:
+            at = at_map[h] if h in at_map else self.positions(h)
+            if at is None or at:
+                found.add(h)
+        return found
 
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
@@ -866,16 +892,6 @@ def _readings(spec: VerdictSpec) -> dict[tuple[str, str], Verdict | None]:
     return readings
 
 
-def _any_hint(hints: tuple[str, ...], at_map: dict[str, list[int] | None], index: _Index) -> bool:
-    """``index.may_match`` of a format with these ``hints``, reading the positions
-    already looked up directly (the scan asks this of every format)."""
-    for h in hints:
-        at = at_map[h] if h in at_map else index.positions(h)
-        if at is None or at:
-            return True
-    return False
-
-
 def _line_anchored(fmt: TextFormat) -> bool:
     return fmt.line_anchored
 
@@ -894,10 +910,11 @@ def _scan(
     last_line: tuple[int, int] | None = None
     bracketed: dict[str, list[re.Match[str]]] | None = None
     lowered = index.lowered
-    at_map = index._at
     builtin = formats is BUILTIN_FORMATS
     any_kind = spec.kind == "auto"
     readings = _readings(spec)
+    # the built-in formats' hints that occur (each looked up once, for every format)
+    present = index.present(_HINTS_BY_KIND[spec.kind]) if builtin else frozenset()
     for fmt in formats:
         if not (any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind), without a call
             continue
@@ -905,13 +922,17 @@ def _scan(
         if fmt.last_line:
             if last_line is None:
                 last_line = _last_line_span(text)
-            if fmt.hints and not (
+            if fmt.hints:
                 # its hints are looked for on the last line only (where offsets agree)
-                any(lowered.find(h, *last_line) != -1 for h in fmt.hints)
-                if index.aligned
-                else index.may_match(fmt)
-            ):
-                continue
+                if not index.aligned:
+                    if not index.may_match(fmt):
+                        continue
+                else:
+                    for h in fmt.hints:
+                        if lowered.find(h, *last_line) != -1:
+                            break
+                    else:
+                        continue
             # the last line holds one line start, its own: a ``^``-anchored pattern can
             # match there only (finditer would try, and fail, at every other position)
             matches = (
@@ -919,7 +940,7 @@ def _scan(
                 if fmt.line_anchored
                 else fmt.pattern.finditer(text, *last_line)
             )
-        elif fmt.hints and not _any_hint(fmt.hints, at_map, index):
+        elif fmt.hints and (present.isdisjoint(fmt.hints) if builtin else not index.may_match(fmt)):
             continue
         elif fmt.line_anchored:
             keyed = (

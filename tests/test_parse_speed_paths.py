@@ -158,3 +158,26 @@ def test_positions_carried_into_a_cut_text_are_the_cut_texts_own(seed):
     assert lowered == "".join(source.lowered[s:e] for s, e in pieces)
     for literal, at in known.items():
         assert at == _occurrences(lowered, literal), literal
+
+
+def test_compatible_verdicts_are_those_rendering_alike_or_differing_only_in_strength():
+    """``_compatible`` reads a pairwise verdict's fields instead of rendering it: the
+    same answers as the rule it implements, over every verdict of a few kinds."""
+    from judgeguard.parsing.core import _compatible
+    from judgeguard.verdicts import Verdict
+
+    pairwise = [
+        Verdict.pairwise(w, s, scores)  # type: ignore[arg-type]
+        for w in ("A", "B", "tie")
+        for s in (None, 1, 2)
+        for scores in (None, (3.0, 7.0))
+    ]
+    others = [Verdict.score(7, (1, 10)), Verdict.score(7), Verdict.of_label("pass")]
+    for a in pairwise + others:
+        for b in pairwise + others:
+            rule = a.render() == b.render() or (
+                a.kind == b.kind == "pairwise"
+                and a.winner == b.winner
+                and (a.strength is None or b.strength is None)
+            )
+            assert _compatible(a, b) == rule, (a, b)

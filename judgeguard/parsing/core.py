@@ -189,13 +189,18 @@ def _compatible(a: Verdict, b: Verdict) -> bool:
     """Same verdict, or the same pairwise winner said with and without a strength level."""
     # equal verdicts render alike (a render is a function of the fields), and equal
     # tokens share one reading (``is``): pydantic's == need not be asked
-    if a is b or a.render() == b.render():
+    if a is b:
         return True
-    return (
-        a.kind == b.kind == "pairwise"
-        and a.winner == b.winner
-        and (a.strength is None or b.strength is None)
-    )
+    if a.kind == b.kind == "pairwise":
+        # a pairwise verdict renders its winner and whether its strength is 2: the same
+        # render, or the same winner with and without a strength level
+        return a.winner == b.winner and (
+            a.winner == "tie"
+            or a.strength is None
+            or b.strength is None
+            or (a.strength == 2) == (b.strength == 2)
+        )
+    return a.render() == b.render()
 
 
 def _check_agree(verdicts: list[Verdict], text: str) -> None:

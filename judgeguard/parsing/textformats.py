@@ -425,13 +425,18 @@ _QUOTES = {'"': '"', "'": "'", "`": "`", "“": "”", "‘": "’", "«": "»"}
 NEAR = 4096
 
 
-def _sentence_before_start(text: str, start: int) -> int:
+def _line_start_near(text: str, start: int) -> int:
+    """Just after the last line break before ``start`` (within :data:`NEAR`)."""
+    floor = start - NEAR if start > NEAR else 0
+    return text.rfind("\n", floor, start) + 1 or floor
+
+
+def _sentence_before_start(text: str, start: int, line_start: int | None = None) -> int:
     """Just after the last line break or ``". "``, ``"! "``, ``"? "`` before ``start``
-    (within :data:`NEAR`)."""
-    floor = max(start - NEAR, 0) - 1
+    (within :data:`NEAR`; ``line_start``: :func:`_line_start_near`, when known)."""
     # the marks are looked for on the token's line only: one before its start cannot be
     # the last (a line break at ``line`` holds no ". ", so nothing starting there counts)
-    line = max(text.rfind("\n", floor + 1, start), floor)
+    line = (_line_start_near(text, start) if line_start is None else line_start) - 1
     lo = max(
         text.rfind(". ", line + 1, start),
         text.rfind("! ", line + 1, start),
@@ -818,10 +823,14 @@ def _in(sorted_list: list[int], x: int) -> bool:
     return k < len(sorted_list) and sorted_list[k] == x
 
 
-def _is_quoted(text: str, start: int, end: int, index: _Index | None = None) -> bool:
-    """Whether a token sits inside quotes or inline code on its line."""
+def _is_quoted(
+    text: str, start: int, end: int, index: _Index | None = None, line_start: int | None = None
+) -> bool:
+    """Whether a token sits inside quotes or inline code on its line (``line_start``:
+    :func:`_line_start_near`, when known)."""
     index = index or _Index(text)
-    line_start = text.rfind("\n", max(start - NEAR, 0), start) + 1 or max(start - NEAR, 0)
+    if line_start is None:
+        line_start = _line_start_near(text, start)
     line_end = text.find("\n", end, end + NEAR)
     line_end = min(len(text), end + NEAR) if line_end == -1 else line_end
     if line_end == end:
@@ -1029,16 +1038,20 @@ def find_candidates(
     index = text_index(text)
     for fmt, hits in _scan(text, spec, formats, index):
         per_format: list[Candidate] = []
+        name, by_format = fmt.name, fmt.stated
         for m, verdict, error in hits:
             start, end = m.span()
-            quoted = _is_quoted(text, start, end, index)
-            stated = fmt.stated or index.final_phrase_in(_sentence_before_start(text, start), start)
+            line_start = _line_start_near(text, start)
+            quoted = _is_quoted(text, start, end, index, line_start)
+            stated = by_format or index.final_phrase_in(
+                _sentence_before_start(text, start, line_start), start
+            )
             per_format.append(
                 # (verdict, start, end, format, final, quoted, error, stated; its demotion
                 # read from the text when asked)
-                Candidate(verdict, start, end, fmt.name, stated, quoted, error, stated, text=text)
+                Candidate(verdict, start, end, name, stated, quoted, error, stated, text=text)
             )
-        if fmt.inherently_final:
+        if fmt.inherently_final and not all(c.final for c in per_format):
             # a final-by-construction token is final when it opens its line, or is the last
             live = [c for c in per_format if not c.quoted and c.demoted is None]
             live_ids = {id(c) for c in live}

@@ -885,6 +885,25 @@ _LAST_READINGS: tuple[VerdictSpec | None, dict[tuple[str, str], Verdict | None]]
 _UNREAD_TOKEN: Any = object()
 
 
+_PLANS: dict[tuple[str, frozenset[str]], tuple[TextFormat, ...]] = {}
+
+
+def _plan(kind: str, present: set[str]) -> tuple[TextFormat, ...]:
+    """The built-in formats a scan tries, in order: those of the spec's ``kind`` whose
+    hints occur (``present``), and the last-line formats (their hints are looked for
+    on the last line). One per kind and set of hints (a few hundred at most)."""
+    key = (kind, frozenset(present))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = tuple(
+            f
+            for f in BUILTIN_FORMATS
+            if (kind == "auto" or f.kind == kind)
+            and (f.last_line or not f.hints or not present.isdisjoint(f.hints))
+        )
+    return plan
+
+
 def _readings(spec: VerdictSpec) -> dict[tuple[str, str], Verdict | None]:
     """The readings of tokens under ``spec`` (the last spec asked for is remembered by
     identity: a spec's hash is a call over its fields)."""
@@ -922,10 +941,10 @@ def _scan(
     builtin = formats is BUILTIN_FORMATS
     any_kind = spec.kind == "auto"
     readings = _readings(spec)
-    # the built-in formats' hints that occur (each looked up once, for every format)
-    present = index.present(_HINTS_BY_KIND[spec.kind]) if builtin else frozenset()
-    for fmt in formats:
-        if not (any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind), without a call
+    # the built-in formats the spec allows and whose hints occur (each looked up once)
+    plan = _plan(spec.kind, index.present(_HINTS_BY_KIND[spec.kind])) if builtin else formats
+    for fmt in plan:
+        if not (builtin or any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind)
             continue
         matches: Iterable[re.Match[str]]
         if fmt.last_line:
@@ -949,7 +968,7 @@ def _scan(
                 if fmt.line_anchored
                 else fmt.pattern.finditer(text, *last_line)
             )
-        elif fmt.hints and (present.isdisjoint(fmt.hints) if builtin else not index.may_match(fmt)):
+        elif not builtin and fmt.hints and not index.may_match(fmt):
             continue
         elif fmt.line_anchored:
             keyed = (

@@ -94,6 +94,16 @@ class UserFormat:
 _lock = threading.Lock()
 _formats: dict[str, UserFormat] = {}
 _generation = 0  # bumped on every change, so copies elsewhere know when they are stale
+# (generation, formats) as of the last change: every parse reads it (a reference read
+# needs no lock), every change publishes a new one under the lock
+_published: tuple[int, tuple[UserFormat, ...]] = (0, ())
+
+
+def _publish() -> None:
+    """After a change (with ``_lock`` held): bump the generation, publish the formats."""
+    global _generation, _published
+    _generation += 1
+    _published = (_generation, tuple(_formats.values()))
 
 
 def register_format(
@@ -124,36 +134,31 @@ def register_format(
         kind,
         None if scale is None else (float(scale[0]), float(scale[1])),
     )
-    global _generation
     with _lock:
         _formats[name] = fmt
-        _generation += 1
+        _publish()
 
 
 def unregister_format(name: str) -> None:
     """Forget a registered format (no error if it is unknown)."""
-    global _generation
     with _lock:
         if _formats.pop(name, None) is not None:
-            _generation += 1
+            _publish()
 
 
 def registered_formats() -> tuple[UserFormat, ...]:
     """The registered formats, in registration order."""
-    with _lock:
-        return tuple(_formats.values())
+    return _published[1]
 
 
 def snapshot() -> tuple[int, tuple[UserFormat, ...]]:
     """The registry's generation and formats (for a check worker process)."""
-    with _lock:
-        return _generation, tuple(_formats.values())
+    return _published
 
 
 def install(formats: tuple[UserFormat, ...]) -> None:
     """Replace the registered formats by ``formats`` (in a check worker process)."""
-    global _generation
     with _lock:
         _formats.clear()
         _formats.update((f.name, f) for f in formats)
-        _generation += 1
+        _publish()

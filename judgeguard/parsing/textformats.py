@@ -486,6 +486,7 @@ _HINTS_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 # the literals the scans look up themselves (hints, and the literals formats open with)
 _SCANNED_LITERALS = frozenset({h for hs in _HINTS.values() for h in hs} | set(_LEADS.values()))
+_LONGEST_LITERAL = max(map(len, _SCANNED_LITERALS))
 
 
 def _occurrences(lowered: str, literal: str) -> list[int] | None:
@@ -585,17 +586,22 @@ class _Index:
     def positions(self, literal: str) -> list[int] | None:
         """Where ``literal`` (lower case) occurs in ``lowered``, in order; ``None`` past
         :data:`MOST_POSITIONS` occurrences. Do not modify the list."""
-        if literal in self._at:
-            return self._at[literal]
+        at_map = self._at
+        if literal in at_map:
+            return at_map[literal]
         prefix = _HINT_PREFIX.get(literal)
         at: list[int] | None
-        if prefix is not None and (within := self.positions(prefix)) is not None:
-            # every occurrence starts with one of the shorter literal's
-            starts = self.lowered.startswith
-            at = [p for p in within if starts(literal, p)]
-        else:
+        if prefix is None:
             at = _occurrences(self.lowered, literal)
-        self._at[literal] = at
+        else:
+            within = at_map[prefix] if prefix in at_map else self.positions(prefix)
+            if within is None:
+                at = _occurrences(self.lowered, literal)
+            else:
+                # every occurrence starts with one of the shorter literal's
+                starts = self.lowered.startswith
+                at = [p for p in within if starts(literal, p)] if within else []
+        at_map[literal] = at
         return at
 
     def apostrophes(self) -> list[int]:
@@ -704,8 +710,8 @@ def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | 
     if len(pieces) > 1:
         # the text around each junction, as far as the longest literal reaches over it;
         # "\0" (in no literal) keeps two junctions' windows from making one between them
-        n = max(map(len, looked)) - 1
-        around = "\0".join([low[max(j - n, 0) : j + n] for j in offsets[1:]])
+        n = _LONGEST_LITERAL - 1
+        around = "\0".join([low[j - n if j > n else 0 : j + n] for j in offsets[1:]])
     starts = [s for s, _ in pieces]
     for literal, at in looked.items():
         if at is None or literal in around or literal not in _SCANNED_LITERALS:
@@ -761,7 +767,7 @@ def _keyword_line_matches(
     pattern (``^[ \\t*#>-]*``, maybe a word and blanks, then one of ``keywords``) needs
     a keyword on the line, or on the next non-blank line when the blanks after the word
     run over line breaks. ``None`` past :data:`MOST_POSITIONS` hits (try every line then)."""
-    found: set[int] = set()
+    found: list[int] = []
     rfind = text.rfind
     for keyword in keywords:
         at = index.positions(keyword)
@@ -769,15 +775,17 @@ def _keyword_line_matches(
             return None
         for p in at:
             start = rfind("\n", 0, p) + 1
-            found.add(start)
+            found.append(start)
             # blank lines right before: the match may start on the line above them
             while start > 0 and (start == p or text[start:p].isspace()):
                 p = start
                 start = rfind("\n", 0, p - 1) + 1
-                found.add(start)
+                found.append(start)
                 if not text[start:p].isspace():
                     break
-    return _matches_at(pattern, text, sorted(found))
+    if len(found) > 1:
+        found = sorted(set(found))
+    return _matches_at(pattern, text, found)
 
 
 def _matches_at(

@@ -204,17 +204,21 @@ def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reaso
 
 _TERMINATORS = "[.!?。！？]"
 _CLOSERS = "[\"')\\]*_]*"
-# a sentence boundary inside a line: terminator, closing marks, blanks (the blanks end it)
-_INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
-# a sentence end: terminator and closing marks followed by whitespace or the end
-_SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
+# a line's sentence ends: terminator and closing marks followed by blanks (group 1: they
+# end the cut of a sentence starting there) or by the line's end (``\Z``: the scan's
+# ``endpos`` is the line break). One scan of the line where there were two, of
+# ``_TERMINATORS + _CLOSERS`` followed by ``[^\S\n]+`` (in-line boundaries) and by
+# ``(?=\s|\Z)`` (sentence ends): they matched at the same terminators with the same
+# maximal run of closers (closers are neither terminators nor blanks), and inside a line
+# the whitespace after a sentence end is blanks. tests/test_parse_redact_speed.py checks.
+_LINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"(?:([^\S\n]+)|\Z)")
 
 
 #: Line lookups of a text answered by searching it directly, before its line breaks are
 #: indexed (each may read a whole line: a bound keeps many tokens on a long line linear)
 _DIRECT_LOOKUPS = 16
-#: one line's in-line boundaries (terminator, blanks, end) and sentence ends (start, end)
-_LineBounds = tuple[list[int], list[int], list[int], list[int], list[int]]
+#: one line's in-line boundaries (blanks start, blanks end) and sentence ends (start, end)
+_LineBounds = tuple[list[int], list[int], list[int], list[int]]
 
 
 class _Geometry:
@@ -256,17 +260,20 @@ class _Geometry:
         found = self._lines.get(line_start)
         if found is None:
             # no boundary spans a line break, so each line's are its own scan's
-            text, line_end = self.text, self.line_end(line_start)
-            b_term, b_ws, b_end = [], [], []
-            for m in _INLINE_BOUNDARY.finditer(text, line_start, line_end):
-                b_term.append(m.start())
-                b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
-                b_end.append(m.end())
-            e_start, e_end = [], []
-            for m in _SENTENCE_END.finditer(text, line_start, line_end):
+            b_ws: list[int] = []
+            b_end: list[int] = []
+            e_start: list[int] = []
+            e_end: list[int] = []
+            for m in _LINE_BOUNDARY.finditer(self.text, line_start, self.line_end(line_start)):
                 e_start.append(m.start())
-                e_end.append(m.end())
-            found = self._lines[line_start] = (b_term, b_ws, b_end, e_start, e_end)
+                blanks = m.start(1)  # -1 at the line's end
+                if blanks >= 0:
+                    e_end.append(blanks)
+                    b_ws.append(blanks)
+                    b_end.append(m.end())
+                else:
+                    e_end.append(m.end())
+            found = self._lines[line_start] = (b_ws, b_end, e_start, e_end)
         return found
 
     def line_start(self, pos: int) -> int:
@@ -289,7 +296,7 @@ class _Geometry:
     def sentence_start(self, pos: int) -> int:
         line_start = self.line_start(pos)
         # the last in-line boundary whose blanks begin before pos; its blanks end the cut
-        _, b_ws, b_end, _, _ = self._line(line_start)
+        b_ws, b_end, _, _ = self._line(line_start)
         k = bisect.bisect_left(b_ws, pos) - 1
         if k >= 0:
             return min(b_end[k], pos)
@@ -297,14 +304,11 @@ class _Geometry:
 
     def sentence_end(self, pos: int) -> int:
         line_end = self.line_end(pos)
-        _, _, _, e_start, e_end = self._line(self.line_start(pos))
+        _, _, e_start, e_end = self._line(self.line_start(pos))
         k = bisect.bisect_left(e_start, pos)
         if k < len(e_start) and e_start[k] < line_end:
             return e_end[k]
         return line_end
-
-
-_TERM_AND_CLOSERS = ".!?。！？\"')]*_"
 
 
 @functools.lru_cache(maxsize=8)

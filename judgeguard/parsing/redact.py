@@ -483,19 +483,27 @@ def conclusion_spans(
         is_closing = (
             closing and not spans and verdict.kind == "pairwise" and bool(_SIDE.search(sentence))
         )
-        if not is_closing and not (
-            _states_verdict(sentence, verdict, low)
-            or (
-                _MARKER.search(sentence)
-                and verdict.kind != "label"
-                and _mentions_verdict(sentence, verdict)
-            )
-            or _concludes_any_verdict(sentence, verdict, low)
-        ):
+        if not is_closing and not _concludes(sentence, verdict, low):
             break
         spans.append((s, e))
         pos = s
     return spans
+
+
+def _concludes(sentence: str, verdict: Verdict, low: str | None) -> bool:
+    """Whether a sentence before a statement of ``verdict`` concludes it: it states the
+    verdict, or opens with a concluding marker and mentions it (not for labels), or
+    concludes a verdict of its kind (:func:`_concludes_any_verdict`)."""
+    if _states_verdict(sentence, verdict, low):
+        return True
+    if verdict.kind == "pairwise":
+        # _concludes_any_verdict is always False for a pairwise verdict: not called
+        return bool(_MARKER.search(sentence)) and _mentions_verdict(sentence, verdict)
+    return bool(
+        verdict.kind != "label"
+        and _MARKER.search(sentence)
+        and _mentions_verdict(sentence, verdict)
+    ) or _concludes_any_verdict(sentence, verdict, low)
 
 
 # "the score should be: 0.9", "the label is fail", "rate it 8 out of 10": a verdict of

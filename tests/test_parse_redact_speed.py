@@ -13,7 +13,8 @@ import re
 
 import pytest
 
-from judgeguard.parsing import redact
+from judgeguard.parsing import context, redact
+from judgeguard.parsing.caseless import aligned_lower
 
 # -- sentence geometry: the two scans of a line that _LINE_BOUNDARY replaces -------------
 
@@ -50,3 +51,85 @@ def test_line_bounds_are_the_two_scans(seed: int) -> None:
     line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     for line_start in line_starts:
         assert geometry._line(line_start) == _reference_line(text, line_start), (text, line_start)
+
+
+# -- a token's context: demotion as it read the window before the speed-up ---------------
+
+
+def _reference_demotion(text: str, start: int, end: int) -> str | None:
+    c = context
+    window = text[max(0, start - c.CONTEXT_BEFORE) : start]
+    if "\u0130" not in window:
+        head = max(window.rfind("\n"), window.rfind(";")) + 1
+        tail = window[head:]
+        aligned = aligned_lower(tail)
+        low = tail.lower() if aligned is None else aligned
+        cut = c._clause_start(low)
+        clause, low = tail[cut:], low[cut:]
+    else:
+        aligned = aligned_lower(window)
+        low = window.lower() if aligned is None else aligned
+        cut = c._clause_start(low)
+        clause, low = window[cut:], low[cut:]
+    fast = None if aligned is None else low
+    has = low.__contains__
+    if any(map(has, c._REWRITE_HINTS)) and c._rewrite_in(clause, fast):
+        return "rewrite"
+    modal = any(map(has, c._MODAL_HINTS))
+    if modal and c._MODAL.search(clause, fast):
+        return "hypothetical"
+    if (
+        any(map(has, c._RULE_NOUNS))
+        and any(map(has, c._RULE_LINKS))
+        and c._GENERAL_RULE.search(clause, fast)
+    ):
+        return "hypothetical"
+    if (
+        any(map(has, c._CONDITION_HINTS))
+        and c._MODAL_OR_THEN.search(clause, fast)
+        and (c._CONDITION.search(clause, fast) or c._CONDITION_AT_START.match(clause, fast))
+        and not c._IF_FORCED.search(clause, fast)
+    ):
+        return "hypothetical"
+    if modal and c._WOULD_BE.search(clause, fast) and not c._MY_VERDICT.search(clause, fast):
+        return "hypothetical"
+    if c._TAIL.match(text, end, c._sentence_after_end(text, end)):
+        return "hypothetical"
+    tail, tail_low = clause[-c._EXAMPLE_WINDOW :], low[-c._EXAMPLE_WINDOW :]
+    if any(map(tail_low.__contains__, c._EXAMPLE_HINTS)) and c._EXAMPLE.search(
+        tail, None if fast is None else tail_low
+    ):
+        return "example"
+    tail, tail_low = clause[-c._NEGATION_WINDOW :], low[-c._NEGATION_WINDOW :]
+    if any(map(tail_low.__contains__, c._NEGATION_HINTS)) and c._NEGATION.search(
+        tail, None if fast is None else tail_low
+    ):
+        return "negated"
+    return None
+
+
+_CONTEXT_ALPHABET = [
+    "[[8]]", "[[A>B]]", " ", "  ", "\n", "\n\n", ";", ",", ".", ". ", ".\t", "!", "? ", ":",
+    ")", "-", "\u2013", "\u2014", "e.g. ", "i.e. ", " but ", " whereas ", " while ", "if",
+    " if ", "IF ", "unless ", "once ", "provided ", "assuming ", "would ", "Could ", "might",
+    "mightily", "iffy", "then ", "had the ", "were it ", "the revised answer ", "its revised ",
+    "would earn ", "could be raised to ", "would be ", "my verdict ", "an answer which ",
+    "for example ", "such as ", "format: ", "not ", "rather than ", "instead of ", "never ",
+    "n't ", "I had to choose ", "İ", "ı", "ſ", "é", "Assistant B ", "x", "word", "Word ",
+    "a long clause with no breaks in it at all ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_demotion_is_the_window_read_whole(seed: int) -> None:
+    rng = random.Random(seed)
+    # half the texts have no line break or semicolon: windows that start mid-clause
+    alphabet = [p for p in _CONTEXT_ALPHABET if seed % 2 or not set(p) & {"\n", ";"}]
+    parts = [rng.choice(alphabet) for _ in range(rng.randint(1, 400))]
+    text = "".join(parts)
+    for m in re.finditer(r"\[\[[^\]]*\]\]", text):
+        start, end = m.span()
+        assert context.demotion(text, start, end) == _reference_demotion(text, start, end), (
+            text,
+            start,
+        )

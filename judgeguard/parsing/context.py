@@ -144,7 +144,12 @@ def _clause_start(low: str) -> int:
     "e.g."), a contrasting "but", "whereas" or "while". A handful of reverse ``find``
     calls over the bounded window, no regex.
     """
-    cut = max(low.rfind("\n"), low.rfind(";")) + 1
+    return _clause_start_after(low, max(low.rfind("\n"), low.rfind(";")) + 1)
+
+
+def _clause_start_after(low: str, cut: int) -> int:
+    """:func:`_clause_start` given ``cut``: where the last line break or semicolon
+    of ``low`` ends (0 when it has none)."""
     for word in (" but ", " whereas ", " while "):
         k = low.rfind(word, cut)
         if k != -1:
@@ -180,17 +185,18 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"hypothetical"`` (a modal or conditional rating), ``"example"`` (a format example),
     ``"negated"`` (a label ruled out).
     """
-    window = text[max(0, start - CONTEXT_BEFORE) : start]
-    if "\u0130" not in window:  # "İ", the one character lower() turns into two
+    lo = max(0, start - CONTEXT_BEFORE)  # the window: text[lo:start]
+    if text.find("\u0130", lo, start) == -1:  # "İ", the one character lower() turns into two
         # lower() keeps offsets: a clause starts after the window's last line break or
-        # semicolon (no case), so only what follows them is lower-cased
-        head = max(window.rfind("\n"), window.rfind(";")) + 1
-        tail = window[head:]
+        # semicolon (no case), so only what follows them is lower-cased (and read)
+        head = max(text.rfind("\n", lo, start), text.rfind(";", lo, start), lo - 1) + 1
+        tail = text[head:start]
         aligned = aligned_lower(tail)
         low = tail.lower() if aligned is None else aligned
-        cut = _clause_start(low)
+        cut = _clause_start_after(low, 0)  # low holds no line break, no semicolon
         clause, low = tail[cut:], low[cut:]
     else:
+        window = text[lo:start]
         aligned = aligned_lower(window)
         low = window.lower() if aligned is None else aligned
         cut = _clause_start(low)
@@ -218,7 +224,12 @@ def demotion(text: str, start: int, end: int) -> str | None:
         return "hypothetical"
     if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):
         return "hypothetical"
-    if _TAIL.match(text, end, _sentence_after_end(text, end)):
+    # _TAIL read up to the sentence's end: a match up to CONTEXT_AFTER ending there at
+    # the latest (exact: the match is a run of non-letters then one word, which neither a
+    # shorter endpos nor one at a line break or .!? that ends the sentence can change),
+    # so the sentence's end is searched for only when there is a match
+    tail_match = _TAIL.match(text, end, min(end + CONTEXT_AFTER, len(text)))
+    if tail_match and tail_match.end() <= _sentence_after_end(text, end):
         return "hypothetical"
     tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
     if any(map(tail_low.__contains__, _EXAMPLE_HINTS)) and _EXAMPLE.search(

@@ -133,3 +133,52 @@ def test_demotion_is_the_window_read_whole(seed: int) -> None:
             text,
             start,
         )
+
+
+# -- the redactor: painting removed spans -------------------------------------------------
+
+
+def _painted_char_by_char(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Each char keeps the reason of the first span covering it; runs of one reason."""
+    reasons: dict[int, str] = {}
+    for s, e, reason in spans:
+        for i in range(s, e):
+            reasons.setdefault(i, reason)
+    runs: list[tuple[int, int, str]] = []
+    for i in sorted(reasons):
+        if runs and runs[-1][1] == i and runs[-1][2] == reasons[i]:
+            runs[-1] = (runs[-1][0], i + 1, reasons[i])
+        else:
+            runs.append((i, i + 1, reasons[i]))
+    return runs
+
+
+def _random_spans(rng: random.Random) -> list[tuple[int, int, str]]:
+    reasons = ["verdict", "verdict_statement", "verdict_heading", "quoted_verdict"]
+    spans: list[tuple[int, int, str]] = []
+    for _ in range(rng.randint(0, 12)):
+        if spans and rng.random() < 0.5:  # nested in (or equal to) an earlier span
+            s0, e0, _ = rng.choice(spans)
+            s = rng.randint(s0, e0 - 1)
+            spans.append((s, rng.randint(s + 1, e0), rng.choice(reasons)))
+        else:
+            s = rng.randint(0, 60)
+            spans.append((s, s + rng.randint(1, 12), rng.choice(reasons)))
+    if spans and rng.random() < 0.2:  # a span made before the one it lies in
+        s0, e0, r0 = spans.pop()
+        spans.insert(0, (s0, e0, r0))
+    return spans
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_paint_is_first_span_wins(seed: int) -> None:
+    spans = _random_spans(random.Random(seed))
+    expected = _painted_char_by_char(spans)
+    assert redact._paint(spans) == expected  # type: ignore[arg-type]
+    nested = redact._paint_nested(spans)  # type: ignore[arg-type]
+    assert nested is None or nested == expected
+
+
+def test_paint_takes_the_nested_path_for_a_statement_and_its_token() -> None:
+    spans = [(10, 20, "verdict"), (40, 90, "verdict_statement"), (60, 68, "verdict")]
+    assert redact._paint_nested(spans) == [(10, 20, "verdict"), (40, 90, "verdict_statement")]  # type: ignore[arg-type]

@@ -177,6 +177,9 @@ def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
 def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
     """Disjoint sorted runs covering ``spans``; each char keeps the reason of the first
     span (in list order) that covers it. O(n log n) sweep over the span ends."""
+    nested = _paint_nested(spans)
+    if nested is not None:
+        return nested
     starts = [s for s, _, _ in spans]
     order = sorted(range(len(spans)), key=starts.__getitem__)  # a C key: no Python frames
     points = sorted({p for s, e, _ in spans for p in (s, e)})
@@ -197,6 +200,32 @@ def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reaso
             out[-1] = (out[-1][0], b, reason)
         else:
             out.append((a, b, reason))
+    return out
+
+
+def _paint_nested(
+    spans: list[tuple[int, int, _Reason]],
+) -> list[tuple[int, int, _Reason]] | None:
+    """:func:`_paint` of spans that are disjoint or nested in a span made before them (a
+    statement, then the token inside it: the usual case), else ``None``.
+
+    In start order (longest first, then list order), each span either starts at or
+    after the end of the outer spans so far (it is painted whole) or lies inside the last
+    of them and comes after it in the list (that span already painted every char of it).
+    """
+    out: list[tuple[int, int, _Reason]] = []
+    outer_end, outer_rank = -1, -1
+    for start, neg_end, rank in sorted([(s, -e, i) for i, (s, e, _) in enumerate(spans)]):
+        end = -neg_end
+        if start >= outer_end:
+            reason = spans[rank][2]
+            if out and out[-1][1] == start and out[-1][2] == reason:
+                out[-1] = (out[-1][0], end, reason)  # touching runs of one reason join
+            else:
+                out.append((start, end, reason))
+            outer_end, outer_rank = end, rank
+        elif end > outer_end or rank < outer_rank:
+            return None  # overlaps the outer span's end, or is painted before it
     return out
 
 

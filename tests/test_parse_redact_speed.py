@@ -182,3 +182,74 @@ def test_paint_is_first_span_wins(seed: int) -> None:
 def test_paint_takes_the_nested_path_for_a_statement_and_its_token() -> None:
     spans = [(10, 20, "verdict"), (40, 90, "verdict_statement"), (60, 68, "verdict")]
     assert redact._paint_nested(spans) == [(10, 20, "verdict"), (40, 90, "verdict_statement")]  # type: ignore[arg-type]
+
+
+# -- the redactor: absorbing the blanks a cut leaves ---------------------------------------
+
+
+def _reference_absorb(red: redact.Redactor) -> list[tuple[int, int, str]]:
+    """Redactor.absorb_whitespace before the speed-up; returns the runs it made."""
+    src = red.source
+    runs: list[tuple[int, int, str]] = []
+    prev_end = 0
+    for start, end, reason in red._merged():
+        i = redact._strip_back(src, prev_end, start, " \t")
+        whole_line = (i == 0 or src[i - 1] == "\n") and (end >= len(src) or src[end] in "\r\n")
+        if whole_line:
+            i = redact._strip_back(src, prev_end, i, "\r\n")
+        if runs and runs[-1][1] == i and runs[-1][2] == reason:
+            runs[-1] = (runs[-1][0], end, reason)
+        else:
+            runs.append((i, end, reason))
+        prev_end = end
+    segments, pos = [], 0
+    for s, e, _ in runs:
+        if s > pos:
+            segments.append((pos, s))
+        pos = max(pos, e)
+    if pos < len(src):
+        segments.append((pos, len(src)))
+    last_kept = -1
+    for s, e in reversed(segments):
+        stripped = src[s:e].rstrip()
+        if stripped:
+            last_kept = s + len(stripped) - 1
+            break
+    if runs and runs[-1][1] > last_kept + 1:
+        cut = last_kept + 1
+        tail = [(max(s, cut), e, "verdict_statement") for s, e in segments if e > cut]
+        joined: list[tuple[int, int, str]] = []
+        for a, b, reason in sorted(runs + tail):
+            if joined and joined[-1][1] == a and joined[-1][2] == reason:
+                joined[-1] = (joined[-1][0], b, reason)
+            else:
+                joined.append((a, b, reason))
+        runs = joined
+    return runs
+
+
+_BLANKS_ALPHABET = [" ", "  ", "\t", "\n", "\r\n", "\n\n", "\u00a0", "\u2003", "x", "word", "."]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_absorb_whitespace_is_the_plain_rstrip(seed: int) -> None:
+    rng = random.Random(seed)
+    # long blank runs now and then: past the few characters stepped over before slicing
+    parts = [rng.choice(_BLANKS_ALPHABET) * rng.choice([1, 1, 1, 20]) for _ in range(40)]
+    source = "".join(parts)
+    spans = [
+        (s, s + rng.randint(1, 15), rng.choice(["verdict", "verdict_statement", "verdict_heading"]))
+        for s in (rng.randint(0, len(source)) for _ in range(rng.randint(0, 6)))
+    ]
+    fast, plain = redact.Redactor(source), redact.Redactor(source)
+    for red in (fast, plain):
+        for s, e, reason in spans:
+            red.remove(s, e, reason)  # type: ignore[arg-type]
+    fast.absorb_whitespace()
+    expected = _reference_absorb(plain)
+    assert fast._merged() == expected, (source, spans)
+    starts = [0] + [e for _, e, _ in expected]
+    ends = [s for s, _, _ in expected] + [len(source)]
+    segments = [(a, b) for a, b in zip(starts, ends, strict=True) if a < b]
+    assert fast.kept_pieces() == segments
+    assert fast.text() == "".join(source[a:b] for a, b in segments)

@@ -132,43 +132,51 @@ class Redactor:
             else:
                 runs.append((i, end, reason))
             prev_end = end
+        # whitespace left at the end: everything after the last kept char that is no
+        # blank is removed, the kept blanks there as "verdict_statement"
+        last = 0  # one past the last kept non-blank char (0: there is none)
+        for k in range(len(runs), -1, -1) if runs else ():
+            # the kept gap before runs[k] (before the end of the text for k == len(runs))
+            gap_start = runs[k - 1][1] if k else 0
+            gap_end = runs[k][0] if k < len(runs) else len(src)
+            last = _strip_back(src, gap_start, gap_end, None)
+            if last > gap_start:
+                break
+        if runs and runs[-1][1] > last:
+            # the runs after `last` (none holds it: it is kept), with the gaps between
+            # them filled; touching runs of one reason joined
+            k = bisect.bisect_left(runs, last, key=operator.itemgetter(0))
+            out, pos = runs[:k], last
+            for start, end, reason in runs[k:]:
+                if pos < start:
+                    _append_joined(out, pos, start, "verdict_statement")
+                _append_joined(out, start, end, reason)
+                pos = end
+            if pos < len(src):
+                _append_joined(out, pos, len(src), "verdict_statement")
+            runs = out
         self._runs = runs
         self._segments = self._text = None
-        segments = self._kept_segments()
-        last_kept = -1
-        for s, e in reversed(segments):
-            stripped = src[s:e].rstrip()
-            if stripped:
-                last_kept = s + len(stripped) - 1
-                break
-        if runs and runs[-1][1] > last_kept + 1:
-            # whitespace left at the end: the kept pieces after the last kept character
-            tail: list[tuple[int, int, _Reason]] = [
-                (max(s, last_kept + 1), e, "verdict_statement")
-                for s, e in segments
-                if e > last_kept + 1
-            ]
-            self._runs = _join_touching(sorted(runs + tail))
-            self._segments = self._text = None
 
 
-def _join_touching(runs: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
-    """Disjoint sorted runs with touching runs of one reason joined."""
-    out: list[tuple[int, int, _Reason]] = []
-    for a, b, reason in runs:
-        if out and out[-1][1] == a and out[-1][2] == reason:
-            out[-1] = (out[-1][0], b, reason)
-        else:
-            out.append((a, b, reason))
-    return out
+def _append_joined(
+    runs: list[tuple[int, int, _Reason]], start: int, end: int, reason: _Reason
+) -> None:
+    """Append a run after ``runs``, joined to the last when they touch and share a reason."""
+    if runs and runs[-1][1] == start and runs[-1][2] == reason:
+        runs[-1] = (runs[-1][0], end, reason)
+    else:
+        runs.append((start, end, reason))
 
 
-def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
+def _strip_back(text: str, lo: int, hi: int, chars: str | None) -> int:
     """``lo + len(text[lo:hi].rstrip(chars))``, stepping back over a few characters
-    before slicing (cuts are usually preceded by a blank or two, not by a long run)."""
+    before slicing (cuts are usually preceded by a blank or two, not by a long run).
+    ``chars=None`` strips whitespace, as ``rstrip()`` does (``str.isspace``)."""
     i = hi
     while i > lo and hi - i < 16:
-        if text[i - 1] not in chars:
+        c = text[i - 1]
+        if not (c.isspace() if chars is None else c in chars):
             return i
         i -= 1
     return lo + len(text[lo:i].rstrip(chars)) if i > lo else lo

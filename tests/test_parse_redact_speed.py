@@ -11,10 +11,12 @@ from __future__ import annotations
 import random
 import re
 
+import pydantic
 import pytest
 
 from judgeguard.parsing import context, redact
 from judgeguard.parsing.caseless import aligned_lower
+from judgeguard.schema import Redaction
 
 # -- sentence geometry: the two scans of a line that _LINE_BOUNDARY replaces -------------
 
@@ -253,3 +255,19 @@ def test_absorb_whitespace_is_the_plain_rstrip(seed: int) -> None:
     segments = [(a, b) for a, b in zip(starts, ends, strict=True) if a < b]
     assert fast.kept_pieces() == segments
     assert fast.text() == "".join(source[a:b] for a, b in segments)
+
+
+def test_redactions_are_the_models_they_were() -> None:
+    red = redact.Redactor("My verdict: [[A>B]] because A is right.")
+    red.remove(12, 19, "verdict")
+    red.remove(0, 11, "verdict_heading")
+    got = red.redactions()
+    assert got == (
+        Redaction(start=0, end=11, text="My verdict:", reason="verdict_heading"),
+        Redaction(start=12, end=19, text="[[A>B]]", reason="verdict"),
+    )
+    assert all(
+        type(r) is Redaction and r.model_fields_set == set(Redaction.model_fields) for r in got
+    )
+    with pytest.raises(pydantic.ValidationError):  # frozen, as before
+        got[0].start = 3  # type: ignore[misc]

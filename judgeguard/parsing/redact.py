@@ -17,6 +17,7 @@ from judgeguard.verdicts import Verdict
 __all__ = ["Redactor", "conclusion_spans", "line_start", "statement_span"]
 
 _Reason = Literal["verdict", "verdict_statement", "verdict_heading", "quoted_verdict"]
+_validate_redaction = Redaction.__pydantic_validator__.validate_python
 
 
 class Redactor:
@@ -105,9 +106,13 @@ class Redactor:
 
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
+        # the model's own validator, which Redaction(...) calls: the same validated
+        # model, without BaseModel.__init__'s keyword handling in Python
+        validate = _validate_redaction
+        src = self.source
         return tuple(
             [
-                Redaction(start=s, end=e, text=self.source[s:e], reason=r)
+                validate({"start": s, "end": e, "text": src[s:e], "reason": r})
                 for s, e, r in self._merged()
             ]
         )

@@ -8,6 +8,7 @@ the answers.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 
@@ -53,6 +54,33 @@ def test_line_bounds_are_the_two_scans(seed: int) -> None:
     line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     for line_start in line_starts:
         assert geometry._line(line_start) == _reference_line(text, line_start), (text, line_start)
+
+
+def _reference_statement_span(text: str, start: int, end: int) -> tuple[int, int, bool]:
+    """statement_span with every lookup a plain search (no index, no shared line bounds)."""
+    ls_start = text.rfind("\n", 0, start) + 1
+    b_ws, b_end, _, _ = _reference_line(text, ls_start)
+    k = bisect.bisect_left(b_ws, start) - 1
+    s = min(b_end[k], start) if k >= 0 else ls_start
+    le_end = text.find("\n", end)
+    le_end = len(text) if le_end == -1 else le_end
+    _, _, e_start, e_end = _reference_line(text, text.rfind("\n", 0, end) + 1)
+    k = bisect.bisect_left(e_start, end)
+    e = e_end[k] if k < len(e_start) and e_start[k] < le_end else le_end
+    standalone = not text[ls_start:s].strip() and not text[e:le_end].strip()
+    return s, e, standalone
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_statement_span_is_the_plain_lookups(seed: int) -> None:
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_GEOMETRY_ALPHABET) for _ in range(rng.randint(1, 120)))
+    # many spans of one text: past the first few lookups, the line index answers
+    for _ in range(30):
+        start = rng.randint(0, len(text))
+        end = min(len(text), start + rng.choice([0, 1, 3, 8, 30]))
+        expected = _reference_statement_span(text, start, end)
+        assert redact.statement_span(text, start, end) == expected, (text, start, end)
 
 
 # -- a token's context: demotion as it read the window before the speed-up ---------------

@@ -291,22 +291,19 @@ class _Geometry:
             )
         return self._newlines
 
-    def _search_directly(self) -> bool:
-        """Whether to answer a line lookup with ``str.rfind``/``find`` (the first few)."""
-        if self._newlines is not None or self._direct >= _DIRECT_LOOKUPS:
-            return False
-        self._direct += 1
-        return True
-
-    def _line(self, line_start: int) -> _LineBounds:
+    def _line(self, line_start: int, line_end: int | None = None) -> _LineBounds:
+        """The bounds of the line starting at ``line_start`` (ending at ``line_end``, when
+        the caller knows it)."""
         found = self._lines.get(line_start)
         if found is None:
+            if line_end is None:
+                line_end = self.line_end(line_start)
             # no boundary spans a line break, so each line's are its own scan's
             b_ws: list[int] = []
             b_end: list[int] = []
             e_start: list[int] = []
             e_end: list[int] = []
-            for m in _LINE_BOUNDARY.finditer(self.text, line_start, self.line_end(line_start)):
+            for m in _LINE_BOUNDARY.finditer(self.text, line_start, line_end):
                 e_start.append(m.start())
                 blanks = m.start(1)  # -1 at the line's end
                 if blanks >= 0:
@@ -319,34 +316,48 @@ class _Geometry:
         return found
 
     def line_start(self, pos: int) -> int:
-        """``text.rfind("\\n", 0, pos) + 1``."""
-        if self._search_directly():
+        """``text.rfind("\n", 0, pos) + 1``."""
+        if self._newlines is None and self._direct < _DIRECT_LOOKUPS:
+            self._direct += 1  # one of the first few lookups: searched directly
             return self.text.rfind("\n", 0, pos) + 1
         newlines = self.newlines
         k = bisect.bisect_left(newlines, pos) - 1
         return newlines[k] + 1 if k >= 0 else 0
 
     def line_end(self, pos: int) -> int:
-        """``text.find("\\n", pos)``, or the text's length."""
-        if self._search_directly():
+        """``text.find("\n", pos)``, or the text's length."""
+        if self._newlines is None and self._direct < _DIRECT_LOOKUPS:
+            self._direct += 1  # one of the first few lookups: searched directly
             end = self.text.find("\n", pos)
             return self.length if end == -1 else end
         newlines = self.newlines
         k = bisect.bisect_left(newlines, pos)
         return newlines[k] if k < len(newlines) else self.length
 
-    def sentence_start(self, pos: int) -> int:
-        line_start = self.line_start(pos)
+    def sentence_start(
+        self, pos: int, line_start: int | None = None, line_end: int | None = None
+    ) -> int:
+        """Start of the sentence holding ``pos`` (``line_start``, ``line_end``: its line's
+        bounds, when the caller knows them)."""
+        if line_start is None:
+            line_start = self.line_start(pos)
         # the last in-line boundary whose blanks begin before pos; its blanks end the cut
-        b_ws, b_end, _, _ = self._line(line_start)
+        b_ws, b_end, _, _ = self._line(line_start, line_end)
         k = bisect.bisect_left(b_ws, pos) - 1
         if k >= 0:
             return min(b_end[k], pos)
         return line_start
 
-    def sentence_end(self, pos: int) -> int:
-        line_end = self.line_end(pos)
-        _, _, e_start, e_end = self._line(self.line_start(pos))
+    def sentence_end(
+        self, pos: int, line_start: int | None = None, line_end: int | None = None
+    ) -> int:
+        """End of the sentence holding ``pos`` (its line's bounds as for
+        :meth:`sentence_start`)."""
+        if line_end is None:
+            line_end = self.line_end(pos)
+        if line_start is None:
+            line_start = self.line_start(pos)
+        _, _, e_start, e_end = self._line(line_start, line_end)
         k = bisect.bisect_left(e_start, pos)
         if k < len(e_start) and e_start[k] < line_end:
             return e_end[k]
@@ -594,10 +605,15 @@ _MAX_CONCLUSION = 4000
 def statement_span(text: str, start: int, end: int) -> tuple[int, int, bool]:
     """The whole sentence around a final verdict token; whether it stands on its own line."""
     g = _geometry(text)
-    s = g.sentence_start(start)
-    e = g.sentence_end(end)
     line_start = g.line_start(start)
     line_end = g.line_end(end)
+    if text.find("\n", start, end) == -1:
+        # start and end on one line: its bounds are both lookups' (no more searches)
+        s = g.sentence_start(start, line_start, line_end)
+        e = g.sentence_end(end, line_start, line_end)
+    else:
+        s = g.sentence_start(start, line_start)
+        e = g.sentence_end(end, line_end=line_end)
     # blank-only checks that read just the leading blanks, not the whole line
     standalone = (
         _BLANKS.match(text, line_start, s).end() == s  # type: ignore[union-attr]

@@ -150,12 +150,13 @@ _CONTEXT_ALPHABET = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("seed", range(200))
 def test_demotion_is_the_window_read_whole(seed: int) -> None:
     rng = random.Random(seed)
     # half the texts have no line break or semicolon: windows that start mid-clause
     alphabet = [p for p in _CONTEXT_ALPHABET if seed % 2 or not set(p) & {"\n", ";"}]
-    parts = [rng.choice(alphabet) for _ in range(rng.randint(1, 400))]
+    # a third of them short: clauses of a few characters
+    parts = [rng.choice(alphabet) for _ in range(rng.randint(1, 6 if seed % 3 else 400))]
     text = "".join(parts)
     for m in re.finditer(r"\[\[[^\]]*\]\]", text):
         start, end = m.span()
@@ -299,3 +300,36 @@ def test_redactions_are_the_models_they_were() -> None:
     )
     with pytest.raises(pydantic.ValidationError):  # frozen, as before
         got[0].start = 3  # type: ignore[misc]
+
+
+def _reference_clause_start(low: str) -> int:
+    cut = max(low.rfind("\n"), low.rfind(";")) + 1
+    for word in (" but ", " whereas ", " while "):
+        k = low.rfind(word, cut)
+        if k != -1:
+            cut = max(cut, k + len(word))
+    for mark in (". ", "! ", "? ", ".\t"):
+        k = low.rfind(mark, cut)
+        while k != -1 and low[max(0, k - 3) : k] in ("e.g", "i.e"):
+            k = low.rfind(mark, cut, k)
+        if k != -1:
+            cut = max(cut, k + 1)
+    return cut
+
+
+_CLAUSE_ALPHABET = [" ", "a", "b", ".", "!", "?", "\t", "\n", ";", " but ", " while ", "e.g", "i.e"]
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_clause_start_is_the_plain_rfinds(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = rng.sample(_CLAUSE_ALPHABET, rng.randint(2, len(_CLAUSE_ALPHABET)))
+    low = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+    assert context._clause_start(low) == _reference_clause_start(low), low
+
+
+@pytest.mark.parametrize(
+    "low", ["a? b", "a! b", "a. b", "a.\tb", "x but y? z", "e.g. x", "see e.g. a. b", "a?b", ""]
+)
+def test_clause_start_after_a_sentence_mark(low: str) -> None:
+    assert context._clause_start(low) == _reference_clause_start(low)

@@ -133,6 +133,13 @@ _CONDITION_HINTS = (
 )  # fmt: skip
 _EXAMPLE_HINTS = ("example", "instance", "e.g.", "such as", "format", "template")
 _NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
+# the shortest hint of each list: a clause shorter than that holds none of them
+_REWRITE_MIN = min(map(len, _REWRITE_HINTS))
+_MODAL_MIN = min(map(len, _MODAL_HINTS))
+_RULE_MIN = min(map(len, _RULE_NOUNS))
+_CONDITION_MIN = min(map(len, _CONDITION_HINTS))
+_EXAMPLE_MIN = min(map(len, _EXAMPLE_HINTS))
+_NEGATION_MIN = min(map(len, _NEGATION_HINTS))
 # a sentence end inside these is no clause break
 _ABBREVIATIONS = ("e.g", "i.e")
 
@@ -154,6 +161,8 @@ def _clause_start_after(low: str, cut: int) -> int:
         k = low.rfind(word, cut)
         if k != -1:
             cut = max(cut, k + len(word))
+    if "." not in low and "!" not in low and "?" not in low:
+        return cut  # no sentence mark can be found (three memchr calls, not four rfinds)
     for mark in (". ", "! ", "? ", ".\t"):
         k = low.rfind(mark, cut)
         while k != -1 and low[max(0, k - 3) : k] in _ABBREVIATIONS:
@@ -204,19 +213,22 @@ def demotion(text: str, start: int, end: int) -> str | None:
     # the lower-cased clause for the Caseless patterns, when exact (see caseless)
     fast = None if aligned is None else low
     has = low.__contains__  # the hint tests below: C-level loops over one bound method
-    if any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
+    n = len(low)  # (a short clause, "My " before "final verdict", skips most hint tests)
+    if n >= _REWRITE_MIN and any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
         return "rewrite"
-    modal = any(map(has, _MODAL_HINTS))
+    modal = n >= _MODAL_MIN and any(map(has, _MODAL_HINTS))
     if modal and _MODAL.search(clause, fast):
         return "hypothetical"
     if (
-        any(map(has, _RULE_NOUNS))
+        n >= _RULE_MIN
+        and any(map(has, _RULE_NOUNS))
         and any(map(has, _RULE_LINKS))
         and _GENERAL_RULE.search(clause, fast)
     ):
         return "hypothetical"
     if (
-        any(map(has, _CONDITION_HINTS))
+        n >= _CONDITION_MIN
+        and any(map(has, _CONDITION_HINTS))
         and _MODAL_OR_THEN.search(clause, fast)  # the rarest of the three first
         and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
         and not _IF_FORCED.search(clause, fast)
@@ -231,14 +243,18 @@ def demotion(text: str, start: int, end: int) -> str | None:
     tail_match = _TAIL.match(text, end, min(end + CONTEXT_AFTER, len(text)))
     if tail_match and tail_match.end() <= _sentence_after_end(text, end):
         return "hypothetical"
-    tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
-    if any(map(tail_low.__contains__, _EXAMPLE_HINTS)) and _EXAMPLE.search(
-        tail, None if fast is None else tail_low
+    tail_low = low[-_EXAMPLE_WINDOW:]
+    if (
+        n >= _EXAMPLE_MIN
+        and any(map(tail_low.__contains__, _EXAMPLE_HINTS))
+        and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:], None if fast is None else tail_low)
     ):
         return "example"
-    tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
-    if any(map(tail_low.__contains__, _NEGATION_HINTS)) and _NEGATION.search(
-        tail, None if fast is None else tail_low
+    tail_low = low[-_NEGATION_WINDOW:]
+    if (
+        n >= _NEGATION_MIN
+        and any(map(tail_low.__contains__, _NEGATION_HINTS))
+        and _NEGATION.search(clause[-_NEGATION_WINDOW:], None if fast is None else tail_low)
     ):
         return "negated"
     return None

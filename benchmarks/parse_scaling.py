@@ -254,8 +254,7 @@ def longest_regex_step(text: str, runs: int = 3) -> tuple[float, str]:
     patterns.update(
         {f"final_phrase_{i}": p for i, p in enumerate(textformats._FINAL_PHRASE_PARTS)},
         apostrophe=textformats._APOSTROPHE_QUOTE,
-        sentence_boundary=redact._INLINE_BOUNDARY,
-        sentence_end=redact._SENTENCE_END,
+        sentence_boundary=redact._LINE_BOUNDARY,
         open_tag=structured._OPEN_TAG,
         close_tag=structured._CLOSE_TAG,
         think_tag=inputs._THINK_TAG,

@@ -133,6 +133,13 @@ _CONDITION_HINTS = (
 )  # fmt: skip
 _EXAMPLE_HINTS = ("example", "instance", "e.g.", "such as", "format", "template")
 _NEGATION_HINTS = ("not", "n't", "never", "rather", "instead")
+# the shortest hint of each list: a clause shorter than that holds none of them
+_REWRITE_MIN = min(map(len, _REWRITE_HINTS))
+_MODAL_MIN = min(map(len, _MODAL_HINTS))
+_RULE_MIN = min(map(len, _RULE_NOUNS))
+_CONDITION_MIN = min(map(len, _CONDITION_HINTS))
+_EXAMPLE_MIN = min(map(len, _EXAMPLE_HINTS))
+_NEGATION_MIN = min(map(len, _NEGATION_HINTS))
 # a sentence end inside these is no clause break
 _ABBREVIATIONS = ("e.g", "i.e")
 
@@ -144,11 +151,18 @@ def _clause_start(low: str) -> int:
     "e.g."), a contrasting "but", "whereas" or "while". A handful of reverse ``find``
     calls over the bounded window, no regex.
     """
-    cut = max(low.rfind("\n"), low.rfind(";")) + 1
+    return _clause_start_after(low, max(low.rfind("\n"), low.rfind(";")) + 1)
+
+
+def _clause_start_after(low: str, cut: int) -> int:
+    """:func:`_clause_start` given ``cut``: where the last line break or semicolon
+    of ``low`` ends (0 when it has none)."""
     for word in (" but ", " whereas ", " while "):
         k = low.rfind(word, cut)
         if k != -1:
             cut = max(cut, k + len(word))
+    if "." not in low and "!" not in low and "?" not in low:
+        return cut  # no sentence mark can be found (three memchr calls, not four rfinds)
     for mark in (". ", "! ", "? ", ".\t"):
         k = low.rfind(mark, cut)
         while k != -1 and low[max(0, k - 3) : k] in _ABBREVIATIONS:
@@ -180,17 +194,18 @@ def demotion(text: str, start: int, end: int) -> str | None:
     ``"hypothetical"`` (a modal or conditional rating), ``"example"`` (a format example),
     ``"negated"`` (a label ruled out).
     """
-    window = text[max(0, start - CONTEXT_BEFORE) : start]
-    if "\u0130" not in window:  # "İ", the one character lower() turns into two
+    lo = max(0, start - CONTEXT_BEFORE)  # the window: text[lo:start]
+    if text.find("\u0130", lo, start) == -1:  # "İ", the one character lower() turns into two
         # lower() keeps offsets: a clause starts after the window's last line break or
-        # semicolon (no case), so only what follows them is lower-cased
-        head = max(window.rfind("\n"), window.rfind(";")) + 1
-        tail = window[head:]
+        # semicolon (no case), so only what follows them is lower-cased (and read)
+        head = max(text.rfind("\n", lo, start), text.rfind(";", lo, start), lo - 1) + 1
+        tail = text[head:start]
         aligned = aligned_lower(tail)
         low = tail.lower() if aligned is None else aligned
-        cut = _clause_start(low)
+        cut = _clause_start_after(low, 0)  # low holds no line break, no semicolon
         clause, low = tail[cut:], low[cut:]
     else:
+        window = text[lo:start]
         aligned = aligned_lower(window)
         low = window.lower() if aligned is None else aligned
         cut = _clause_start(low)
@@ -198,19 +213,22 @@ def demotion(text: str, start: int, end: int) -> str | None:
     # the lower-cased clause for the Caseless patterns, when exact (see caseless)
     fast = None if aligned is None else low
     has = low.__contains__  # the hint tests below: C-level loops over one bound method
-    if any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
+    n = len(low)  # (a short clause, "My " before "final verdict", skips most hint tests)
+    if n >= _REWRITE_MIN and any(map(has, _REWRITE_HINTS)) and _rewrite_in(clause, fast):
         return "rewrite"
-    modal = any(map(has, _MODAL_HINTS))
+    modal = n >= _MODAL_MIN and any(map(has, _MODAL_HINTS))
     if modal and _MODAL.search(clause, fast):
         return "hypothetical"
     if (
-        any(map(has, _RULE_NOUNS))
+        n >= _RULE_MIN
+        and any(map(has, _RULE_NOUNS))
         and any(map(has, _RULE_LINKS))
         and _GENERAL_RULE.search(clause, fast)
     ):
         return "hypothetical"
     if (
-        any(map(has, _CONDITION_HINTS))
+        n >= _CONDITION_MIN
+        and any(map(has, _CONDITION_HINTS))
         and _MODAL_OR_THEN.search(clause, fast)  # the rarest of the three first
         and (_CONDITION.search(clause, fast) or _CONDITION_AT_START.match(clause, fast))
         and not _IF_FORCED.search(clause, fast)
@@ -218,16 +236,25 @@ def demotion(text: str, start: int, end: int) -> str | None:
         return "hypothetical"
     if modal and _WOULD_BE.search(clause, fast) and not _MY_VERDICT.search(clause, fast):
         return "hypothetical"
-    if _TAIL.match(text, end, _sentence_after_end(text, end)):
+    # _TAIL read up to the sentence's end: a match up to CONTEXT_AFTER ending there at
+    # the latest (exact: the match is a run of non-letters then one word, which neither a
+    # shorter endpos nor one at a line break or .!? that ends the sentence can change),
+    # so the sentence's end is searched for only when there is a match
+    tail_match = _TAIL.match(text, end, min(end + CONTEXT_AFTER, len(text)))
+    if tail_match and tail_match.end() <= _sentence_after_end(text, end):
         return "hypothetical"
-    tail, tail_low = clause[-_EXAMPLE_WINDOW:], low[-_EXAMPLE_WINDOW:]
-    if any(map(tail_low.__contains__, _EXAMPLE_HINTS)) and _EXAMPLE.search(
-        tail, None if fast is None else tail_low
+    tail_low = low[-_EXAMPLE_WINDOW:]
+    if (
+        n >= _EXAMPLE_MIN
+        and any(map(tail_low.__contains__, _EXAMPLE_HINTS))
+        and _EXAMPLE.search(clause[-_EXAMPLE_WINDOW:], None if fast is None else tail_low)
     ):
         return "example"
-    tail, tail_low = clause[-_NEGATION_WINDOW:], low[-_NEGATION_WINDOW:]
-    if any(map(tail_low.__contains__, _NEGATION_HINTS)) and _NEGATION.search(
-        tail, None if fast is None else tail_low
+    tail_low = low[-_NEGATION_WINDOW:]
+    if (
+        n >= _NEGATION_MIN
+        and any(map(tail_low.__contains__, _NEGATION_HINTS))
+        and _NEGATION.search(clause[-_NEGATION_WINDOW:], None if fast is None else tail_low)
     ):
         return "negated"
     return None

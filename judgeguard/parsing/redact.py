@@ -17,6 +17,7 @@ from judgeguard.verdicts import Verdict
 __all__ = ["Redactor", "conclusion_spans", "line_start", "statement_span"]
 
 _Reason = Literal["verdict", "verdict_statement", "verdict_heading", "quoted_verdict"]
+_validate_redaction = Redaction.__pydantic_validator__.validate_python
 
 
 class Redactor:
@@ -105,9 +106,13 @@ class Redactor:
 
     def redactions(self) -> tuple[Redaction, ...]:
         """The removed runs, in source order, adjacent runs of one reason merged."""
+        # the model's own validator, which Redaction(...) calls: the same validated
+        # model, without BaseModel.__init__'s keyword handling in Python
+        validate = _validate_redaction
+        src = self.source
         return tuple(
             [
-                Redaction(start=s, end=e, text=self.source[s:e], reason=r)
+                validate({"start": s, "end": e, "text": src[s:e], "reason": r})
                 for s, e, r in self._merged()
             ]
         )
@@ -132,43 +137,51 @@ class Redactor:
             else:
                 runs.append((i, end, reason))
             prev_end = end
+        # whitespace left at the end: everything after the last kept char that is no
+        # blank is removed, the kept blanks there as "verdict_statement"
+        last = 0  # one past the last kept non-blank char (0: there is none)
+        for k in range(len(runs), -1, -1) if runs else ():
+            # the kept gap before runs[k] (before the end of the text for k == len(runs))
+            gap_start = runs[k - 1][1] if k else 0
+            gap_end = runs[k][0] if k < len(runs) else len(src)
+            last = _strip_back(src, gap_start, gap_end, None)
+            if last > gap_start:
+                break
+        if runs and runs[-1][1] > last:
+            # the runs after `last` (none holds it: it is kept), with the gaps between
+            # them filled; touching runs of one reason joined
+            k = bisect.bisect_left(runs, last, key=operator.itemgetter(0))
+            out, pos = runs[:k], last
+            for start, end, reason in runs[k:]:
+                if pos < start:
+                    _append_joined(out, pos, start, "verdict_statement")
+                _append_joined(out, start, end, reason)
+                pos = end
+            if pos < len(src):
+                _append_joined(out, pos, len(src), "verdict_statement")
+            runs = out
         self._runs = runs
         self._segments = self._text = None
-        segments = self._kept_segments()
-        last_kept = -1
-        for s, e in reversed(segments):
-            stripped = src[s:e].rstrip()
-            if stripped:
-                last_kept = s + len(stripped) - 1
-                break
-        if runs and runs[-1][1] > last_kept + 1:
-            # whitespace left at the end: the kept pieces after the last kept character
-            tail: list[tuple[int, int, _Reason]] = [
-                (max(s, last_kept + 1), e, "verdict_statement")
-                for s, e in segments
-                if e > last_kept + 1
-            ]
-            self._runs = _join_touching(sorted(runs + tail))
-            self._segments = self._text = None
 
 
-def _join_touching(runs: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
-    """Disjoint sorted runs with touching runs of one reason joined."""
-    out: list[tuple[int, int, _Reason]] = []
-    for a, b, reason in runs:
-        if out and out[-1][1] == a and out[-1][2] == reason:
-            out[-1] = (out[-1][0], b, reason)
-        else:
-            out.append((a, b, reason))
-    return out
+def _append_joined(
+    runs: list[tuple[int, int, _Reason]], start: int, end: int, reason: _Reason
+) -> None:
+    """Append a run after ``runs``, joined to the last when they touch and share a reason."""
+    if runs and runs[-1][1] == start and runs[-1][2] == reason:
+        runs[-1] = (runs[-1][0], end, reason)
+    else:
+        runs.append((start, end, reason))
 
 
-def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
+def _strip_back(text: str, lo: int, hi: int, chars: str | None) -> int:
     """``lo + len(text[lo:hi].rstrip(chars))``, stepping back over a few characters
-    before slicing (cuts are usually preceded by a blank or two, not by a long run)."""
+    before slicing (cuts are usually preceded by a blank or two, not by a long run).
+    ``chars=None`` strips whitespace, as ``rstrip()`` does (``str.isspace``)."""
     i = hi
     while i > lo and hi - i < 16:
-        if text[i - 1] not in chars:
+        c = text[i - 1]
+        if not (c.isspace() if chars is None else c in chars):
             return i
         i -= 1
     return lo + len(text[lo:i].rstrip(chars)) if i > lo else lo
@@ -177,6 +190,9 @@ def _strip_back(text: str, lo: int, hi: int, chars: str) -> int:
 def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reason]]:
     """Disjoint sorted runs covering ``spans``; each char keeps the reason of the first
     span (in list order) that covers it. O(n log n) sweep over the span ends."""
+    nested = _paint_nested(spans)
+    if nested is not None:
+        return nested
     starts = [s for s, _, _ in spans]
     order = sorted(range(len(spans)), key=starts.__getitem__)  # a C key: no Python frames
     points = sorted({p for s, e, _ in spans for p in (s, e)})
@@ -200,21 +216,51 @@ def _paint(spans: list[tuple[int, int, _Reason]]) -> list[tuple[int, int, _Reaso
     return out
 
 
+def _paint_nested(
+    spans: list[tuple[int, int, _Reason]],
+) -> list[tuple[int, int, _Reason]] | None:
+    """:func:`_paint` of spans that are disjoint or nested in a span made before them (a
+    statement, then the token inside it: the usual case), else ``None``.
+
+    In start order (longest first, then list order), each span either starts at or
+    after the end of the outer spans so far (it is painted whole) or lies inside the last
+    of them and comes after it in the list (that span already painted every char of it).
+    """
+    out: list[tuple[int, int, _Reason]] = []
+    outer_end, outer_rank = -1, -1
+    for start, neg_end, rank in sorted([(s, -e, i) for i, (s, e, _) in enumerate(spans)]):
+        end = -neg_end
+        if start >= outer_end:
+            reason = spans[rank][2]
+            if out and out[-1][1] == start and out[-1][2] == reason:
+                out[-1] = (out[-1][0], end, reason)  # touching runs of one reason join
+            else:
+                out.append((start, end, reason))
+            outer_end, outer_rank = end, rank
+        elif end > outer_end or rank < outer_rank:
+            return None  # overlaps the outer span's end, or is painted before it
+    return out
+
+
 # -- sentence geometry ------------------------------------------------------------------
 
 _TERMINATORS = "[.!?。！？]"
 _CLOSERS = "[\"')\\]*_]*"
-# a sentence boundary inside a line: terminator, closing marks, blanks (the blanks end it)
-_INLINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"[^\S\n]+")
-# a sentence end: terminator and closing marks followed by whitespace or the end
-_SENTENCE_END = re.compile(_TERMINATORS + _CLOSERS + r"(?=\s|\Z)")
+# a line's sentence ends: terminator and closing marks followed by blanks (group 1: they
+# end the cut of a sentence starting there) or by the line's end (``\Z``: the scan's
+# ``endpos`` is the line break). One scan of the line where there were two, of
+# ``_TERMINATORS + _CLOSERS`` followed by ``[^\S\n]+`` (in-line boundaries) and by
+# ``(?=\s|\Z)`` (sentence ends): they matched at the same terminators with the same
+# maximal run of closers (closers are neither terminators nor blanks), and inside a line
+# the whitespace after a sentence end is blanks. tests/test_parse_redact_speed.py checks.
+_LINE_BOUNDARY = re.compile(_TERMINATORS + _CLOSERS + r"(?:([^\S\n]+)|\Z)")
 
 
 #: Line lookups of a text answered by searching it directly, before its line breaks are
 #: indexed (each may read a whole line: a bound keeps many tokens on a long line linear)
 _DIRECT_LOOKUPS = 16
-#: one line's in-line boundaries (terminator, blanks, end) and sentence ends (start, end)
-_LineBounds = tuple[list[int], list[int], list[int], list[int], list[int]]
+#: one line's in-line boundaries (blanks start, blanks end) and sentence ends (start, end)
+_LineBounds = tuple[list[int], list[int], list[int], list[int]]
 
 
 class _Geometry:
@@ -245,66 +291,77 @@ class _Geometry:
             )
         return self._newlines
 
-    def _search_directly(self) -> bool:
-        """Whether to answer a line lookup with ``str.rfind``/``find`` (the first few)."""
-        if self._newlines is not None or self._direct >= _DIRECT_LOOKUPS:
-            return False
-        self._direct += 1
-        return True
-
-    def _line(self, line_start: int) -> _LineBounds:
+    def _line(self, line_start: int, line_end: int | None = None) -> _LineBounds:
+        """The bounds of the line starting at ``line_start`` (ending at ``line_end``, when
+        the caller knows it)."""
         found = self._lines.get(line_start)
         if found is None:
+            if line_end is None:
+                line_end = self.line_end(line_start)
             # no boundary spans a line break, so each line's are its own scan's
-            text, line_end = self.text, self.line_end(line_start)
-            b_term, b_ws, b_end = [], [], []
-            for m in _INLINE_BOUNDARY.finditer(text, line_start, line_end):
-                b_term.append(m.start())
-                b_ws.append(m.end() - len(m.group().lstrip(_TERM_AND_CLOSERS)))
-                b_end.append(m.end())
-            e_start, e_end = [], []
-            for m in _SENTENCE_END.finditer(text, line_start, line_end):
+            b_ws: list[int] = []
+            b_end: list[int] = []
+            e_start: list[int] = []
+            e_end: list[int] = []
+            for m in _LINE_BOUNDARY.finditer(self.text, line_start, line_end):
                 e_start.append(m.start())
-                e_end.append(m.end())
-            found = self._lines[line_start] = (b_term, b_ws, b_end, e_start, e_end)
+                blanks = m.start(1)  # -1 at the line's end
+                if blanks >= 0:
+                    e_end.append(blanks)
+                    b_ws.append(blanks)
+                    b_end.append(m.end())
+                else:
+                    e_end.append(m.end())
+            found = self._lines[line_start] = (b_ws, b_end, e_start, e_end)
         return found
 
     def line_start(self, pos: int) -> int:
-        """``text.rfind("\\n", 0, pos) + 1``."""
-        if self._search_directly():
+        """``text.rfind("\n", 0, pos) + 1``."""
+        if self._newlines is None and self._direct < _DIRECT_LOOKUPS:
+            self._direct += 1  # one of the first few lookups: searched directly
             return self.text.rfind("\n", 0, pos) + 1
         newlines = self.newlines
         k = bisect.bisect_left(newlines, pos) - 1
         return newlines[k] + 1 if k >= 0 else 0
 
     def line_end(self, pos: int) -> int:
-        """``text.find("\\n", pos)``, or the text's length."""
-        if self._search_directly():
+        """``text.find("\n", pos)``, or the text's length."""
+        if self._newlines is None and self._direct < _DIRECT_LOOKUPS:
+            self._direct += 1  # one of the first few lookups: searched directly
             end = self.text.find("\n", pos)
             return self.length if end == -1 else end
         newlines = self.newlines
         k = bisect.bisect_left(newlines, pos)
         return newlines[k] if k < len(newlines) else self.length
 
-    def sentence_start(self, pos: int) -> int:
-        line_start = self.line_start(pos)
+    def sentence_start(
+        self, pos: int, line_start: int | None = None, line_end: int | None = None
+    ) -> int:
+        """Start of the sentence holding ``pos`` (``line_start``, ``line_end``: its line's
+        bounds, when the caller knows them)."""
+        if line_start is None:
+            line_start = self.line_start(pos)
         # the last in-line boundary whose blanks begin before pos; its blanks end the cut
-        _, b_ws, b_end, _, _ = self._line(line_start)
+        b_ws, b_end, _, _ = self._line(line_start, line_end)
         k = bisect.bisect_left(b_ws, pos) - 1
         if k >= 0:
             return min(b_end[k], pos)
         return line_start
 
-    def sentence_end(self, pos: int) -> int:
-        line_end = self.line_end(pos)
-        _, _, _, e_start, e_end = self._line(self.line_start(pos))
+    def sentence_end(
+        self, pos: int, line_start: int | None = None, line_end: int | None = None
+    ) -> int:
+        """End of the sentence holding ``pos`` (its line's bounds as for
+        :meth:`sentence_start`)."""
+        if line_end is None:
+            line_end = self.line_end(pos)
+        if line_start is None:
+            line_start = self.line_start(pos)
+        _, _, e_start, e_end = self._line(line_start, line_end)
         k = bisect.bisect_left(e_start, pos)
         if k < len(e_start) and e_start[k] < line_end:
             return e_end[k]
         return line_end
-
-
-_TERM_AND_CLOSERS = ".!?。！？\"')]*_"
 
 
 @functools.lru_cache(maxsize=8)
@@ -479,19 +536,27 @@ def conclusion_spans(
         is_closing = (
             closing and not spans and verdict.kind == "pairwise" and bool(_SIDE.search(sentence))
         )
-        if not is_closing and not (
-            _states_verdict(sentence, verdict, low)
-            or (
-                _MARKER.search(sentence)
-                and verdict.kind != "label"
-                and _mentions_verdict(sentence, verdict)
-            )
-            or _concludes_any_verdict(sentence, verdict, low)
-        ):
+        if not is_closing and not _concludes(sentence, verdict, low):
             break
         spans.append((s, e))
         pos = s
     return spans
+
+
+def _concludes(sentence: str, verdict: Verdict, low: str | None) -> bool:
+    """Whether a sentence before a statement of ``verdict`` concludes it: it states the
+    verdict, or opens with a concluding marker and mentions it (not for labels), or
+    concludes a verdict of its kind (:func:`_concludes_any_verdict`)."""
+    if _states_verdict(sentence, verdict, low):
+        return True
+    if verdict.kind == "pairwise":
+        # _concludes_any_verdict is always False for a pairwise verdict: not called
+        return bool(_MARKER.search(sentence)) and _mentions_verdict(sentence, verdict)
+    return bool(
+        verdict.kind != "label"
+        and _MARKER.search(sentence)
+        and _mentions_verdict(sentence, verdict)
+    ) or _concludes_any_verdict(sentence, verdict, low)
 
 
 # "the score should be: 0.9", "the label is fail", "rate it 8 out of 10": a verdict of
@@ -540,10 +605,15 @@ _MAX_CONCLUSION = 4000
 def statement_span(text: str, start: int, end: int) -> tuple[int, int, bool]:
     """The whole sentence around a final verdict token; whether it stands on its own line."""
     g = _geometry(text)
-    s = g.sentence_start(start)
-    e = g.sentence_end(end)
     line_start = g.line_start(start)
     line_end = g.line_end(end)
+    if text.find("\n", start, end) == -1:
+        # start and end on one line: its bounds are both lookups' (no more searches)
+        s = g.sentence_start(start, line_start, line_end)
+        e = g.sentence_end(end, line_start, line_end)
+    else:
+        s = g.sentence_start(start, line_start)
+        e = g.sentence_end(end, line_end=line_end)
     # blank-only checks that read just the leading blanks, not the whole line
     standalone = (
         _BLANKS.match(text, line_start, s).end() == s  # type: ignore[union-attr]

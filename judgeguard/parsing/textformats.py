@@ -564,15 +564,26 @@ class _Index:
                 return True
         return not fmt.hints
 
-    def present(self, literals: tuple[str, ...]) -> set[str]:
-        """Which of ``literals`` occur in ``lowered`` (each looked up once per text)."""
+    def plan(self, kind: str) -> tuple[TextFormat, ...]:
+        """The built-in formats a scan under a spec of ``kind`` tries (:func:`_plan`),
+        by which of their hints occur (each hint looked up once per text)."""
+        hints = _HINTS_BY_KIND[kind]
         at_map = self._at
-        found = set()
-        for h in literals:
+        seen = []
+        for h in hints:
             at = at_map[h] if h in at_map else self.positions(h)
-            if at is None or at:
-                found.add(h)
-        return found
+            seen.append(at is None or at != _NONE)  # (None: very many; []: none)
+        occurs = tuple(seen)
+        plan = _PLANS.get((kind, occurs))
+        if plan is None:
+            present = {h for h, yes in zip(hints, occurs, strict=True) if yes}
+            plan = _PLANS[kind, occurs] = tuple(
+                f
+                for f in BUILTIN_FORMATS
+                if (kind == "auto" or f.kind == kind)
+                and (f.last_line or not f.hints or not present.isdisjoint(f.hints))
+            )
+        return plan
 
     def line_starts(self) -> list[int]:
         """0 and every position just after a line break."""
@@ -893,23 +904,11 @@ _LAST_READINGS: tuple[VerdictSpec | None, dict[tuple[str, str], Verdict | None]]
 _UNREAD_TOKEN: Any = object()
 
 
-_PLANS: dict[tuple[str, frozenset[str]], tuple[TextFormat, ...]] = {}
-
-
-def _plan(kind: str, present: set[str]) -> tuple[TextFormat, ...]:
-    """The built-in formats a scan tries, in order: those of the spec's ``kind`` whose
-    hints occur (``present``), and the last-line formats (their hints are looked for
-    on the last line). One per kind and set of hints (a few hundred at most)."""
-    key = (kind, frozenset(present))
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _PLANS[key] = tuple(
-            f
-            for f in BUILTIN_FORMATS
-            if (kind == "auto" or f.kind == kind)
-            and (f.last_line or not f.hints or not present.isdisjoint(f.hints))
-        )
-    return plan
+# the built-in formats a scan tries, by the spec's kind and which of its hints occur:
+# those whose hints occur and the last-line formats (their hints are looked for on the
+# last line), in order (see _Index.plan: one per kind and set of hints, a few hundred)
+_PLANS: dict[tuple[str, tuple[bool, ...]], tuple[TextFormat, ...]] = {}
+_NONE: list[int] = []  # (compared with, never changed)
 
 
 def _readings(spec: VerdictSpec) -> dict[tuple[str, str], Verdict | None]:
@@ -950,7 +949,7 @@ def _scan(
     any_kind = spec.kind == "auto"
     readings = _readings(spec)
     # the built-in formats the spec allows and whose hints occur (each looked up once)
-    plan = _plan(spec.kind, index.present(_HINTS_BY_KIND[spec.kind])) if builtin else formats
+    plan = index.plan(spec.kind) if builtin else formats
     for fmt in plan:
         if not (builtin or any_kind or spec.kind == fmt.kind):  # spec.allows(fmt.kind)
             continue

@@ -20,6 +20,7 @@ from judgeguard.parsing.core import _markup_spans, find_markup
 from judgeguard.parsing.textformats import (
     _BRACKETED_FORMATS,
     _FINAL_PHRASE_PARTS,
+    _FOLLOWS,
     _HINTS,
     _PHRASE_ANCHORS,
     BUILTIN_FORMATS,
@@ -181,3 +182,39 @@ def test_compatible_verdicts_are_those_rendering_alike_or_differing_only_in_stre
                 and (a.strength is None or b.strength is None)
             )
             assert _compatible(a, b) == rule, (a, b)
+
+
+_KEYWORD_BITS = ["label", "Label", "LABEL", "labels", "score", "Score", "SCORE", "rating",
+                 "Rating", "grade", "GRADE", ":", " : ", "**", "*", "\n", " ", "\t", "\u00a0",
+                 "7", "7/10", "pass", "C", "final ", "overall ", "- ", "# ", "> ", "x",
+                 "."]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_a_keyword_is_followed_in_every_match_by_what_its_formats_need(seed):
+    """The claim behind ``_FOLLOWS``: every match of a format whose hints are keywords
+    holds one of them followed, in the text, by that keyword's follow pattern (so a
+    format none of whose keywords is so followed anywhere cannot match)."""
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_KEYWORD_BITS) for _ in range(rng.randint(1, 60)))
+    for fmt in BUILTIN_FORMATS:
+        keywords = [k for k in fmt.hints if k in _FOLLOWS]
+        if not keywords:
+            continue
+        for m in fmt.pattern.finditer(text):
+            low = m.group(0).lower()
+            assert any(
+                _FOLLOWS[k].match(text, m.start() + i + len(k))
+                for k in keywords
+                for i in range(len(low))
+                if low.startswith(k, i)
+            ), (fmt.name, m)
+
+
+def test_a_keyword_in_prose_rules_its_formats_out_and_a_real_one_keeps_them():
+    """ "labels" in a sentence starts no "Label: …": phoenix_label is not tried (its line
+    is not scanned), while "Label: pass" keeps it."""
+    prose = _Index("The prompt offers five labels, from [[A>>B]] down to [[A=B]].")
+    assert "phoenix_label" not in {f.name for f in prose.plan("auto")}
+    real = _Index("It passes.\nLabel: pass")
+    assert "phoenix_label" in {f.name for f in real.plan("auto")}

@@ -484,6 +484,15 @@ _HINTS_BY_KIND: dict[str, tuple[str, ...]] = {
     )
     for kind in ("auto", "pairwise", "score", "label")
 }
+# what every match of the formats a keyword is a hint of has right after it (IGNORECASE
+# as theirs): "LABEL\s*:" (phoenix_label), "SCORE\**\s*:" (trulens_score), "RATING" or
+# "GRADE" then "\**\s*:" (score_line; inspect_grade's "GRADE\s*:" is one of those)
+_FOLLOWS: dict[str, re.Pattern[str]] = {
+    "label": re.compile(r"\s*:", re.IGNORECASE),
+    "score": re.compile(r"\**\s*:", re.IGNORECASE),
+    "rating": re.compile(r"\**\s*:", re.IGNORECASE),
+    "grade": re.compile(r"\**\s*:", re.IGNORECASE),
+}
 # the literals the scans look up themselves (hints, and the literals formats open with)
 _SCANNED_LITERALS = frozenset({h for hs in _HINTS.values() for h in hs} | set(_LEADS.values()))
 _LONGEST_LITERAL = max(map(len, _SCANNED_LITERALS))
@@ -572,7 +581,15 @@ class _Index:
         seen = []
         for h in hints:
             at = at_map[h] if h in at_map else self.positions(h)
-            seen.append(at is None or at != _NONE)  # (None: very many; []: none)
+            if at and self.aligned and (follow := _FOLLOWS.get(h)) is not None:
+                # a keyword counts only where what every match has after it follows
+                # ("label" in "five labels" starts no "Label: …"); read in the text
+                # itself (its blanks may not be ASCII), whose offsets an aligned
+                # ``lowered`` keeps
+                n, match, text = len(h), follow.match, self.text
+                seen.append(any(match(text, p + n) for p in at))
+            else:
+                seen.append(at is None or at != _NONE)  # (None: very many; []: none)
         occurs = tuple(seen)
         plan = _PLANS.get((kind, occurs))
         if plan is None:

@@ -218,3 +218,23 @@ def test_a_keyword_in_prose_rules_its_formats_out_and_a_real_one_keeps_them():
     assert "phoenix_label" not in {f.name for f in prose.plan("auto")}
     real = _Index("It passes.\nLabel: pass")
     assert "phoenix_label" in {f.name for f in real.plan("auto")}
+
+
+_TAG_BITS = ["<", ">", "</", "<think>", "</think>", "<THINKING>", "</thinking>", "<verdict>",
+             "</verdict>", "<reasoning a='1'>", "</reasoning >", "<a", "x", " ", "\n", "<<",
+             "</ b>", "<b>", "<1>"]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_tag_matches_are_the_patterns_own_matches(seed):
+    """``tag_matches`` tries the tag patterns only where "<" occurs (then, past a few,
+    by the pattern's scan): the same matches as ``finditer``."""
+    from judgeguard.parsing.inputs import _THINK_TAG, tag_matches
+    from judgeguard.parsing.structured import _CLOSE_TAG, _OPEN_TAG
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_TAG_BITS) for _ in range(rng.randint(0, 80)))
+    for pattern in (_THINK_TAG, _OPEN_TAG, _CLOSE_TAG):
+        assert [m.span() for m in tag_matches(pattern, text)] == [
+            m.span() for m in pattern.finditer(text)
+        ]

@@ -67,6 +67,28 @@ def scan_window(text: str, limit: int | None = None) -> tuple[str, int]:
 
 _THINK_TAG = re.compile(r"<(/?)(think|thinking)>", re.IGNORECASE)
 _SPACES = re.compile(r"\s*")
+#: Most "<" :func:`tag_matches` tries one by one before leaving the rest to the pattern
+_MOST_ANGLES = 16
+
+
+def tag_matches(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
+    """``list(pattern.finditer(text))`` for a pattern whose every match opens with ``"<"``
+    and holds no other: tried where ``"<"`` occurs (a search for one character; most
+    outputs hold a few at most), past :data:`_MOST_ANGLES` of them by the pattern's scan.
+    (A match holds no "<" but its first, so the next "<" is past its end.)"""
+    find = text.find
+    out: list[re.Match[str]] = []
+    i = find("<")
+    for _ in range(_MOST_ANGLES):
+        if i == -1:
+            return out
+        m = pattern.match(text, i)
+        if m is not None:
+            out.append(m)
+        i = find("<", i + 1)
+    if i != -1:
+        out.extend(pattern.finditer(text, i))
+    return out
 
 
 def split_thinking(text: str) -> tuple[str, str | None]:
@@ -79,7 +101,7 @@ def split_thinking(text: str) -> tuple[str, str | None]:
     """
     opens: list[tuple[int, int, str]] = []
     closes: dict[str, list[tuple[int, int]]] = {"think": [], "thinking": []}
-    for m in _THINK_TAG.finditer(text):
+    for m in tag_matches(_THINK_TAG, text):
         name = m.group(2).lower()
         if m.group(1):
             closes[name].append((m.start(), m.end()))

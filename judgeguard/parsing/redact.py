@@ -44,7 +44,10 @@ class Redactor:
 
     def remove(self, start: int, end: int, reason: _Reason) -> None:
         """Remove ``source[start:end]`` (chars already removed keep their reason)."""
-        start, end = max(0, start), min(end, len(self.source))
+        if start < 0:
+            start = 0
+        if end > len(self.source):
+            end = len(self.source)
         if start < end:
             self._pending.append((start, end, reason))
             self._segments = self._text = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judgeguard.errors import AmbiguousVerdict, excerpt
+from judgeguard.parsing.inputs import tag_matches
 from judgeguard.verdicts import Verdict, VerdictSpec, interpret_value
 
 __all__ = ["FieldVerdict", "find_json_objects", "find_tags", "verdict_from_mapping"]
@@ -176,14 +177,14 @@ def find_tags(text: str) -> list[tuple[str, int, int, int, int]]:
     linear time: unclosed tags cost one lookup each, not a scan to the end of the text.
     """
     closes: dict[str, list[tuple[int, int]]] = {}
-    for m in _CLOSE_TAG.finditer(text):
+    for m in tag_matches(_CLOSE_TAG, text):
         closes.setdefault(m.group("name"), []).append((m.start(), m.end()))
     if not closes:
         return []  # no opening tag can be paired
     close_starts = {name: [s for s, _ in spans] for name, spans in closes.items()}
     out = []
     pos = 0
-    for m in _OPEN_TAG.finditer(text):
+    for m in tag_matches(_OPEN_TAG, text):
         if m.start() < pos:
             continue
         name = m.group("name")

@@ -184,16 +184,16 @@ def _painted_char_by_char(spans: list[tuple[int, int, str]]) -> list[tuple[int, 
     return runs
 
 
-def _random_spans(rng: random.Random) -> list[tuple[int, int, str]]:
+def _random_spans(rng: random.Random, most: int = 12) -> list[tuple[int, int, str]]:
     reasons = ["verdict", "verdict_statement", "verdict_heading", "quoted_verdict"]
     spans: list[tuple[int, int, str]] = []
-    for _ in range(rng.randint(0, 12)):
+    for _ in range(rng.randint(0, most)):
         if spans and rng.random() < 0.5:  # nested in (or equal to) an earlier span
             s0, e0, _ = rng.choice(spans)
             s = rng.randint(s0, e0 - 1)
             spans.append((s, rng.randint(s + 1, e0), rng.choice(reasons)))
         else:
-            s = rng.randint(0, 60)
+            s = rng.randint(0, 5 * most)
             spans.append((s, s + rng.randint(1, 12), rng.choice(reasons)))
     if spans and rng.random() < 0.2:  # a span made before the one it lies in
         s0, e0, r0 = spans.pop()
@@ -208,6 +208,16 @@ def test_paint_is_first_span_wins(seed: int) -> None:
     assert redact._paint(spans) == expected  # type: ignore[arg-type]
     nested = redact._paint_nested(spans)  # type: ignore[arg-type]
     assert nested is None or nested == expected
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_paint_of_many_spans_is_first_span_wins(seed: int) -> None:
+    """Past 64 spans the nested path orders them by one int each (no key tuples)."""
+    spans = _random_spans(random.Random(seed), most=300)
+    expected = _painted_char_by_char(spans)
+    assert redact._paint(spans) == expected  # type: ignore[arg-type]
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], -spans[i][1], i))
+    assert redact._nested_order(spans) == order  # type: ignore[arg-type]
 
 
 def test_paint_takes_the_nested_path_for_a_statement_and_its_token() -> None:

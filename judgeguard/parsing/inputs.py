@@ -7,7 +7,7 @@ import codecs
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,24 +71,24 @@ _SPACES = re.compile(r"\s*")
 _MOST_ANGLES = 16
 
 
-def tag_matches(pattern: re.Pattern[str], text: str) -> list[re.Match[str]]:
-    """``list(pattern.finditer(text))`` for a pattern whose every match opens with ``"<"``
-    and holds no other: tried where ``"<"`` occurs (a search for one character; most
-    outputs hold a few at most), past :data:`_MOST_ANGLES` of them by the pattern's scan.
-    (A match holds no "<" but its first, so the next "<" is past its end.)"""
+def tag_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a pattern whose every match opens with ``"<"`` and
+    holds no other: tried where ``"<"`` occurs (a search for one character; most outputs
+    hold a few at most), past :data:`_MOST_ANGLES` of them by the pattern's own scan.
+    (A match holds no "<" but its first, so the next "<" is past its end.) Matches are
+    made one at a time, as ``finditer`` makes them: a text of many tags holds the GIL
+    no longer, and keeps no more of them alive, than it did."""
     find = text.find
-    out: list[re.Match[str]] = []
     i = find("<")
     for _ in range(_MOST_ANGLES):
         if i == -1:
-            return out
+            return
         m = pattern.match(text, i)
         if m is not None:
-            out.append(m)
+            yield m
         i = find("<", i + 1)
     if i != -1:
-        out.extend(pattern.finditer(text, i))
-    return out
+        yield from pattern.finditer(text, i)
 
 
 def split_thinking(text: str) -> tuple[str, str | None]:

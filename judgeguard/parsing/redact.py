@@ -231,8 +231,8 @@ def _paint_nested(
     """
     out: list[tuple[int, int, _Reason]] = []
     outer_end, outer_rank = -1, -1
-    for start, neg_end, rank in sorted([(s, -e, i) for i, (s, e, _) in enumerate(spans)]):
-        end = -neg_end
+    for rank in _nested_order(spans):
+        start, end, _ = spans[rank]
         if start >= outer_end:
             reason = spans[rank][2]
             if out and out[-1][1] == start and out[-1][2] == reason:
@@ -243,6 +243,17 @@ def _paint_nested(
         elif end > outer_end or rank < outer_rank:
             return None  # overlaps the outer span's end, or is painted before it
     return out
+
+
+def _nested_order(spans: list[tuple[int, int, _Reason]]) -> list[int]:
+    """The spans' indices by start, then longest first, then list order."""
+    if len(spans) <= 64:
+        return [i for _, _, i in sorted([(s, -e, i) for i, (s, e, _) in enumerate(spans)])]
+    # sorted on one int per span: thousands of key tuples would be objects the garbage
+    # collector tracks (and pauses for) on a text of many tokens
+    n, most = len(spans), max(e for _, e, _ in spans) + 1
+    keys = [(s * most + most - 1 - e) * n + i for i, (s, e, _) in enumerate(spans)]
+    return sorted(range(n), key=keys.__getitem__)
 
 
 # -- sentence geometry ------------------------------------------------------------------

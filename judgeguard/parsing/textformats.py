@@ -574,8 +574,10 @@ class _Index:
         return not fmt.hints
 
     def plan(self, kind: str) -> tuple[TextFormat, ...]:
-        """The built-in formats a scan under a spec of ``kind`` tries (:func:`_plan`),
-        by which of their hints occur (each hint looked up once per text)."""
+        """The built-in formats a scan under a spec of ``kind`` tries, in order: those
+        of that kind some hint of which occurs (each hint looked up once per text), and
+        the last-line formats (their hints are looked for on the last line). One plan
+        per kind and set of hints that occur is kept (a few hundred at most)."""
         hints = _HINTS_BY_KIND[kind]
         at_map = self._at
         seen = []

@@ -134,6 +134,18 @@ def test_one_pass_over_the_brackets_finds_what_each_bracketed_format_finds(seed)
         ], fmt.name
 
 
+def _random_pieces(rng: random.Random, length: int, most_cuts: int) -> list[tuple[int, int]]:
+    """The pieces a text of ``length`` keeps after up to ``most_cuts`` random cuts."""
+    cuts = min(rng.randint(0, most_cuts), (length + 1) // 2)
+    bounds = sorted(rng.sample(range(length + 1), 2 * cuts))
+    kept, pos = [], 0
+    for cut_start, cut_end in zip(bounds[::2], bounds[1::2], strict=True):
+        kept.append((pos, cut_start))
+        pos = cut_end
+    kept.append((pos, length))
+    return [(s, e) for s, e in kept if s < e]
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_positions_carried_into_a_cut_text_are_the_cut_texts_own(seed):
     """What ``carried_lookups`` says of the text left after cuts (the rescan's) is what
@@ -146,13 +158,7 @@ def test_positions_carried_into_a_cut_text_are_the_cut_texts_own(seed):
         return
     for literal in {h for hints in _HINTS.values() for h in hints} | {"[["}:
         source.positions(literal)
-    bounds = sorted(rng.sample(range(len(text) + 1), 2 * rng.randint(0, 4)))
-    kept, pos = [], 0
-    for cut_start, cut_end in zip(bounds[::2], bounds[1::2], strict=True):
-        kept.append((pos, cut_start))
-        pos = cut_end
-    kept.append((pos, len(text)))
-    pieces = [(s, e) for s, e in kept if s < e]
+    pieces = _random_pieces(rng, len(text), 4)
     carried = carried_lookups(source, pieces)
     assert carried is not None
     lowered, known = carried
@@ -238,3 +244,56 @@ def test_tag_matches_are_the_patterns_own_matches(seed):
         assert [m.span() for m in tag_matches(pattern, text)] == [
             m.span() for m in pattern.finditer(text)
         ]
+
+
+_CUT_BITS = ["[[A>B]]", "[[", "A>B]]", "label", "Label:", " pass", "Score", ":", "**", " 7",
+             "final verdict is", " Assistant A", "GRADE", "output", "Output (a)", "\n", "\n\n",
+             " ", "Yes", "no", "rating", "The answer is fine.", "x", "[RESULT]", " 4",
+             "é", "—"]  # fmt: skip
+
+
+def _cut_and_tell(seed: int) -> int:
+    """Cut a random text at random places; check ``nothing_left`` says "nothing" only
+    where a scan of the cut text finds nothing. How many times it said so."""
+    from judgeguard.parsing.textformats import find_candidates, nothing_left, text_index
+
+    rng = random.Random(seed)
+    text = "".join(rng.choice(_CUT_BITS) for _ in range(rng.randint(1, 40)))
+    find_candidates(text, VerdictSpec())  # what a parse looks up in the source first
+    source = text_index(text)
+    told = 0
+    for _ in range(10):
+        pieces = _random_pieces(rng, len(text), 3)
+        cut = "".join(text[s:e] for s, e in pieces)
+        if nothing_left(source, pieces, cut):
+            told += 1
+            assert markup_spans(cut) == [], (text, pieces)
+    return told
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_nothing_left_only_when_a_scan_of_the_cut_text_finds_nothing(seed):
+    """``nothing_left`` (which spares the rescan of a redacted text) says so only when
+    the scan it spares would find no markup, on texts cut at random places."""
+    _cut_and_tell(seed)
+
+
+def test_nothing_left_tells_about_many_cut_texts():
+    """The random cuts above are no vacuous check: it tells about many of them."""
+    assert sum(_cut_and_tell(seed) for seed in range(200)) > 200
+
+
+@pytest.mark.parametrize("line", ["Label: pass", "Score: 7", "Rating: 7/10", "GRADE: C"])
+def test_a_cut_that_makes_a_keyword_line_is_rescanned(line):
+    """Cutting "The " off "The ***… Label: pass" leaves a verdict line the source did
+    not have: ``nothing_left`` must not spare the scan that finds it."""
+    from judgeguard.parsing.textformats import find_candidates, nothing_left, text_index
+
+    # (its markdown decoration keeps the keyword far from the cut: no literal spans it)
+    text = f"Intro.\nThe {'*' * 20} {line}\nBody."
+    find_candidates(text, VerdictSpec())
+    start = text.index("The ")
+    pieces = [(0, start), (start + 4, len(text))]
+    cut = text[:start] + text[start + 4 :]
+    assert markup_spans(cut)
+    assert not nothing_left(text_index(text), pieces, cut)

@@ -22,6 +22,7 @@ from judgeguard.parsing.textformats import (
     carried_lookups,
     find_candidates,
     markup_spans,
+    nothing_left,
     text_index,
 )
 from judgeguard.schema import Judgment
@@ -227,9 +228,11 @@ def _select(cands: list[Candidate], text: str) -> Candidate:
     """
     # the last final statement the judge stands behind: with one, what comes before it
     # and is no final statement does not count, nor need its context be read
-    last = next(
-        (c for c in reversed(cands) if c.stated and not c.quoted and c.demoted is None), None
-    )
+    last = None
+    for c in reversed(cands):
+        if c.stated and not c.quoted and c.demoted is None:
+            last = c
+            break
     if last is not None:
         pool = [
             c
@@ -261,10 +264,10 @@ def _choose(pool: list[Candidate], text: str) -> Candidate:
     valid = [c for c in pool if c.verdict is not None]
     _check_agree_candidates(valid, text)
     # the most specific of compatible verdicts (a strength beats none), latest first
-    best = max(
-        reversed(valid), key=lambda c: c.verdict is not None and c.verdict.strength is not None
-    )
-    return best
+    for c in reversed(valid):
+        if c.verdict is not None and c.verdict.strength is not None:
+            return c
+    return valid[-1]
 
 
 def _check_agree_candidates(valid: list[Candidate], text: str) -> None:
@@ -332,9 +335,12 @@ def _redact_into(
     red.absorb_whitespace()
     index = text_index(text)
     for _ in range(8):
-        # the redacted text lower-cased and the hints it lacks, from the source's
-        carried = carried_lookups(index, red.kept_pieces())
-        leftovers = _markup_spans(red.text(), carried)
+        pieces, cut = red.kept_pieces(), red.text()
+        if not registered_formats() and nothing_left(index, pieces, cut):
+            break  # (the usual case, told without a scan)
+        # the redacted text lower-cased and where the literals occur, from the source's
+        carried = carried_lookups(index, pieces)
+        leftovers = _markup_spans(cut, carried)
         if not leftovers:
             break
         red.remove_current_many(leftovers, "verdict")

@@ -24,6 +24,7 @@ __all__ = [
     "carried_lookups",
     "find_candidates",
     "markup_spans",
+    "nothing_left",
     "text_index",
 ]
 
@@ -496,6 +497,10 @@ _FOLLOWS: dict[str, re.Pattern[str]] = {
 # the literals the scans look up themselves (hints, and the literals formats open with)
 _SCANNED_LITERALS = frozenset({h for hs in _HINTS.values() for h in hs} | set(_LEADS.values()))
 _LONGEST_LITERAL = max(map(len, _SCANNED_LITERALS))
+# the built-in last-line formats (all ^-anchored: tried at the last line's start)
+_LAST_LINE_FORMATS = tuple(f for f in BUILTIN_FORMATS if f.last_line)
+assert all(f.line_anchored for f in _LAST_LINE_FORMATS)
+_NOT_LOOKED_UP: Any = object()
 
 
 def _occurrences(lowered: str, literal: str) -> list[int] | None:
@@ -588,8 +593,12 @@ class _Index:
                 # ("label" in "five labels" starts no "Label: …"); read in the text
                 # itself (its blanks may not be ASCII), whose offsets an aligned
                 # ``lowered`` keeps
-                n, match, text = len(h), follow.match, self.text
-                seen.append(any(match(text, p + n) for p in at))
+                n, match, text, followed = len(h), follow.match, self.text, False
+                for p in at:
+                    if match(text, p + n):
+                        followed = True
+                        break
+                seen.append(followed)
             else:
                 seen.append(at is None or at != _NONE)  # (None: very many; []: none)
         occurs = tuple(seen)
@@ -758,6 +767,53 @@ def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | 
                 mapped.append(offsets[k] + p - pieces[k][0])
         known[literal] = mapped
     return low, known
+
+
+def nothing_left(source: _Index, pieces: list[tuple[int, int]], text: str) -> bool:
+    """Whether no built-in format can match in ``text``, which is ``source.text`` cut
+    to its ``pieces`` (a redacted text), told from what ``source``'s lookups know:
+    ``markup_spans(text)`` would then be ``[]``. ``False`` means it cannot tell.
+
+    A format of the scan's plan needs a hint occurring in ``text`` (a keyword with what
+    follows it): one spanning a junction of two pieces, or one of ``source``'s inside a
+    piece. With neither, only the last-line formats are left to try.
+    """
+    if not source.aligned:
+        return False
+    at_map = source._at
+    lowered = source.lowered
+    low = "".join([lowered[s:e] for s, e in pieces])
+    offsets = list(itertools.accumulate([e - s for s, e in pieces[:-1]], initial=0))
+    if len(pieces) > 1:
+        # any scanned literal in the text around a junction (see carried_lookups)
+        n = _LONGEST_LITERAL - 1
+        around = "\0".join([low[j - n if j > n else 0 : j + n] for j in offsets[1:]])
+        if any(map(around.__contains__, _SCANNED_LITERALS)):
+            return False
+    starts = [s for s, _ in pieces]
+    for hint in _HINTS_BY_KIND["auto"]:
+        at = at_map.get(hint, _NOT_LOOKED_UP)
+        if at is None or at is _NOT_LOOKED_UP:
+            return False  # very many, or not looked up: cannot tell
+        for p in at:
+            k = bisect.bisect_right(starts, p) - 1
+            if k >= 0 and pieces[k][1] >= p + len(hint):  # it is in the text too
+                follow = _FOLLOWS.get(hint)
+                if follow is None or follow.match(text, offsets[k] + p - pieces[k][0] + len(hint)):
+                    return False
+    # the last-line formats, as the scan tries them (a match of any: cannot tell)
+    last = _last_line_span(text)
+    start, end = last
+    for fmt in _LAST_LINE_FORMATS:
+        for h in fmt.hints:
+            if low.find(h, start, end) != -1:
+                break
+        else:
+            if fmt.hints:
+                continue  # none of its hints on the last line
+        if fmt.pattern.match(text, start, end) is not None:
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=8)

@@ -1002,10 +1002,6 @@ def _readings(spec: VerdictSpec) -> dict[tuple[str, str], Verdict | None]:
     return readings
 
 
-def _line_anchored(fmt: TextFormat) -> bool:
-    return fmt.line_anchored
-
-
 _Hit = tuple[re.Match[str], "Verdict | None", "ParseError | None"]
 
 

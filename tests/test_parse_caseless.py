@@ -103,14 +103,9 @@ _CONCLUDING_WORD = re.compile(
     r"in\s+summary|ultimately)\b",
     re.IGNORECASE,
 )
-# judgeguard/parsing/textformats.py
-_FINAL_PHRASE = re.compile(
-    r"(?:\bfinal\s+(?:verdict|decision|answer|judge?ment|rating|score|grade|label|choice|"
-    r"evaluation|assessment|result)|\bmy\s+(?:overall\s+)?(?:verdict|decision|rating|score|"
-    r"grade|judge?ment)|\bverdict\s*(?:is|:)|\bin\s+conclusion|\boverall\s+(?:score|rating|"
-    r"verdict|grade))",
-    re.IGNORECASE,
-)
+# judgeguard/parsing/textformats.py keeps its plain pattern (its lookup path searches with
+# it): the Caseless rewrite is checked against that one, not a copy
+_FINAL_PHRASE = textformats._FINAL_PHRASE
 _CRITERIA_WORDS = re.compile(
     r"\b(?:meets?|does\s+not\s+meet|satisf(?:y|ies)|fails?|pass(?:es)?|correct|incorrect|"
     r"relevant|irrelevant|grounded|hallucinat\w*|factual)\b",

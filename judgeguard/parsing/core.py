@@ -20,6 +20,7 @@ from judgeguard.parsing.textformats import (
     Candidate,
     Carried,
     carried_lookups,
+    cut_view,
     find_candidates,
     markup_spans,
     nothing_left,
@@ -336,10 +337,11 @@ def _redact_into(
     index = text_index(text)
     for _ in range(8):
         pieces, cut = red.kept_pieces(), red.text()
-        if not registered_formats() and nothing_left(index, pieces, cut):
+        view = cut_view(index, pieces)  # (what both read of it, built once)
+        if not registered_formats() and nothing_left(index, pieces, cut, view):
             break  # (the usual case, told without a scan)
         # the redacted text lower-cased and where the literals occur, from the source's
-        carried = carried_lookups(index, pieces)
+        carried = carried_lookups(index, pieces, view)
         leftovers = _markup_spans(cut, carried)
         if not leftovers:
             break

@@ -22,6 +22,7 @@ __all__ = [
     "Carried",
     "TextFormat",
     "carried_lookups",
+    "cut_view",
     "find_candidates",
     "markup_spans",
     "nothing_left",
@@ -728,30 +729,47 @@ class _Index:
         return self._prefix_max[k]
 
 
-def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | None:
+class _CutView:
+    """A text made of pieces of a source text (a redacted text), as the source's
+    lookups see it: the text lower-cased (the pieces of ``source.lowered``), where each
+    piece starts in it, and the text around each junction of two pieces, as far as the
+    longest scanned literal reaches over it ("\\0", in no literal, keeps two junctions'
+    windows from making one between them). For an aligned source."""
+
+    __slots__ = ("around", "low", "offsets", "pieces", "starts")
+
+    def __init__(self, source: _Index, pieces: list[tuple[int, int]]) -> None:
+        lowered = source.lowered
+        self.pieces = pieces
+        self.low = low = "".join([lowered[s:e] for s, e in pieces])
+        self.offsets = list(itertools.accumulate([e - s for s, e in pieces[:-1]], initial=0))
+        self.starts = [s for s, _ in pieces]
+        n = _LONGEST_LITERAL - 1
+        self.around = "\0".join([low[j - n if j > n else 0 : j + n] for j in self.offsets[1:]])
+
+
+def cut_view(source: _Index, pieces: list[tuple[int, int]]) -> _CutView | None:
+    """What :func:`carried_lookups` and :func:`nothing_left` read of the text made of
+    ``source``'s ``pieces`` (built once for both); ``None`` unless ``source`` is aligned."""
+    return _CutView(source, pieces) if source.aligned else None
+
+
+def carried_lookups(
+    source: _Index, pieces: list[tuple[int, int]], view: _CutView | None = None
+) -> Carried | None:
     """What the lookups of ``source`` tell of the text made of its ``pieces`` (spans,
     in order): that text lower-cased (the pieces of ``source.lowered``), and for each
     literal looked up in ``source``, where it occurs in that text: an occurrence inside
     one piece is one of ``source``'s, and any other spans a junction of two pieces
     (then the literal is left out, to be looked up in the text if asked). ``None``
-    unless ``source`` is aligned."""
-    if not source.aligned:
-        return None
-    lowered = source.lowered
-    low = "".join([lowered[s:e] for s, e in pieces])
+    unless ``source`` is aligned. ``view``: :func:`cut_view` of them, when built."""
+    if view is None:
+        view = cut_view(source, pieces)
+        if view is None:
+            return None
     looked = source._at
     known: dict[str, list[int] | None] = {}
-    if not looked:
-        return low, known
-    # where each piece starts in the new text
-    offsets = list(itertools.accumulate([e - s for s, e in pieces[:-1]], initial=0))
-    around = ""
-    if len(pieces) > 1:
-        # the text around each junction, as far as the longest literal reaches over it;
-        # "\0" (in no literal) keeps two junctions' windows from making one between them
-        n = _LONGEST_LITERAL - 1
-        around = "\0".join([low[j - n if j > n else 0 : j + n] for j in offsets[1:]])
-    starts = [s for s, _ in pieces]
+    around, starts, offsets = view.around, view.starts, view.offsets
     for literal, at in looked.items():
         if at is None or literal in around or literal not in _SCANNED_LITERALS:
             # too many to map one by one, or one may span a junction (or one that only
@@ -766,31 +784,29 @@ def carried_lookups(source: _Index, pieces: list[tuple[int, int]]) -> Carried | 
             if k >= 0 and pieces[k][1] >= p + len(literal):
                 mapped.append(offsets[k] + p - pieces[k][0])
         known[literal] = mapped
-    return low, known
+    return view.low, known
 
 
-def nothing_left(source: _Index, pieces: list[tuple[int, int]], text: str) -> bool:
+def nothing_left(
+    source: _Index, pieces: list[tuple[int, int]], text: str, view: _CutView | None = None
+) -> bool:
     """Whether no built-in format can match in ``text``, which is ``source.text`` cut
     to its ``pieces`` (a redacted text), told from what ``source``'s lookups know:
     ``markup_spans(text)`` would then be ``[]``. ``False`` means it cannot tell.
+    ``view``: :func:`cut_view` of them, when built.
 
     A format of the scan's plan needs a hint occurring in ``text`` (a keyword with what
     follows it): one spanning a junction of two pieces, or one of ``source``'s inside a
     piece. With neither, only the last-line formats are left to try.
     """
-    if not source.aligned:
-        return False
-    at_map = source._at
-    lowered = source.lowered
-    low = "".join([lowered[s:e] for s, e in pieces])
-    offsets = list(itertools.accumulate([e - s for s, e in pieces[:-1]], initial=0))
-    if len(pieces) > 1:
-        # any scanned literal in the text around a junction (see carried_lookups)
-        n = _LONGEST_LITERAL - 1
-        around = "\0".join([low[j - n if j > n else 0 : j + n] for j in offsets[1:]])
-        if any(map(around.__contains__, _SCANNED_LITERALS)):
+    if view is None:
+        view = cut_view(source, pieces)
+        if view is None:
             return False
-    starts = [s for s, _ in pieces]
+    if any(map(view.around.__contains__, _SCANNED_LITERALS)):
+        return False  # a scanned literal may span a junction
+    at_map = source._at
+    low, starts, offsets = view.low, view.starts, view.offsets
     for hint in _HINTS_BY_KIND["auto"]:
         at = at_map.get(hint, _NOT_LOOKED_UP)
         if at is None or at is _NOT_LOOKED_UP:
